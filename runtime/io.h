@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File I/O helpers that own EINTR and short reads/writes, so call sites never loop, and the
+ * atomic small-file write (temp file, fsync, rename, fsync directory). Blocking; never call
+ * them on an actor's loop for anything but start-up. Thread: any.
+ */
+#ifndef VG_RUNTIME_IO_H
+#define VG_RUNTIME_IO_H
+
+#include "runtime/compiler.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes all `len` bytes. 0, or -errno. */
+VG_MUST_CHECK int vg_io_write_all(int fd, const void *buf, size_t len);
+
+/* Writes all `len` bytes at `off`. 0, or -errno. */
+VG_MUST_CHECK int vg_io_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/* Reads up to `len` bytes at `off`, stopping early only at end of file.
+ * OUT: *got, the bytes read. 0, or -errno. */
+VG_MUST_CHECK int vg_io_pread_all(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+
+/* fsync()s the directory `path` so that a create/rename/unlink in it is durable. */
+VG_MUST_CHECK int vg_io_fsync_dir(const char *path);
+
+/* Replaces `path` with `len` bytes atomically: writes `path`.tmp, fsyncs it, renames it over
+ * `path` and fsyncs the directory. 0, or -errno. */
+VG_MUST_CHECK int vg_io_write_file_atomic(const char *path, const void *buf, size_t len);
+
+/* Reads the whole file into a malloc'd buffer (NUL-terminated for convenience; the NUL is not
+ * counted). OUT: *buf (caller frees), *len. 0, -ENOENT, or -errno. */
+VG_MUST_CHECK int vg_io_read_file(const char *path, char **buf, size_t *len);
+
+/* mkdir -p. 0, or -errno. */
+VG_MUST_CHECK int vg_io_mkdirs(const char *path, unsigned mode);
+
+#endif

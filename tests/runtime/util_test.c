@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the runtime's small utilities: CRC32C, hashing, the histogram, the arena, errors
+ * and the I/O helpers.
+ */
+#include "runtime/alloc.h"
+#include "runtime/crc32c.h"
+#include "runtime/error.h"
+#include "runtime/hash.h"
+#include "runtime/histogram.h"
+#include "runtime/io.h"
+#include "tests/vg_test.h"
+
+#include <errno.h>
+
+VG_TEST(crc32c_known_vectors)
+{
+    ASSERT_EQ_U(vg_crc32c(0, "123456789", 9), 0xE3069283u);
+    ASSERT_EQ_U(vg_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    uint8_t zeros[32] = {0};
+    ASSERT_EQ_U(vg_crc32c(0, zeros, sizeof(zeros)), 0x8A9136AAu); /* RFC 3720 B.4 */
+}
+
+VG_TEST(crc32c_hw_matches_sw_and_is_incremental)
+{
+    uint8_t buf[1031];
+    uint64_t x = vg_test_seed();
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = vg_hash_u64(x + i);
+        buf[i] = (uint8_t)x;
+    }
+    for (size_t len = 0; len < sizeof(buf); len += 7) {
+        ASSERT_EQ_U(vg_crc32c(0, buf, len), vg_crc32c_sw(0, buf, len));
+        uint32_t part = vg_crc32c(vg_crc32c(0, buf, len / 3), buf + len / 3, len - len / 3);
+        ASSERT_EQ_U(part, vg_crc32c(0, buf, len));
+    }
+}
+
+VG_TEST(hash_is_stable_and_spreads)
+{
+    /* The partition of an account depends on this value: it must never change. */
+    ASSERT_EQ_U(vg_hash64("acct-1", 6), vg_hash64("acct-1", 6));
+    ASSERT_NE(vg_hash64("acct-1", 6), vg_hash64("acct-2", 6));
+    unsigned counts[8] = {0};
+    char key[32];
+    for (int i = 0; i < 80000; i++) {
+        int n = snprintf(key, sizeof(key), "C%05d", i);
+        counts[vg_hash64(key, (size_t)n) % 8]++;
+    }
+    for (int p = 0; p < 8; p++) {
+        ASSERT_GT(counts[p], 9500);
+        ASSERT_LT(counts[p], 10500);
+    }
+}
+
+VG_TEST(histogram_quantiles_within_error)
+{
+    vg_histogram_t h;
+    vg_histogram_init(&h);
+    for (uint64_t v = 1; v <= 100000; v++)
+        vg_histogram_record(&h, v);
+    ASSERT_EQ_U(h.count, 100000);
+    ASSERT_EQ_U(vg_histogram_quantile(&h, 0.0), 1);
+    ASSERT_EQ_U(vg_histogram_quantile(&h, 1.0), 100000);
+    uint64_t p50 = vg_histogram_quantile(&h, 0.5);
+    uint64_t p99 = vg_histogram_quantile(&h, 0.99);
+    ASSERT_GE(p50, 50000);
+    ASSERT_LE(p50, 50000 + 50000 / 64 + 1);
+    ASSERT_GE(p99, 99000);
+    ASSERT_LE(p99, 100000);
+    vg_histogram_t m;
+    vg_histogram_init(&m);
+    vg_histogram_merge(&m, &h);
+    ASSERT_EQ_U(vg_histogram_quantile(&m, 0.5), p50);
+}
+
+VG_TEST(arena_alloc_aligned_and_reset)
+{
+    vg_arena_t a;
+    vg_arena_init(&a, 1024);
+    for (int i = 0; i < 1000; i++) {
+        char *p = vg_arena_alloc(&a, (size_t)(i % 100) + 1);
+        ASSERT_EQ((uintptr_t)p % 16, 0);
+        memset(p, 0xab, (size_t)(i % 100) + 1);
+    }
+    char *big = vg_arena_alloc(&a, 10000);
+    memset(big, 1, 10000);
+    vg_arena_reset(&a);
+    ASSERT_NOT_NULL(a.head);
+    vg_arena_close(&a);
+    vg_arena_close(&a);
+}
+
+VG_TEST(error_names_and_messages)
+{
+    ASSERT_STR_EQ(vg_err_name(VG_EMAILBOX_FULL), "VG_EMAILBOX_FULL");
+    ASSERT_STR_EQ(vg_strerror(VG_ENOTFOUND), "not found");
+    ASSERT_STR_EQ(vg_err_name(-ENOENT), "ENOENT");
+    ASSERT_STR_EQ(vg_strerror(0), "ok");
+}
+
+VG_TEST(io_atomic_write_and_read_back)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/a/b/meta", vg_test_tmpdir());
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/a/b", vg_test_tmpdir());
+    ASSERT_OK(vg_io_mkdirs(dir, 0755));
+    ASSERT_OK(vg_io_mkdirs(dir, 0755));
+    ASSERT_OK(vg_io_write_file_atomic(path, "hello", 5));
+    ASSERT_OK(vg_io_write_file_atomic(path, "hello world", 11));
+    char *buf = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(path, &buf, &len));
+    ASSERT_EQ(len, 11);
+    ASSERT_STR_EQ(buf, "hello world");
+    free(buf);
+    char missing[512];
+    snprintf(missing, sizeof(missing), "%s/nope", vg_test_tmpdir());
+    ASSERT_ERR(vg_io_read_file(missing, &buf, &len), -ENOENT);
+}

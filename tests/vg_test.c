@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The harness main: `test_<dir> CASE` runs one case, `--list` prints them all. Thread: main.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include "tests/vg_test.h"
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+
+#include <ftw.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#define MAX_TESTS 512
+
+struct test_entry {
+    const char *name;
+    vg_test_fn fn;
+};
+
+static struct test_entry tests[MAX_TESTS];
+static size_t ntests;
+static char tmpdir[256];
+static const char *current;
+
+void vg_test_register(const char *name, vg_test_fn fn)
+{
+    if (ntests == MAX_TESTS) {
+        fprintf(stderr, "too many tests\n");
+        abort();
+    }
+    tests[ntests].name = name;
+    tests[ntests].fn = fn;
+    ntests++;
+}
+
+void vg_test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "FAIL %s at %s:%d: ", current ? current : "?", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (tmpdir[0])
+        fprintf(stderr, "(temporary files kept in %s)\n", tmpdir);
+    fflush(stderr);
+    exit(1);
+}
+
+void vg_test_skip(const char *why)
+{
+    fprintf(stderr, "SKIP %s: %s\n", current ? current : "?", why);
+    exit(77);
+}
+
+const char *vg_test_tmpdir(void)
+{
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof(tmpdir), "%s/vigil-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    return tmpdir;
+}
+
+uint64_t vg_test_seed(void)
+{
+    const char *env = getenv("VG_TEST_SEED");
+    uint64_t seed = env && *env ? strtoull(env, NULL, 0) : vg_clock_mono_ns() ^ (uint64_t)getpid();
+    fprintf(stderr, "seed %" PRIu64 " (set VG_TEST_SEED=%" PRIu64 " to repeat)\n", seed, seed);
+    return seed;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < ntests; i++)
+            printf("%s\n", tests[i].name);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASE | --list\n", argv[0]);
+        return 2;
+    }
+    for (size_t i = 0; i < ntests; i++) {
+        if (strcmp(tests[i].name, argv[1]) != 0)
+            continue;
+        current = tests[i].name;
+        tests[i].fn();
+        if (tmpdir[0])
+            nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fprintf(stderr, "PASS %s\n", current);
+        return 0;
+    }
+    fprintf(stderr, "no test named %s\n", argv[1]);
+    return 2;
+}
