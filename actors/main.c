@@ -1,8 +1,97 @@
 /* SPDX-License-Identifier: MIT */
-#include "runtime/logging.h"
+/*
+ * The vigil binary's entry point: the table of subcommands. Each subcommand's code lives with
+ * the module it drives (serve in actors/, log tools in storage/, benchmarks in bench/); this
+ * file only dispatches. A subcommand that a later issue fills in says so and exits 3.
+ * Thread: main.
+ */
+#include "actors/commands.h"
+#include "bench/bench.h"
+#include "runtime/compiler.h"
 
-int main(void)
+#include <stdio.h>
+#include <string.h>
+
+#define EXIT_NOT_BUILT 3
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int not_built(int argc, char **argv);
+static int bench_main(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"serve", vg_cmd_serve, "run the engine: ingest, score, alert, serve the API and dashboard"},
+    {"demo", vg_cmd_demo, "serve on the embedded defaults (what `make demo` runs)"},
+    {"gen", not_built, "generate synthetic transactions with labelled fraud scenarios"},
+    {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
+    {"train", not_built, "train an XGBoost model from the log and its labels"},
+    {"replay", not_built, "backtest a model and rule set over a range of the log"},
+    {"bench", bench_main, "benchmarks: runtime"},
+    {"log", not_built, "verify or inspect the segmented log"},
+    {"token", not_built, "issue API tokens"},
+};
+
+static void usage(FILE *out)
 {
-    VG_LOG_INFO("placeholder");
-    return 0;
+    fprintf(out, "usage: vigil COMMAND [flags]    (vigil COMMAND --help for its flags)\n\n"
+                 "vigil is a real-time fraud detection engine in one binary.\n\ncommands:\n");
+    for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+static int not_built(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
+            if (strcmp(commands[i].name, argv[0]) == 0)
+                printf("usage: vigil %s\n\n%s.\n\nNot built yet: a later issue delivers it.\n",
+                       argv[0], commands[i].summary);
+        }
+        return 0;
+    }
+    fprintf(stderr, "vigil %s: not built yet\n", argv[0]);
+    return EXIT_NOT_BUILT;
+}
+
+static int bench_main(int argc, char **argv)
+{
+    static const struct command benches[] = {
+        {"runtime", vg_bench_runtime, "actor messages/s within and across loops, reply RTT"},
+    };
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        FILE *out = argc < 2 ? stderr : stdout;
+        fprintf(out, "usage: vigil bench NAME [flags]\n\nbenchmarks:\n");
+        for (size_t i = 0; i < VG_ARRAY_LEN(benches); i++)
+            fprintf(out, "  %-8s %s\n", benches[i].name, benches[i].summary);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(benches); i++) {
+        if (strcmp(argv[1], benches[i].name) == 0)
+            return benches[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "vigil bench: unknown benchmark \"%s\" (see vigil bench --help)\n", argv[1]);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < VG_ARRAY_LEN(commands); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "vigil: unknown command \"%s\" (see vigil --help)\n", argv[1]);
+    return 2;
 }

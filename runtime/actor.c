@@ -4,8 +4,9 @@
  * (woken by other threads when its MPSC inbox gets messages) and a uv_idle_t (active while its
  * local FIFO has messages, so the loop polls without blocking and comes back to them). A
  * wake-up handles at most drain_batch remote and drain_batch local messages, then yields to
- * I/O. Mailbox counts are decremented once per actor per batch, not per message, so a busy
- * cross-loop pair does not bounce the counter's cache line on every message.
+ * I/O. Mailbox counts are decremented once per actor per batch (or every FLUSH_EVERY
+ * messages), not per message, so a busy cross-loop pair does not bounce the counter's cache
+ * line on every message.
  *
  * Shutdown: a loop that gets SYS_STOP_LOOP stops its actors; when the last one has run its
  * on_stop, the loop closes its own two handles and uv_run returns once the actors' handles are
@@ -27,11 +28,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PENDING_CLOSED    0x80000000u
-#define PENDING_MASK      0x7fffffffu
-#define DEFAULT_CAPACITY  65536u
-#define DEFAULT_DRAIN     1024u
-#define MAX_WORKERS       256u
+#define PENDING_CLOSED   0x80000000u
+#define PENDING_MASK     0x7fffffffu
+#define DEFAULT_CAPACITY 65536u
+#define DEFAULT_DRAIN    1024u
+#define MAX_WORKERS      256u
+
+/* Mailbox counts are settled at the end of a batch, or sooner once this many (at most a
+ * quarter of the capacity) are unsettled, so a sender never sees an actor much fuller than
+ * it is. */
+#define FLUSH_EVERY 64u
 
 #define MSG_F_SYS   1u
 #define MSG_F_REPLY 2u
@@ -315,14 +321,18 @@ int vg_loop_call_wait(vg_loop_t *loop, void (*fn)(void *arg), void *arg)
 
 /* ---- actors ---- */
 
-void vg_actor_init(vg_actor_t *actor, vg_loop_t *loop, const vg_actor_ops_t *ops,
-                   const char *name, uint32_t capacity)
+void vg_actor_init(vg_actor_t *actor, vg_loop_t *loop, const vg_actor_ops_t *ops, const char *name,
+                   uint32_t capacity)
 {
     memset(actor, 0, sizeof(*actor));
     VG_CHECK(capacity <= PENDING_MASK);
     atomic_init(&actor->pending, 0);
     atomic_init(&actor->rejected_full, 0);
     actor->capacity = capacity ? capacity : DEFAULT_CAPACITY;
+    /* Small mailboxes settle sooner, so unsettled counts never fill more than a quarter. */
+    actor->flush_every = actor->capacity / 4 < FLUSH_EVERY ? actor->capacity / 4 : FLUSH_EVERY;
+    if (actor->flush_every == 0)
+        actor->flush_every = 1;
     actor->ops = ops;
     actor->loop = loop;
     actor->name = name ? name : ops->kind;
@@ -523,7 +533,11 @@ static void dispatch(vg_loop_t *lp)
 static void mark_dirty(vg_loop_t *lp, vg_actor_t *a)
 {
     a->received++;
-    a->unflushed++;
+    if (++a->unflushed >= a->flush_every && !a->stop_requested) {
+        /* Settle now; the actor may stay on the dirty list with a zero count. */
+        atomic_fetch_sub_explicit(&a->pending, a->unflushed, memory_order_acq_rel);
+        a->unflushed = 0;
+    }
     if (!a->dirty) {
         a->dirty = true;
         a->dirty_next = lp->dirty;

@@ -46,8 +46,8 @@ typedef void (*vg_actor_fn)(vg_actor_t *self, vg_msg_t *msg);
 typedef void (*vg_reply_fn)(vg_actor_t *self, vg_msg_t *reply, void *ctx);
 
 typedef struct vg_actor_ops {
-    const char *kind;        /* for logs and stats: "partition", "scorer", ... */
-    vg_actor_fn receive;     /* every message that is not a reply */
+    const char *kind;                  /* for logs and stats: "partition", "scorer", ... */
+    vg_actor_fn receive;               /* every message that is not a reply */
     void (*on_stop)(vg_actor_t *self); /* mailbox drained; close handles, free when closed */
 } vg_actor_ops_t;
 
@@ -69,17 +69,18 @@ struct vg_actor {
     vg_loop_t *loop;
     const char *name;
     /* Everything below belongs to the owning loop. */
-    uint32_t unflushed;     /* handled since the last `pending` update */
-    bool dirty;             /* on the loop's list of actors with unflushed counts */
-    bool stop_requested;    /* STOP arrived; finish once pending reaches 0 */
-    bool stopped;           /* on_stop has run */
+    uint32_t unflushed;   /* handled since the last `pending` update */
+    uint32_t flush_every; /* settle `pending` after this many handled */
+    bool dirty;           /* on the loop's list of actors with unflushed counts */
+    bool stop_requested;  /* STOP arrived; finish once pending reaches 0 */
+    bool stopped;         /* on_stop has run */
     vg_actor_t *dirty_next;
-    vg_actor_t *prev;       /* the loop's list of live actors */
+    vg_actor_t *prev; /* the loop's list of live actors */
     vg_actor_t *next;
     vg_msg_t stop_msg;
-    uint64_t received;      /* messages and replies handled */
+    uint64_t received;              /* messages and replies handled */
     _Atomic uint64_t rejected_full; /* sends refused with VG_EMAILBOX_FULL */
-    uint32_t high_water;    /* most messages seen queued at a delivery */
+    uint32_t high_water;            /* most messages seen queued at a delivery */
 };
 
 typedef struct vg_actor_stats {
@@ -138,8 +139,8 @@ VG_MUST_CHECK int vg_loop_call_wait(vg_loop_t *loop, void (*fn)(void *arg), void
 
 /* Prepares `actor` on `loop` with a mailbox of `capacity` messages (0 = 65536). The actor can
  * receive as soon as this returns. Thread: any (typically the loop's, or before start). */
-void vg_actor_init(vg_actor_t *actor, vg_loop_t *loop, const vg_actor_ops_t *ops,
-                   const char *name, uint32_t capacity);
+void vg_actor_init(vg_actor_t *actor, vg_loop_t *loop, const vg_actor_ops_t *ops, const char *name,
+                   uint32_t capacity);
 
 /* Sends `msg` to `to`. 0: the message now belongs to the receiver. VG_EMAILBOX_FULL or
  * VG_ESTOPPED: the message is still the caller's. Thread: any. */
