@@ -2,10 +2,14 @@
 #include "actors/commands.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int vg_cmd_serve(int argc, char **argv)
 {
-    (void)argc;
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: vigil %s [flags]\n\nNot built yet.\n", argv[0]);
+        return 0;
+    }
     fprintf(stderr, "vigil %s: not built yet\n", argv[0]);
     return 3;
 }

@@ -291,10 +291,14 @@ int vg_bench_runtime(int argc, char **argv)
          MAX_RUNS, NULL},
         {"seconds", VG_CLI_DOUBLE, &seconds, "S", "duration of each repetition", 0.05, 60, NULL},
     };
-    const vg_cli_t cli = {"vigil bench runtime", "[flags]",
+    const vg_cli_t cli = {"vigil bench runtime",
+                          "[flags]",
                           "Measures the actor runtime: messages/s between two actors on one loop "
                           "and across two loops,\nand request/reply round-trip latency.",
-                          opts, VG_ARRAY_LEN(opts), 0, 0};
+                          opts,
+                          VG_ARRAY_LEN(opts),
+                          0,
+                          0};
     int rc = vg_cli_parse(&cli, argc, argv, NULL, NULL);
     if (rc != 0)
         return rc == VG_CLI_HELP ? 0 : 2;

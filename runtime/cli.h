@@ -21,14 +21,14 @@ enum vg_cli_kind {
 };
 
 typedef struct vg_cli_opt {
-    const char *name;    /* without the dashes: "http-port" */
+    const char *name; /* without the dashes: "http-port" */
     enum vg_cli_kind kind;
     void *out;
     const char *metavar; /* "N", "FILE"; NULL for VG_CLI_BOOL */
     const char *help;
-    double min;          /* VG_CLI_UINT / VG_CLI_DOUBLE; min == max == 0: no range check */
+    double min; /* VG_CLI_UINT / VG_CLI_DOUBLE; min == max == 0: no range check */
     double max;
-    bool *seen;          /* optional: set to true when the flag was given */
+    bool *seen; /* optional: set to true when the flag was given */
 } vg_cli_opt_t;
 
 typedef struct vg_cli {

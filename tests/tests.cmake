@@ -3,7 +3,7 @@
 # VG_TEST_SLOW(case) gets the label "slow"; tests/integration/ gets "integration".
 file(GLOB VG_TEST_SUPPORT CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/support/*.c)
 add_library(vg_test_support STATIC ${CMAKE_SOURCE_DIR}/tests/vg_test.c ${VG_TEST_SUPPORT})
-target_include_directories(vg_test_support PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+target_include_directories(vg_test_support PUBLIC ${CMAKE_SOURCE_DIR})
 target_compile_options(vg_test_support PRIVATE ${VG_WARNINGS})
 target_link_libraries(vg_test_support PUBLIC vg_runtime)
 

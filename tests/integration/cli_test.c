@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vigil command line, run as a user would: exit codes, help texts, one-line errors for bad
+ * flags, and honest "not built yet" answers from subcommands that later issues deliver.
+ */
+#include "tests/support/proc.h"
+#include "tests/vg_test.h"
+
+static int run(const char *const *args, char **out, char **err)
+{
+    int code = -1;
+    ASSERT_OK(vg_tp_run(args, NULL, 30000, &code, out, err));
+    return code;
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+VG_TEST(no_command_prints_usage_and_exits_2)
+{
+    char *out = NULL;
+    char *err = NULL;
+    const char *args[] = {NULL};
+    ASSERT_EQ(run(args, &out, &err), 2);
+    ASSERT_STR_CONTAINS(err, "usage: vigil COMMAND");
+    free(out);
+    free(err);
+}
+
+VG_TEST(help_lists_every_command)
+{
+    char *out = NULL;
+    const char *args[] = {"--help", NULL};
+    ASSERT_EQ(run(args, &out, NULL), 0);
+    const char *names[] = {"serve", "demo", "gen", "import", "train",
+                           "replay", "bench", "log", "token"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(names); i++)
+        ASSERT_STR_CONTAINS(out, names[i]);
+    free(out);
+}
+
+VG_TEST(unknown_command_is_one_line_exit_2)
+{
+    char *err = NULL;
+    const char *args[] = {"frobnicate", NULL};
+    ASSERT_EQ(run(args, NULL, &err), 2);
+    ASSERT_STR_CONTAINS(err, "unknown command \"frobnicate\"");
+    ASSERT_EQ(count_lines(err), 1);
+    free(err);
+}
+
+VG_TEST(every_command_has_help)
+{
+    const char *names[] = {"serve", "demo", "gen", "import", "train",
+                           "replay", "bench", "log", "token"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(names); i++) {
+        char *out = NULL;
+        const char *args[] = {names[i], "--help", NULL};
+        int code = run(args, &out, NULL);
+        if (code != 0)
+            VG_FAIL("vigil %s --help exited %d", names[i], code);
+        ASSERT_STR_CONTAINS(out, "usage: vigil");
+        free(out);
+    }
+}
+
+VG_TEST(bench_unknown_name_exit_2)
+{
+    char *err = NULL;
+    const char *args[] = {"bench", "nope", NULL};
+    ASSERT_EQ(run(args, NULL, &err), 2);
+    ASSERT_STR_CONTAINS(err, "unknown benchmark \"nope\"");
+    free(err);
+}
+
+VG_TEST(bench_runtime_bad_flag_exit_2)
+{
+    char *err = NULL;
+    const char *args[] = {"bench", "runtime", "--runs", "many", NULL};
+    ASSERT_EQ(run(args, NULL, &err), 2);
+    ASSERT_STR_CONTAINS(err, "--runs");
+    ASSERT_EQ(count_lines(err), 1);
+    free(err);
+}
+
+VG_TEST(bench_runtime_reports_figures)
+{
+    char *out = NULL;
+    const char *args[] = {"bench", "runtime", "--runs", "1", "--seconds", "0.1", NULL};
+    ASSERT_EQ(run(args, &out, NULL), 0);
+    ASSERT_STR_CONTAINS(out, "within one loop");
+    ASSERT_STR_CONTAINS(out, "across two loops");
+    ASSERT_STR_CONTAINS(out, "p99");
+    free(out);
+}
