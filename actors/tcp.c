@@ -61,7 +61,7 @@ int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port, vg_tcp_ingest
         int len = sizeof(got);
         rc = uv_tcp_getsockname(&t->listener, (struct sockaddr *)&got, &len);
         t->port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *)&got)->sin_port);
+                                            : ntohs(((struct sockaddr_in *)&got)->sin_port);
     }
     if (rc != 0) {
         /* Never became an actor: close the handle and free in its callback. */

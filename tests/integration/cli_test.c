@@ -37,7 +37,7 @@ VG_TEST(help_lists_every_command)
     char *out = NULL;
     const char *args[] = {"--help", NULL};
     ASSERT_EQ(run(args, &out, NULL), 0);
-    const char *names[] = {"serve", "demo", "gen", "import", "train",
+    const char *names[] = {"serve",  "demo",  "gen", "import", "train",
                            "replay", "bench", "log", "token"};
     for (size_t i = 0; i < VG_ARRAY_LEN(names); i++)
         ASSERT_STR_CONTAINS(out, names[i]);
@@ -56,7 +56,7 @@ VG_TEST(unknown_command_is_one_line_exit_2)
 
 VG_TEST(every_command_has_help)
 {
-    const char *names[] = {"serve", "demo", "gen", "import", "train",
+    const char *names[] = {"serve",  "demo",  "gen", "import", "train",
                            "replay", "bench", "log", "token"};
     for (size_t i = 0; i < VG_ARRAY_LEN(names); i++) {
         char *out = NULL;

@@ -13,12 +13,12 @@
 
 typedef struct vg_tp {
     pid_t pid;
-    int out_fd;            /* child's stdout */
-    char outbuf[8192];     /* bytes read but not yet returned as lines */
+    int out_fd;        /* child's stdout */
+    char outbuf[8192]; /* bytes read but not yet returned as lines */
     size_t outlen;
-    char err_path[512];    /* child's stderr */
+    char err_path[512]; /* child's stderr */
     bool reaped;
-    int status;            /* wait status once reaped */
+    int status; /* wait status once reaped */
 } vg_tp_t;
 
 /* The binary under test ($VIGIL_BIN); skips the test (exit 77) when unset. */

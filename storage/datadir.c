@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data directory lock and layout; see datadir.h. Thread: main.
+ */
+#include "storage/datadir.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+#include "runtime/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+struct vg_datadir {
+    char *path;
+    int lock_fd;
+};
+
+static pid_t read_pid(int fd)
+{
+    char buf[32] = {0};
+    size_t got = 0;
+    if (vg_io_pread_all(fd, buf, sizeof(buf) - 1, 0, &got) != 0)
+        return 0;
+    return (pid_t)strtol(buf, NULL, 10);
+}
+
+int vg_datadir_open(const char *path, vg_datadir_t **out, pid_t *holder_pid)
+{
+    char lock_path[PATH_MAX];
+    if (holder_pid)
+        *holder_pid = 0;
+    int rc = vg_io_mkdirs(path, 0755);
+    if (rc != 0)
+        return rc;
+    if (snprintf(lock_path, sizeof(lock_path), "%s/vigil.lock", path) >= (int)sizeof(lock_path))
+        return -ENAMETOOLONG;
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? VG_EBUSY : -errno;
+        if (holder_pid && rc == VG_EBUSY)
+            *holder_pid = read_pid(fd);
+        (void)close(fd); /* only a lock fd: nothing written */
+        return rc;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || vg_io_pwrite_all(fd, pid, (size_t)n, 0) != 0) {
+        rc = -errno;
+        (void)close(fd); /* failing anyway; rc says why */
+        return rc ? rc : -EIO;
+    }
+    vg_datadir_t *dd = vg_xcalloc(1, sizeof(*dd));
+    dd->path = vg_xstrdup(path);
+    dd->lock_fd = fd;
+    *out = dd;
+    return 0;
+}
+
+const char *vg_datadir_path(const vg_datadir_t *dd)
+{
+    return dd->path;
+}
+
+int vg_datadir_partition_path(const char *data, unsigned partition, unsigned partitions,
+                              const char *sub, char *buf, size_t len)
+{
+    int width = partitions > 100 ? (partitions > 1000 ? 4 : 3) : 2;
+    int n = snprintf(buf, len, "%s/p%0*u/%s", data, width, partition, sub);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+void vg_datadir_close(vg_datadir_t *dd)
+{
+    if (!dd)
+        return;
+    (void)close(dd->lock_fd); /* releases the lock; the pid text is informational */
+    free(dd->path);
+    free(dd);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the data directory lock and layout.
+ */
+#include "storage/datadir.h"
+#include "tests/vg_test.h"
+
+#include <errno.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+VG_TEST(datadir_lock_excludes_second_process)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/data/nested", vg_test_tmpdir());
+    vg_datadir_t *dd = NULL;
+    ASSERT_OK(vg_datadir_open(path, &dd, NULL));
+    ASSERT_STR_EQ(vg_datadir_path(dd), path);
+    pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        vg_datadir_t *other = NULL;
+        pid_t holder = 0;
+        int rc = vg_datadir_open(path, &other, &holder);
+        _exit(rc == VG_EBUSY && holder == getppid() ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    ASSERT_EQ(WEXITSTATUS(status), 0);
+    vg_datadir_close(dd);
+    /* Released: it can be taken again. */
+    ASSERT_OK(vg_datadir_open(path, &dd, NULL));
+    vg_datadir_close(dd);
+    vg_datadir_close(NULL);
+}
+
+VG_TEST(datadir_partition_paths)
+{
+    char buf[64];
+    ASSERT_OK(vg_datadir_partition_path("data", 3, 8, "log", buf, sizeof(buf)));
+    ASSERT_STR_EQ(buf, "data/p03/log");
+    ASSERT_OK(vg_datadir_partition_path("data", 7, 128, "state", buf, sizeof(buf)));
+    ASSERT_STR_EQ(buf, "data/p007/state");
+    ASSERT_ERR(vg_datadir_partition_path("data", 1, 8, "log", buf, 5), -ENAMETOOLONG);
+}
