@@ -30,7 +30,7 @@ test-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVG_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		ctest --output-on-failure -j$(JOBS) -R '^(runtime|storage)\.' -LE slow
+		ctest --output-on-failure -j$(JOBS) -LE slow
 
 test-release: deps
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null

@@ -1,20 +1,285 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * `vigil serve` and `vigil demo`: load the configuration (flag > env > file > default), take
+ * the data directory's lock, start the runtime's loops, the HTTP API actor and the TCP ingest
+ * listener, print where they listen, then wait for SIGINT/SIGTERM and shut down in order:
+ * not ready, stop the listeners, drain every mailbox, stop the actors and loops, free.
+ * Thread: main (the signal waiter); the actors run on the runtime's loops.
+ */
+#define VG_LOG_MODULE "serve"
+#include "actors/api.h"
 #include "actors/commands.h"
+#include "actors/tcp.h"
+#include "config/config.h"
+#include "runtime/actor.h"
+#include "runtime/cli.h"
+#include "runtime/error.h"
+#include "runtime/logging.h"
+#include "storage/datadir.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct serve_flags {
+    const char *config;
+    const char *data;
+    const char *http_port;
+    const char *tcp_port;
+    const char *bind;
+    const char *workers;
+    const char *log_level;
+    const char *partitions;
+    const char *durability;
+    bool print_config;
+};
+
+struct server {
+    vg_config_t cfg;
+    vg_datadir_t *dd;
+    vg_runtime_t *rt;
+    vg_api_t *api;
+    vg_tcp_ingest_t *tcp;
+    int http_port;
+    int tcp_port;
+    int start_rc;
+};
+
+/* Applies the flags that were given, in a fixed order, through the config's own validation. */
+static int apply_flags(vg_config_t *cfg, const struct serve_flags *f, char *err, size_t errlen)
+{
+    const struct {
+        const char *value;
+        const char *key;
+        const char *flag;
+    } map[] = {
+        {f->data, "server.data_dir", "--data"},
+        {f->http_port, "server.http_port", "--http-port"},
+        {f->tcp_port, "server.tcp_port", "--tcp-port"},
+        {f->bind, "server.bind", "--bind"},
+        {f->workers, "server.workers", "--workers"},
+        {f->log_level, "server.log_level", "--log-level"},
+        {f->partitions, "log.partitions", "--partitions"},
+        {f->durability, "log.durability", "--durability"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(map); i++) {
+        if (!map[i].value)
+            continue;
+        int rc = vg_config_set(cfg, map[i].key, map[i].value, VG_CONFIG_SRC_FLAG, map[i].flag, err,
+                               errlen);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_config(vg_config_t *cfg, const struct serve_flags *f)
+{
+    char err[512];
+    vg_config_init_defaults(cfg);
+    int rc = 0;
+    if (f->config)
+        rc = vg_config_load_file(cfg, f->config, err, sizeof(err));
+    if (rc == 0)
+        rc = vg_config_load_env(cfg, environ, err, sizeof(err));
+    if (rc == 0)
+        rc = apply_flags(cfg, f, err, sizeof(err));
+    if (rc == 0)
+        rc = vg_config_validate(cfg, err, sizeof(err));
+    if (rc != 0)
+        fprintf(stderr, "vigil: %s\n", err);
+    return rc;
+}
+
+/* Says which setting chose a port that could not be bound. */
+static void report_bind_failure(const vg_config_t *cfg, const char *what, const char *key, int port,
+                                int rc)
+{
+    char src[256];
+    vg_config_source(cfg, key, src, sizeof(src));
+    fprintf(stderr, "vigil: cannot listen for %s on %s:%d: %s (%s from %s)\n", what,
+            cfg->server.bind, port, vg_strerror(rc), key, src);
+}
+
+static void start_listeners(void *arg)
+{
+    struct server *s = arg;
+    vg_loop_t *loop = vg_runtime_loop(s->rt, 0);
+    vg_api_opts_t api_opts = {
+        .bind = s->cfg.server.bind,
+        .port = s->cfg.server.http_port,
+        .max_body_bytes = s->cfg.ingest.max_body_bytes,
+    };
+    int rc = vg_api_new(loop, &api_opts, &s->api);
+    if (rc != 0) {
+        report_bind_failure(&s->cfg, "HTTP", "server.http_port", s->cfg.server.http_port, rc);
+        s->start_rc = rc;
+        return;
+    }
+    s->http_port = vg_api_port(s->api);
+    rc = vg_tcp_ingest_new(loop, s->cfg.server.bind, s->cfg.server.tcp_port, &s->tcp);
+    if (rc != 0) {
+        report_bind_failure(&s->cfg, "TCP ingest", "server.tcp_port", s->cfg.server.tcp_port, rc);
+        s->start_rc = rc;
+        return;
+    }
+    s->tcp_port = vg_tcp_ingest_port(s->tcp);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
+}
+
+static void shutdown_server(struct server *s)
+{
+    if (s->api)
+        vg_api_set_ready(s->api, false, "shutting down");
+    if (s->tcp)
+        vg_tcp_ingest_stop(s->tcp);
+    if (s->api)
+        vg_api_stop(s->api);
+    if (vg_runtime_quiesce(s->rt, (unsigned)s->cfg.server.shutdown_timeout_ms) != 0)
+        VG_LOG_WARN("shutdown timeout: stopping with messages still queued timeout_ms=%lld",
+                    (long long)s->cfg.server.shutdown_timeout_ms);
+    vg_runtime_free(s->rt);
+    s->rt = NULL;
+}
+
+static int run_server(struct server *s)
+{
+    pid_t holder = 0;
+    int rc = vg_datadir_open(s->cfg.server.data_dir, &s->dd, &holder);
+    if (rc != 0) {
+        if (rc == VG_EBUSY)
+            fprintf(stderr, "vigil: data directory %s is in use by another vigil (pid %d)\n",
+                    s->cfg.server.data_dir, (int)holder);
+        else
+            fprintf(stderr, "vigil: cannot use data directory %s: %s\n", s->cfg.server.data_dir,
+                    vg_strerror(rc));
+        return 1;
+    }
+    /* The loops inherit this mask, so only the main thread ever takes SIGINT/SIGTERM. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    vg_runtime_opts_t ropts = {
+        .workers = (unsigned)s->cfg.server.workers,
+        .drain_batch = (unsigned)s->cfg.runtime.drain_batch,
+    };
+    rc = vg_runtime_new(&ropts, &s->rt);
+    if (rc == 0)
+        rc = vg_runtime_start(s->rt);
+    if (rc != 0) {
+        fprintf(stderr, "vigil: cannot start the runtime: %s\n", vg_strerror(rc));
+        vg_runtime_free(s->rt);
+        vg_datadir_close(s->dd);
+        return 1;
+    }
+    rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_listeners, s);
+    if (rc == 0)
+        rc = s->start_rc;
+    if (rc != 0) {
+        shutdown_server(s);
+        vg_datadir_close(s->dd);
+        return 1;
+    }
+    vg_api_set_ready(s->api, true, NULL);
+    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u\n", s->cfg.server.bind,
+           s->http_port, s->cfg.server.bind, s->tcp_port, s->cfg.server.data_dir,
+           vg_runtime_nloops(s->rt));
+    fflush(stdout);
+    VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
+                s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
+
+    int sig = wait_for_signal();
+    VG_LOG_INFO("shutdown requested signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shutdown_server(s);
+    vg_datadir_close(s->dd);
+    VG_LOG_INFO("shutdown complete");
+    return 0;
+}
+
+static int serve_main(int argc, char **argv, bool demo)
+{
+    struct serve_flags f = {0};
+    const vg_cli_opt_t opts[] = {
+        {"config", VG_CLI_STRING, &f.config, "FILE",
+         "INI configuration file (see config/vigil.conf)", 0, 0, NULL},
+        {"data", VG_CLI_STRING, &f.data, "DIR", "data directory (server.data_dir)", 0, 0, NULL},
+        {"http-port", VG_CLI_STRING, &f.http_port, "N",
+         "HTTP/WebSocket port, 0 = any free (server.http_port)", 0, 0, NULL},
+        {"tcp-port", VG_CLI_STRING, &f.tcp_port, "N",
+         "TCP ingest port, 0 = any free (server.tcp_port)", 0, 0, NULL},
+        {"bind", VG_CLI_STRING, &f.bind, "ADDR", "address to listen on (server.bind)", 0, 0, NULL},
+        {"workers", VG_CLI_STRING, &f.workers, "N",
+         "event-loop threads, 0 = one per core (server.workers)", 0, 0, NULL},
+        {"partitions", VG_CLI_STRING, &f.partitions, "N", "log partitions (log.partitions)", 0, 0,
+         NULL},
+        {"durability", VG_CLI_STRING, &f.durability, "MODE", "fsync, os or none (log.durability)",
+         0, 0, NULL},
+        {"log-level", VG_CLI_STRING, &f.log_level, "LEVEL",
+         "debug, info, warn or error (server.log_level)", 0, 0, NULL},
+        {"print-config", VG_CLI_BOOL, &f.print_config, NULL,
+         "print the effective configuration and where each value came from, then exit", 0, 0, NULL},
+    };
+    const vg_cli_t cli = {
+        demo ? "vigil demo" : "vigil serve",
+        "[flags]",
+        demo ? "Runs the engine on its embedded defaults: data under ./data, HTTP on 8080, TCP\n"
+               "ingest on 7070, all on 127.0.0.1. Stop it with Ctrl-C."
+             : "Runs the engine until SIGINT or SIGTERM. Settings come from, in order of\n"
+               "precedence: flags, VIGIL_<SECTION>_<KEY> environment variables, the --config\n"
+               "file, the embedded defaults.",
+        opts,
+        VG_ARRAY_LEN(opts),
+        0,
+        0};
+    int rc = vg_cli_parse(&cli, argc, argv, NULL, NULL);
+    if (rc != 0)
+        return rc == VG_CLI_HELP ? 0 : 2;
+    struct server s = {0};
+    if (load_config(&s.cfg, &f) != 0) {
+        vg_config_free(&s.cfg);
+        return 2;
+    }
+    if (f.print_config) {
+        vg_config_print(&s.cfg, stdout);
+        vg_config_free(&s.cfg);
+        return 0;
+    }
+    /* server.log_level's values are listed in vg_log_level's order. */
+    vg_log_set_level((enum vg_log_level)s.cfg.server.log_level);
+    if (demo)
+        printf("vigil demo: starting on the embedded defaults; Ctrl-C stops it\n");
+    rc = run_server(&s);
+    vg_config_free(&s.cfg);
+    return rc;
+}
 
 int vg_cmd_serve(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: vigil %s [flags]\n\nNot built yet.\n", argv[0]);
-        return 0;
-    }
-    fprintf(stderr, "vigil %s: not built yet\n", argv[0]);
-    return 3;
+    return serve_main(argc, argv, false);
 }
 
 int vg_cmd_demo(int argc, char **argv)
 {
-    return vg_cmd_serve(argc, argv);
+    return serve_main(argc, argv, true);
 }

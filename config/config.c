@@ -39,8 +39,9 @@ struct key_desc {
 #define T_TYPE_STRING T_STRING
 
 #define KEY_DESC(sec, k, type, def, mn, mx, vals, doc)                                             \
-    {#sec, #k, T_TYPE_##type, def, (double)(mn), (double)(mx), vals, doc,                          \
-     offsetof(vg_config_t, sec.k)},
+    {#sec, #k,           T_TYPE_##type,                                                            \
+     def,  (double)(mn), (double)(mx),                                                             \
+     vals, doc,          offsetof(vg_config_t, sec.k)},
 #define SECTION_DESC(sec, keys) keys(KEY_DESC)
 
 static const struct key_desc keys[] = {VG_CONFIG_SECTIONS(SECTION_DESC)};
@@ -362,8 +363,9 @@ static int ini_on_value(void *user, const char *section, const char *name, const
     }
     size_t i = key_index(k);
     if (c->set_line[i]) {
-        fail_at(c, "duplicate key \"%s\" in [%s] (first set on line %d; note that an indented "
-                   "line continues the previous value)",
+        fail_at(c,
+                "duplicate key \"%s\" in [%s] (first set on line %d; note that an indented "
+                "line continues the previous value)",
                 name, section, c->set_line[i]);
         return 0;
     }

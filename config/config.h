@@ -33,15 +33,14 @@
 /* X(section, key, TYPE, default, min, max, enum values, doc) */
 #define VG_CONFIG_SERVER(X)                                                                        \
     X(server, data_dir, STRING, "./data", 0, 0, NULL,                                              \
-      "Directory holding the log, the state and the lock file.")                                  \
+      "Directory holding the log, the state and the lock file.")                                   \
     X(server, bind, STRING, "127.0.0.1", 0, 0, NULL,                                               \
       "Address the HTTP and TCP listeners bind to.")                                               \
     X(server, http_port, INT, "8080", 0, 65535, NULL,                                              \
       "HTTP, WebSocket and dashboard port; 0 picks a free port.")                                  \
     X(server, tcp_port, INT, "7070", 0, 65535, NULL,                                               \
       "TCP (protobuf frames) ingest port; 0 picks a free port.")                                   \
-    X(server, workers, INT, "0", 0, 64, NULL,                                                      \
-      "Event-loop threads; 0 means one per CPU core.")                                             \
+    X(server, workers, INT, "0", 0, 64, NULL, "Event-loop threads; 0 means one per CPU core.")     \
     X(server, log_level, ENUM, "info", 0, 0, "debug|info|warn|error",                              \
       "Lowest level of diagnostic log lines written to stderr.")                                   \
     X(server, shutdown_timeout_ms, INT, "10000", 0, 600000, NULL,                                  \
@@ -78,7 +77,7 @@
     X(state, map_size, SIZE, "64M", 1048576, 1099511627776, NULL,                                  \
       "Initial LMDB map size per partition; it grows on demand.")                                  \
     X(state, sync_interval_ms, INT, "1000", 1, 3600000, NULL,                                      \
-      "How often the state is synced to disk, in milliseconds (the log is the source of "         \
+      "How often the state is synced to disk, in milliseconds (the log is the source of "          \
       "truth).")                                                                                   \
     X(state, account_ttl_days, INT, "90", 1, 3650, NULL,                                           \
       "An account idle for this many days (event time) is dropped from the state.")                \
@@ -90,8 +89,7 @@
       "Largest HTTP request body accepted; larger ones get 413.")                                  \
     X(ingest, max_frame_bytes, SIZE, "64K", 256, 16777216, NULL,                                   \
       "Largest TCP protobuf frame accepted.")                                                      \
-    X(ingest, max_batch, INT, "1000", 1, 100000, NULL,                                             \
-      "Most transactions in one JSON array.")                                                      \
+    X(ingest, max_batch, INT, "1000", 1, 100000, NULL, "Most transactions in one JSON array.")     \
     X(ingest, max_future_skew_s, INT, "300", 0, 86400, NULL,                                       \
       "Transactions more than this many seconds in the future are rejected.")                      \
     X(ingest, max_event_age_days, INT, "400", 1, 36500, NULL,                                      \
@@ -126,7 +124,7 @@ enum vg_durability { VG_DURABILITY_FSYNC = 0, VG_DURABILITY_OS = 1, VG_DURABILIT
         keys(VG_CFG_FIELD)                                                                         \
     } sec;
 #define VG_CFG_COUNT_ONE(sec, key, type, def, min, max, values, doc) +1
-#define VG_CFG_COUNT_SECTION(sec, keys) keys(VG_CFG_COUNT_ONE)
+#define VG_CFG_COUNT_SECTION(sec, keys)                              keys(VG_CFG_COUNT_ONE)
 
 #define VG_CONFIG_NKEYS (0 VG_CONFIG_SECTIONS(VG_CFG_COUNT_SECTION))
 
@@ -152,8 +150,7 @@ void vg_config_init_defaults(vg_config_t *cfg);
 
 /* Applies an INI file. Refuses (VG_ECONFIG, message in err) an unknown section or key, a bad
  * value, a key set twice, a syntax error or an unreadable file, naming file, line and key. */
-VG_MUST_CHECK int vg_config_load_file(vg_config_t *cfg, const char *path, char *err,
-                                      size_t errlen);
+VG_MUST_CHECK int vg_config_load_file(vg_config_t *cfg, const char *path, char *err, size_t errlen);
 
 /* Applies INI text, reporting errors against `name` (for tests and embedded configs). */
 VG_MUST_CHECK int vg_config_load_string(vg_config_t *cfg, const char *text, const char *name,
@@ -161,8 +158,7 @@ VG_MUST_CHECK int vg_config_load_string(vg_config_t *cfg, const char *text, cons
 
 /* Applies every VIGIL_<SECTION>_<KEY>=value in envp. A variable whose prefix names a known
  * section but no known key is refused (a typo); other VIGIL_* variables are ignored. */
-VG_MUST_CHECK int vg_config_load_env(vg_config_t *cfg, char *const *envp, char *err,
-                                     size_t errlen);
+VG_MUST_CHECK int vg_config_load_env(vg_config_t *cfg, char *const *envp, char *err, size_t errlen);
 
 /* Sets "section.key" to `value` from `kind`/`where` (e.g. VG_CONFIG_SRC_FLAG, "--http-port"),
  * with the same validation as the file. VG_ECONFIG with a message naming `where`. */

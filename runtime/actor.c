@@ -165,13 +165,15 @@ int vg_runtime_start(vg_runtime_t *rt)
     return 0;
 }
 
+/* Every actor message is counted in its receiver's `pending` until handled, so the counts
+ * alone say whether work is queued (the inbox itself is the loop thread's to inspect). */
 static bool loop_idle_locked(vg_loop_t *lp)
 {
     for (vg_actor_t *a = lp->actors; a; a = a->next) {
         if ((atomic_load_explicit(&a->pending, memory_order_acquire) & PENDING_MASK) != 0)
             return false;
     }
-    return vg_mpsc_empty(&lp->inbox);
+    return true;
 }
 
 int vg_runtime_quiesce(vg_runtime_t *rt, unsigned timeout_ms)

@@ -69,7 +69,8 @@ static inline vg_mpsc_node_t *vg_mpsc_pop(vg_mpsc_t *q)
     return NULL;
 }
 
-/* True when nothing is queued (racy against producers; exact when they are quiet). */
+/* True when nothing is queued (racy against producers; exact when they are quiet).
+ * Thread: the consumer. */
 static inline bool vg_mpsc_empty(vg_mpsc_t *q)
 {
     /* q->tail always points at the next node to hand out, or at the stub. */

@@ -31,6 +31,8 @@ foreach(tdir ${VG_TEST_DIRS})
   foreach(src ${tsrcs})
     get_filename_component(stem ${src} NAME_WE)
     string(REGEX REPLACE "_test$" "" stem ${stem})
+    # Re-configure when a test file changes, so new cases are registered.
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${src})
     file(STRINGS ${src} lines REGEX "^VG_TEST(_SLOW)?\\([a-z0-9_]+\\)")
     foreach(line ${lines})
       string(REGEX MATCH "^VG_TEST(_SLOW)?\\(([a-z0-9_]+)\\)" m "${line}")

@@ -149,8 +149,12 @@ VG_TEST(file_values_by_type)
 VG_TEST(precedence_flag_over_env_over_file)
 {
     vg_config_t cfg = load("[server]\nhttp_port = 9000\ntcp_port = 9001\nworkers = 1\n");
-    char *env[] = {"VIGIL_SERVER_HTTP_PORT=9100", "VIGIL_SERVER_WORKERS=2", "VIGIL_BIN=/x",
-                   "VIGIL_SOURCE_DIR=/y", "PATH=/bin", NULL};
+    char *env[] = {"VIGIL_SERVER_HTTP_PORT=9100",
+                   "VIGIL_SERVER_WORKERS=2",
+                   "VIGIL_BIN=/x",
+                   "VIGIL_SOURCE_DIR=/y",
+                   "PATH=/bin",
+                   NULL};
     ASSERT_OK(vg_config_load_env(&cfg, env, err, sizeof(err)));
     ASSERT_OK(vg_config_set(&cfg, "server.workers", "3", VG_CONFIG_SRC_FLAG, "--workers", err,
                             sizeof(err)));
@@ -225,8 +229,7 @@ VG_TEST(missing_file_is_named)
 {
     vg_config_t cfg;
     vg_config_init_defaults(&cfg);
-    ASSERT_ERR(vg_config_load_file(&cfg, "/nonexistent/vigil.conf", err, sizeof(err)),
-               VG_ECONFIG);
+    ASSERT_ERR(vg_config_load_file(&cfg, "/nonexistent/vigil.conf", err, sizeof(err)), VG_ECONFIG);
     ASSERT_STR_CONTAINS(err, "cannot read config file /nonexistent/vigil.conf");
     vg_config_free(&cfg);
 }
@@ -253,8 +256,8 @@ VG_TEST(flag_errors)
                              err, sizeof(err)),
                VG_ECONFIG);
     ASSERT_STR_EQ(err, "--http-port: server.http_port: \"web\" is not an integer in 0..65535");
-    ASSERT_ERR(vg_config_set(&cfg, "server.log_level", "loud", VG_CONFIG_SRC_FLAG,
-                             "--log-level", err, sizeof(err)),
+    ASSERT_ERR(vg_config_set(&cfg, "server.log_level", "loud", VG_CONFIG_SRC_FLAG, "--log-level",
+                             err, sizeof(err)),
                VG_ECONFIG);
     ASSERT_STR_CONTAINS(err, "is not one of debug,info,warn,error");
     ASSERT_ERR(vg_config_set(&cfg, "nope", "1", VG_CONFIG_SRC_FLAG, "--x", err, sizeof(err)),

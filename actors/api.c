@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP API actor; see api.h. The readiness flag and reason are written by the main thread
+ * and read by the handlers on the loop, so they sit behind a mutex (never on a hot path).
+ * Thread: its loop; vg_api_set_ready and vg_api_stop from any.
+ */
+#define VG_LOG_MODULE "api"
+#include "actors/api.h"
+#include "actors/http.h"
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/error.h"
+#include "runtime/logging.h"
+
+#include <jansson.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VIGIL_VERSION "0.1.0"
+
+struct vg_api {
+    vg_actor_t actor;
+    vg_http_t *http;
+    int port;
+    int64_t started_ms;
+    pthread_mutex_t lock;
+    bool ready;
+    char reason[256];
+};
+
+static void on_http_closed(void *ctx);
+
+static void api_receive(vg_actor_t *self, vg_msg_t *msg)
+{
+    (void)self;
+    free(msg); /* no messages are defined yet */
+}
+
+static void api_on_stop(vg_actor_t *self)
+{
+    vg_api_t *api = vg_container_of(self, vg_api_t, actor);
+    vg_http_close(api->http, on_http_closed, api);
+}
+
+static const vg_actor_ops_t api_ops = {"api", api_receive, api_on_stop};
+
+static void respond_json(vg_http_req_t *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    vg_http_respond(req, status, "application/json", text, text ? strlen(text) : 0, NULL);
+    free(text);
+}
+
+static void handle_healthz(vg_http_req_t *req, void *ctx)
+{
+    vg_api_t *api = ctx;
+    int64_t uptime_s = (vg_clock_wall_ms() - api->started_ms) / 1000;
+    respond_json(req, 200,
+                 json_pack("{s:s, s:s, s:I}", "status", "ok", "version", VIGIL_VERSION,
+                           "uptime_s", (json_int_t)uptime_s));
+}
+
+static void handle_readyz(vg_http_req_t *req, void *ctx)
+{
+    vg_api_t *api = ctx;
+    pthread_mutex_lock(&api->lock);
+    bool ready = api->ready;
+    json_t *body = ready ? json_pack("{s:s}", "status", "ready")
+                         : json_pack("{s:s, s:s}", "status", "not_ready", "reason", api->reason);
+    pthread_mutex_unlock(&api->lock);
+    respond_json(req, ready ? 200 : 503, body);
+}
+
+int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
+{
+    vg_api_t *api = vg_xcalloc(1, sizeof(*api));
+    pthread_mutex_init(&api->lock, NULL);
+    snprintf(api->reason, sizeof(api->reason), "starting");
+    api->started_ms = vg_clock_wall_ms();
+    vg_http_opts_t hopts = {
+        .bind = opts->bind,
+        .port = opts->port,
+        .max_body_bytes = opts->max_body_bytes,
+    };
+    int rc = vg_http_new(vg_loop_uv(loop), &hopts, &api->http);
+    if (rc == 0)
+        rc = vg_http_route(api->http, "GET", "/healthz", VG_HTTP_EXACT, handle_healthz, api);
+    if (rc == 0)
+        rc = vg_http_route(api->http, "GET", "/readyz", VG_HTTP_EXACT, handle_readyz, api);
+    if (rc != 0) {
+        if (api->http)
+            vg_http_close(api->http, on_http_closed, api);
+        else
+            on_http_closed(api);
+        return rc;
+    }
+    api->port = vg_http_port(api->http);
+    vg_actor_init(&api->actor, loop, &api_ops, "api", 0);
+    *out = api;
+    return 0;
+}
+
+int vg_api_port(const vg_api_t *api)
+{
+    return api->port;
+}
+
+void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason)
+{
+    pthread_mutex_lock(&api->lock);
+    api->ready = ready;
+    snprintf(api->reason, sizeof(api->reason), "%s", reason ? reason : "");
+    pthread_mutex_unlock(&api->lock);
+}
+
+void vg_api_stop(vg_api_t *api)
+{
+    vg_actor_stop(&api->actor);
+}
+
+static void on_http_closed(void *ctx)
+{
+    vg_api_t *api = ctx;
+    pthread_mutex_destroy(&api->lock);
+    free(api);
+}

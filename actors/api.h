@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP API actor: owns the HTTP server (actors/http.h) on one loop and its routes. Today:
+ * GET /healthz (the process is up) and GET /readyz (it accepts work: 200, or 503 with the
+ * reason). The pipeline, dashboard and WebSocket issues add their routes here.
+ * Thread: its loop, except where marked.
+ */
+#ifndef VG_ACTORS_API_H
+#define VG_ACTORS_API_H
+
+#include "runtime/actor.h"
+#include "runtime/compiler.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct vg_api vg_api_t;
+
+typedef struct vg_api_opts {
+    const char *bind;      /* listen address, e.g. "127.0.0.1" */
+    int port;              /* 0 = any free port */
+    size_t max_body_bytes; /* larger request bodies get 413 */
+} vg_api_opts_t;
+
+/* Creates the actor on `loop` and starts listening. Thread: `loop`'s (vg_loop_call_wait).
+ * OUT: *out. 0, -EADDRINUSE, or another -errno / VG_EHTTP. Starts not ready. */
+VG_MUST_CHECK int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out);
+
+/* The bound port. Thread: any, after new returned. */
+int vg_api_port(const vg_api_t *api);
+
+/* Sets what /readyz answers; `reason` (copied) explains a not-ready state. Thread: any. */
+void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason);
+
+/* Stops serving; the actor closes the server and frees itself. Thread: any. */
+void vg_api_stop(vg_api_t *api);
+
+#endif

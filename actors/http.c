@@ -1,0 +1,752 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP server over libwebsockets on a foreign libuv loop; see http.h.
+ *
+ * Listening: our own non-blocking socket watched by a uv_poll_t; each accepted fd is adopted
+ * by libwebsockets' default vhost, created with CONTEXT_PORT_NO_LISTEN_SERVER.
+ *
+ * A request moves READING (body arriving) -> HANDLING (the handler owns it) -> ANSWERED
+ * (response stored, waiting for the socket to be writable) -> freed after the write. If the
+ * connection closes while HANDLING, the request is orphaned: it keeps no link to the
+ * connection or the server, and the later answer just frees it.
+ *
+ * Closing: stop accepting, then lws_context_destroy(); on a foreign loop libwebsockets
+ * finishes asynchronously and writes NULL through info.pcontext when done, which a short
+ * timer watches before on_closed runs.
+ *
+ * Thread: the loop's.
+ */
+#define VG_LOG_MODULE "http"
+#include "actors/http.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+#include "runtime/logging.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_BODY  (1024u * 1024u)
+#define MAX_ROUTES        64
+#define HEADER_SPACE      1024
+#define ACCEPTS_PER_WAKE  64
+#define CLOSE_POLL_MS     2
+#define HDR_VALUE_MAX     512
+#define PATH_MAX_LEN      2048
+#define QUERY_MAX_LEN     2048
+
+enum req_state { REQ_READING, REQ_HANDLING, REQ_ANSWERED };
+
+enum hdr_id { H_CONTENT_TYPE, H_AUTHORIZATION, H_ACCEPT, H_USER_AGENT, H_X_REQUEST_ID,
+              H_IF_NONE_MATCH, H_COUNT };
+
+static const char *const hdr_names[H_COUNT] = {"content-type", "authorization", "accept",
+                                               "user-agent",   "x-request-id",  "if-none-match"};
+
+struct route {
+    char method[8];
+    char *path;
+    size_t path_len;
+    enum vg_http_match match;
+    vg_http_handler_fn handler;
+    void *ctx;
+};
+
+struct vg_http_req {
+    vg_http_t *http; /* NULL once orphaned */
+    struct lws *wsi; /* NULL once orphaned */
+    enum req_state state;
+    char method[8];
+    char *path;
+    char *query;
+    char *hdr[H_COUNT];
+    unsigned char *body;
+    size_t body_len;
+    size_t body_cap;
+    const struct route *route;
+    /* The answer, once given. */
+    int status;
+    char *content_type;
+    char *extra_headers;
+    unsigned char *resp;
+    size_t resp_len;
+    bool close_after; /* unread body left on the wire: do not keep the connection */
+    bool rx_paused;   /* reading stopped while the handler works */
+};
+
+struct conn {
+    vg_http_req_t *req;
+};
+
+struct vg_http {
+    uv_loop_t *loop;
+    struct lws_context *ctx; /* set to NULL by libwebsockets when destroyed */
+    struct lws_vhost *vhost;
+    int listen_fd;
+    int port;
+    uv_poll_t listen_poll;
+    bool poll_open;
+    uv_timer_t close_timer;
+    unsigned quiet_ticks; /* close-timer ticks in a row with no handle closing */
+    size_t max_body;
+    struct route routes[MAX_ROUTES];
+    size_t nroutes;
+    vg_http_stats_t stats;
+    void (*on_closed)(void *ctx);
+    void *on_closed_ctx;
+};
+
+static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
+static void on_listen_readable(uv_poll_t *h, int status, int events);
+static void on_listen_closed(uv_handle_t *h);
+static void on_close_timer(uv_timer_t *t);
+static void on_close_timer_closed(uv_handle_t *h);
+static void req_free(vg_http_req_t *req);
+static void answer(vg_http_req_t *req, int status, const char *content_type, const void *body,
+                   size_t len, const char *extra_headers);
+static void json_error(vg_http_req_t *req, int status, const char *code, const char *message,
+                       const char *field, const char *extra_headers);
+
+static const struct lws_protocols protocols[] = {
+    {"http", lws_callback, sizeof(struct conn), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- libwebsockets' own log lines go through ours ---- */
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    if (level & (LLL_ERR | LLL_WARN))
+        VG_LOG_WARN("libwebsockets: %.*s", (int)n, line);
+    else
+        VG_LOG_INFO("libwebsockets: %.*s", (int)n, line);
+}
+
+/* ---- listening ---- */
+
+static int open_listener(const char *bind_addr, int port, int *out_fd, int *out_port)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t sl = 0;
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, bind_addr, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        sl = sizeof(*in4);
+    } else if (inet_pton(AF_INET6, bind_addr, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        sl = sizeof(*in6);
+    } else {
+        return VG_EINVAL;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int rc = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        rc = -errno;
+    if (rc != 0) {
+        (void)close(fd); /* never used: nothing to flush */
+        return rc;
+    }
+    *out_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+    *out_fd = fd;
+    return 0;
+}
+
+int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
+{
+    static bool log_set;
+    if (!log_set) {
+        lws_set_log_level(getenv("VG_LWS_LOG") ? atoi(getenv("VG_LWS_LOG")) : (LLL_ERR | LLL_WARN), lws_log_emit);
+        log_set = true;
+    }
+    vg_http_t *h = vg_xcalloc(1, sizeof(*h));
+    h->loop = loop;
+    h->listen_fd = -1;
+    h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
+    int rc = open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port, &h->listen_fd,
+                           &h->port);
+    if (rc != 0) {
+        free(h);
+        return rc;
+    }
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *foreign_loops[1] = {loop};
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = foreign_loops;
+    info.pcontext = &h->ctx;
+    info.user = h;
+    info.server_string = "vigil";
+    h->ctx = lws_create_context(&info);
+    h->vhost = h->ctx ? lws_get_vhost_by_name(h->ctx, "default") : NULL;
+    if (!h->vhost) {
+        VG_LOG_ERROR("libwebsockets context creation failed");
+        (void)close(h->listen_fd); /* listening only: nothing to flush */
+        if (h->ctx)
+            lws_context_destroy(h->ctx); /* completes on the loop; see vg_http_close */
+        free(h);
+        return VG_EHTTP;
+    }
+    rc = uv_poll_init(loop, &h->listen_poll, h->listen_fd);
+    if (rc == 0)
+        rc = uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
+    VG_CHECK(rc == 0); /* a fresh listening socket on a live loop */
+    h->poll_open = true;
+    VG_LOG_DEBUG("http listening port=%d", h->port);
+    *out = h;
+    return 0;
+}
+
+int vg_http_port(const vg_http_t *http)
+{
+    return http->port;
+}
+
+int vg_http_route(vg_http_t *http, const char *method, const char *path,
+                  enum vg_http_match match, vg_http_handler_fn handler, void *ctx)
+{
+    static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
+    bool known = false;
+    for (size_t i = 0; i < VG_ARRAY_LEN(methods); i++)
+        known = known || strcmp(method, methods[i]) == 0;
+    if (!known || path[0] != '/' || http->nroutes == MAX_ROUTES)
+        return VG_EINVAL;
+    struct route *r = &http->routes[http->nroutes++];
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->path = vg_xstrdup(path);
+    r->path_len = strlen(path);
+    r->match = match;
+    r->handler = handler;
+    r->ctx = ctx;
+    return 0;
+}
+
+void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out)
+{
+    *out = http->stats;
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    vg_http_t *h = vg_container_of(p, vg_http_t, listen_poll);
+    if (status < 0) {
+        VG_LOG_WARN("http listener poll failed err=%s", vg_strerror(status));
+        return;
+    }
+    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+        int fd = accept(h->listen_fd, NULL, NULL);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                VG_LOG_WARN("http accept failed err=%s", vg_strerror(-errno));
+            return;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        h->stats.connections++;
+        /* On failure libwebsockets closes the fd itself. */
+        if (!lws_adopt_socket_vhost(h->vhost, fd))
+            VG_LOG_WARN("http connection not adopted");
+    }
+}
+
+/* ---- closing ---- */
+
+void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx)
+{
+    http->on_closed = on_closed;
+    http->on_closed_ctx = ctx;
+    uv_poll_stop(&http->listen_poll);
+    uv_close((uv_handle_t *)&http->listen_poll, on_listen_closed);
+    lws_context_destroy(http->ctx);
+    int rc = uv_timer_init(http->loop, &http->close_timer);
+    VG_CHECK(rc == 0);
+    uv_timer_start(&http->close_timer, on_close_timer, 0, CLOSE_POLL_MS);
+}
+
+static void on_listen_closed(uv_handle_t *p)
+{
+    vg_http_t *h = vg_container_of((uv_poll_t *)p, vg_http_t, listen_poll);
+    (void)close(h->listen_fd); /* listening socket: nothing to flush */
+    h->listen_fd = -1;
+    h->poll_open = false;
+}
+
+static void count_closing(uv_handle_t *handle, void *arg)
+{
+    if (uv_is_closing(handle))
+        ++*(unsigned *)arg;
+}
+
+static void on_close_timer(uv_timer_t *t)
+{
+    vg_http_t *h = vg_container_of(t, vg_http_t, close_timer);
+    if (h->ctx) {
+        /* libwebsockets 4.1 on a foreign loop destroys in two calls: the first closes its
+         * handles, the second (once those closes have completed, or its plugin's close
+         * callbacks would run after it is unloaded) frees the rest and clears h->ctx through
+         * pcontext. Two quiet ticks in a row: nothing of it is still closing. */
+        unsigned closing = 0;
+        uv_walk(h->loop, count_closing, &closing);
+        h->quiet_ticks = closing ? 0 : h->quiet_ticks + 1;
+        if (h->quiet_ticks >= 2)
+            lws_context_destroy(h->ctx);
+        return;
+    }
+    if (h->poll_open)
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, on_close_timer_closed);
+}
+
+static void on_close_timer_closed(uv_handle_t *t)
+{
+    vg_http_t *h = vg_container_of((uv_timer_t *)t, vg_http_t, close_timer);
+    for (size_t i = 0; i < h->nroutes; i++)
+        free(h->routes[i].path);
+    void (*cb)(void *) = h->on_closed;
+    void *ctx = h->on_closed_ctx;
+    free(h);
+    if (cb)
+        cb(ctx);
+}
+
+/* ---- requests ---- */
+
+static void set_str(char **dst, const char *src, size_t len)
+{
+    *dst = vg_xmalloc(len + 1);
+    memcpy(*dst, src, len);
+    (*dst)[len] = '\0';
+}
+
+static const char *detect_method(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(methods); i++) {
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0)
+            return methods[i].name;
+    }
+    return "?";
+}
+
+static void copy_headers(vg_http_req_t *req, struct lws *wsi)
+{
+    static const enum lws_token_indexes toks[H_COUNT] = {
+        WSI_TOKEN_HTTP_CONTENT_TYPE, WSI_TOKEN_HTTP_AUTHORIZATION, WSI_TOKEN_HTTP_ACCEPT,
+        WSI_TOKEN_HTTP_USER_AGENT,   WSI_TOKEN_COUNT,              WSI_TOKEN_HTTP_IF_NONE_MATCH,
+    };
+    char buf[HDR_VALUE_MAX];
+    for (int i = 0; i < H_COUNT; i++) {
+        int n = -1;
+        if (toks[i] != WSI_TOKEN_COUNT)
+            n = lws_hdr_copy(wsi, buf, sizeof(buf), toks[i]);
+        else
+            n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-request-id:", 13);
+        if (n > 0)
+            set_str(&req->hdr[i], buf, (size_t)n);
+    }
+}
+
+static void copy_query(vg_http_req_t *req, struct lws *wsi)
+{
+    char buf[QUERY_MAX_LEN];
+    size_t used = 0;
+    for (int frag = 0;; frag++) {
+        char part[QUERY_MAX_LEN];
+        int n = lws_hdr_copy_fragment(wsi, part, sizeof(part), WSI_TOKEN_HTTP_URI_ARGS, frag);
+        if (n <= 0)
+            break;
+        if (used + (size_t)n + 2 > sizeof(buf))
+            break;
+        if (used)
+            buf[used++] = '&';
+        memcpy(buf + used, part, (size_t)n);
+        used += (size_t)n;
+    }
+    set_str(&req->query, buf, used);
+}
+
+/* Finds the route for req; *path_known says whether another method would have matched. */
+static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *req,
+                                      bool *path_known, char *allow, size_t allow_len)
+{
+    const struct route *found = NULL;
+    size_t used = 0;
+    allow[0] = '\0';
+    *path_known = false;
+    for (size_t i = 0; i < h->nroutes; i++) {
+        const struct route *r = &h->routes[i];
+        bool hit = r->match == VG_HTTP_EXACT ? strcmp(req->path, r->path) == 0
+                                             : strncmp(req->path, r->path, r->path_len) == 0;
+        if (!hit)
+            continue;
+        *path_known = true;
+        if (!found && strcmp(r->method, req->method) == 0)
+            found = r;
+        if (!found && strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)
+            found = r;
+        int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
+        if (n > 0 && (size_t)n < allow_len - used)
+            used += (size_t)n;
+    }
+    return found;
+}
+
+static void dispatch(vg_http_req_t *req)
+{
+    req->state = REQ_HANDLING;
+    req->http->stats.requests++;
+    req->route->handler(req, req->route->ctx); /* an answer only stores it: req lives on */
+    if (req->state == REQ_HANDLING) {
+        /* Still unanswered: stop reading until it is. libwebsockets would otherwise spin on
+         * a readable socket (a client that hung up, or a pipelined request) meanwhile. */
+        (void)lws_rx_flow_control(req->wsi, 0); /* only fails for a closing wsi */
+        req->rx_paused = true;
+    }
+}
+
+static bool has_body_method(const char *m)
+{
+    return strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* LWS_CALLBACK_HTTP: headers are in. Returns what the callback returns. */
+static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path,
+                      size_t len)
+{
+    vg_http_req_t *req = vg_xcalloc(1, sizeof(*req));
+    req->http = h;
+    req->wsi = wsi;
+    req->state = REQ_READING;
+    c->req = req;
+    snprintf(req->method, sizeof(req->method), "%s", detect_method(wsi));
+    set_str(&req->path, path, len < PATH_MAX_LEN ? len : PATH_MAX_LEN);
+    copy_query(req, wsi);
+    copy_headers(req, wsi);
+    bool path_known = false;
+    char allow[128];
+    req->route = find_route(h, req, &path_known, allow, sizeof(allow));
+    if (!req->route) {
+        h->stats.requests++;
+        if (path_known) {
+            char extra[160];
+            snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
+            char msg[256];
+            snprintf(msg, sizeof(msg), "method %s is not allowed here (allowed: %s)", req->method,
+                     allow);
+            req->state = REQ_HANDLING;
+            json_error(req, 405, "method_not_allowed", msg, NULL, extra);
+            return 0;
+        }
+        req->state = REQ_HANDLING;
+        vg_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
+        return 0;
+    }
+    if (!has_body_method(req->method)) {
+        dispatch(req);
+        return 0;
+    }
+    char cl[32];
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n <= 0) {
+        req->state = REQ_HANDLING;
+        req->close_after = true;
+        vg_http_respond_error(req, 411, "length_required",
+                              "a request body needs a Content-Length header", NULL);
+        return 0;
+    }
+    unsigned long long want = strtoull(cl, NULL, 10);
+    if (want > h->max_body) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "request body of %llu bytes is over the limit of %zu bytes",
+                 want, h->max_body);
+        req->state = REQ_HANDLING;
+        req->close_after = true;
+        vg_http_respond_error(req, 413, "body_too_large", msg, NULL);
+        return 0;
+    }
+    if (want == 0)
+        dispatch(req);
+    return 0;
+}
+
+static int on_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
+{
+    if (!req || req->state != REQ_READING)
+        return 0; /* already answered (413): ignore the rest */
+    if (req->body_len + len > h->max_body) {
+        req->state = REQ_HANDLING;
+        req->close_after = true;
+        vg_http_respond_error(req, 413, "body_too_large", "request body is over the limit", NULL);
+        return 0;
+    }
+    if (req->body_len + len > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 4096;
+        while (cap < req->body_len + len)
+            cap *= 2;
+        req->body = vg_xrealloc(req->body, cap);
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, in, len);
+    req->body_len += len;
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE with an answer ready: headers, then the body. */
+static int write_answer(struct lws *wsi, struct conn *c)
+{
+    vg_http_req_t *req = c->req;
+    size_t hdr_cap = LWS_PRE + HEADER_SPACE;
+    unsigned char *buf = vg_xmalloc(hdr_cap);
+    unsigned char *start = buf + LWS_PRE;
+    unsigned char *p = start;
+    unsigned char *end = buf + hdr_cap - 1;
+    int rc = 0;
+    if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
+                                    (lws_filepos_t)req->resp_len, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end))
+        rc = -1;
+    for (char *line = req->extra_headers; rc == 0 && line && *line;) {
+        char *colon = strchr(line, ':');
+        char *eol = strstr(line, "\r\n");
+        if (!colon || !eol || colon > eol)
+            break;
+        char name[64];
+        size_t nlen = (size_t)(colon - line) + 1;
+        if (nlen >= sizeof(name))
+            break;
+        memcpy(name, line, nlen);
+        name[nlen] = '\0';
+        for (char *q = name; *q; q++)
+            *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+        const char *val = colon + 1;
+        while (*val == ' ')
+            val++;
+        if (lws_add_http_header_by_name(wsi, (unsigned char *)name, (const unsigned char *)val,
+                                        (int)(eol - val), &p, end))
+            rc = -1;
+        line = eol + 2;
+    }
+    if (rc == 0 && lws_finalize_write_http_header(wsi, start, &p, end))
+        rc = -1;
+    free(buf);
+    if (rc == 0 && req->resp_len > 0 && strcmp(req->method, "HEAD") != 0) {
+        unsigned char *body = vg_xmalloc(LWS_PRE + req->resp_len);
+        memcpy(body + LWS_PRE, req->resp, req->resp_len);
+        /* libwebsockets buffers whatever the socket does not take now. */
+        if (lws_write(wsi, body + LWS_PRE, req->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
+            rc = -1;
+        free(body);
+    }
+    bool close_after = req->close_after;
+    c->req = NULL;
+    req_free(req);
+    if (rc != 0 || close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
+{
+    struct conn *c = user;
+    vg_http_t *h = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        if (c->req) { /* a new request before the last was answered: not supported */
+            return -1;
+        }
+        return on_request(h, wsi, c, in ? (const char *)in : "/", in ? len : 1);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(h, c->req, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (c->req && c->req->state == REQ_READING)
+            dispatch(c->req);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (c && c->req && c->req->state == REQ_ANSWERED)
+            return write_answer(wsi, c);
+        return 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (c && c->req) {
+            vg_http_req_t *req = c->req;
+            c->req = NULL;
+            if (req->state == REQ_HANDLING) {
+                h->stats.orphaned++;
+                req->wsi = NULL; /* the handler still owns it: orphan */
+                req->http = NULL;
+            } else {
+                req_free(req);
+            }
+        }
+        return 0;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* ---- answering ---- */
+
+static void count_status(vg_http_t *h, int status)
+{
+    if (status >= 500)
+        h->stats.responses_5xx++;
+    else if (status >= 400)
+        h->stats.responses_4xx++;
+    else if (status >= 200 && status < 300)
+        h->stats.responses_2xx++;
+}
+
+static void answer(vg_http_req_t *req, int status, const char *content_type, const void *body,
+                   size_t len, const char *extra_headers)
+{
+    VG_CHECK(req->state == REQ_HANDLING);
+    if (!req->wsi) { /* the client went away: nothing to send to */
+        req_free(req);
+        return;
+    }
+    count_status(req->http, status);
+    req->state = REQ_ANSWERED;
+    req->status = status;
+    req->content_type = vg_xstrdup(content_type ? content_type : "application/octet-stream");
+    req->extra_headers = extra_headers ? vg_xstrdup(extra_headers) : NULL;
+    req->resp = vg_xmalloc(len ? len : 1);
+    if (len)
+        memcpy(req->resp, body, len);
+    req->resp_len = len;
+    if (req->rx_paused)
+        (void)lws_rx_flow_control(req->wsi, 1); /* read again once this one is written */
+    lws_callback_on_writable(req->wsi);
+}
+
+void vg_http_respond(vg_http_req_t *req, int status, const char *content_type, const void *body,
+                     size_t len, const char *extra_headers)
+{
+    answer(req, status, content_type, body, len, extra_headers);
+}
+
+void vg_http_respond_error(vg_http_req_t *req, int status, const char *code, const char *message,
+                           const char *field)
+{
+    json_error(req, status, code, message, field, NULL);
+}
+
+static void json_error(vg_http_req_t *req, int status, const char *code, const char *message,
+                       const char *field, const char *extra_headers)
+{
+    json_t *err = json_object();
+    json_object_set_new(err, "code", json_string(code));
+    json_object_set_new(err, "message", json_string(message));
+    json_object_set_new(err, "field", field ? json_string(field) : json_null());
+    json_t *root = json_object();
+    json_object_set_new(root, "error", err);
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    answer(req, status, "application/json", text, text ? strlen(text) : 0, extra_headers);
+    free(text);
+}
+
+static void req_free(vg_http_req_t *req)
+{
+    free(req->path);
+    free(req->query);
+    for (int i = 0; i < H_COUNT; i++)
+        free(req->hdr[i]);
+    free(req->body);
+    free(req->content_type);
+    free(req->extra_headers);
+    free(req->resp);
+    free(req);
+}
+
+const char *vg_http_req_method(const vg_http_req_t *req)
+{
+    return req->method;
+}
+
+const char *vg_http_req_path(const vg_http_req_t *req)
+{
+    return req->path;
+}
+
+const char *vg_http_req_query_string(const vg_http_req_t *req)
+{
+    return req->query ? req->query : "";
+}
+
+const char *vg_http_req_query(const vg_http_req_t *req, const char *name, char *buf, size_t len)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = req->query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            size_t vlen = plen - nlen - 1;
+            if (vlen >= len)
+                vlen = len - 1;
+            memcpy(buf, p + nlen + 1, vlen);
+            buf[vlen] = '\0';
+            return buf;
+        }
+        if (plen == nlen && strncmp(p, name, nlen) == 0) {
+            buf[0] = '\0';
+            return buf;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *vg_http_req_header(const vg_http_req_t *req, const char *name)
+{
+    for (int i = 0; i < H_COUNT; i++) {
+        if (strcasecmp(name, hdr_names[i]) == 0)
+            return req->hdr[i];
+    }
+    return NULL;
+}
+
+vg_bytes_t vg_http_req_body(const vg_http_req_t *req)
+{
+    vg_bytes_t b = {req->body, req->body_len};
+    return b;
+}
