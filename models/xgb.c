@@ -8,6 +8,11 @@
  * type"), so contributions go through a DMatrix built per call (they are rare: flagged rows).
  * In-place prediction in 1.7 requires the config keys type, training, iteration_begin,
  * iteration_end, strict_shape, cache_id and missing (NaN is accepted as a JSON literal).
+ * Given no proxy DMatrix, XGBoost allocates one per call: that doubles a one-row call
+ * (measured 24 us -> 11 us with 100 depth-6 trees), so each model keeps a few proxies that
+ * concurrent callers claim with an atomic flag (a caller that finds none free passes NULL,
+ * which is slower but correct). A proxy keeps only a pointer to the last rows, never reads
+ * it outside a call.
  * A vg_model_t is immutable after load; see models/xgb.h for the thread rules.
  */
 #define VG_LOG_MODULE "model"
@@ -36,6 +41,7 @@
 #define SIDECAR_FORMAT  1
 #define IFACE_MAX       160 /* longest __array_interface__ we format, with room to spare */
 #define WARMUP_ROWS     256
+#define PROXY_SLOTS     8 /* more than vigil's scorer threads per model */
 #define CFG_COMMON_TAIL "\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
 #define CFG_INPLACE(t)                                                                             \
     "{\"type\":" #t "," CFG_COMMON_TAIL "\"strict_shape\":false,\"cache_id\":0,\"missing\":NaN}"
@@ -45,8 +51,14 @@ static const char CFG_MARGIN[] = CFG_INPLACE(1);
 static const char CFG_CONTRIB_EXACT[] = CFG_INPLACE(2);
 static const char CFG_CONTRIB_APPROX[] = CFG_INPLACE(3);
 
+struct proxy_slot {
+    atomic_bool busy;
+    DMatrixHandle proxy;
+};
+
 struct vg_model {
     BoosterHandle booster;
+    struct proxy_slot *slots; /* PROXY_SLOTS; separate so the const scoring calls may claim */
     size_t nfeat;
     char **names;  /* nfeat names, in column order */
     char *version; /* never NULL once loaded */
@@ -224,6 +236,11 @@ void vg_model_free(vg_model_t *model)
 {
     if (!model)
         return;
+    for (size_t i = 0; model->slots && i < PROXY_SLOTS; i++) {
+        if (model->slots[i].proxy)
+            XGDMatrixFree(model->slots[i].proxy);
+    }
+    free(model->slots);
     if (model->booster)
         XGBoosterFree(model->booster);
     for (size_t i = 0; model->names && i < model->nfeat; i++)
@@ -276,6 +293,9 @@ static vg_model_t *model_alloc(void)
     vg_model_t *m = vg_xcalloc(1, sizeof(*m));
     m->error_logged = vg_xmalloc(sizeof(*m->error_logged));
     atomic_init(m->error_logged, false);
+    m->slots = vg_xcalloc(PROXY_SLOTS, sizeof(*m->slots));
+    for (size_t i = 0; i < PROXY_SLOTS; i++)
+        atomic_init(&m->slots[i].busy, false);
     return m;
 }
 
@@ -292,6 +312,12 @@ static int model_attach(vg_model_t *m, BoosterHandle b, char *err, size_t errlen
         set_err(err, errlen, "model has %llu features but its sidecar lists %zu",
                 (unsigned long long)nfeat, m->nfeat);
         return VG_ECORRUPT;
+    }
+    for (size_t i = 0; i < PROXY_SLOTS; i++) {
+        if (XGProxyDMatrixCreate(&m->slots[i].proxy) != 0) {
+            m->slots[i].proxy = NULL;
+            return vg__xgb_error(err, errlen, "cannot create a proxy matrix");
+        }
     }
     int rc = check_objective(b, err, errlen);
     if (rc == 0)
@@ -472,10 +498,20 @@ static int predict_dense(const vg_model_t *m, const float *rows, size_t nrows, s
     snprintf(iface, sizeof(iface),
              "{\"data\":[%" PRIuPTR ",true],\"shape\":[%zu,%zu],\"typestr\":\"<f4\",\"version\":3}",
              (uintptr_t)rows, nrows, ncols);
+    struct proxy_slot *slot = NULL;
+    for (size_t i = 0; i < PROXY_SLOTS && !slot; i++) {
+        if (!atomic_exchange_explicit(&m->slots[i].busy, true, memory_order_acquire))
+            slot = &m->slots[i];
+    }
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *res = NULL;
-    if (XGBoosterPredictFromDense(m->booster, iface, cfg, NULL, &shape, &dim, &res) != 0)
+    int xrc = XGBoosterPredictFromDense(m->booster, iface, cfg, slot ? slot->proxy : NULL, &shape,
+                                        &dim, &res);
+    if (slot)
+        atomic_store_explicit(&slot->busy, false, memory_order_release);
+    /* res stays valid: XGBoost keeps it per thread and booster until this thread's next call. */
+    if (xrc != 0)
         return scoring_failed(m, "predict", NULL);
     if (dim < 1 || shape[0] != nrows || (dim == 2 && shape[1] != 1) || dim > 2)
         return scoring_failed(m, "predict", "not one output per row (not a binary classifier)");
