@@ -347,10 +347,9 @@ static int write_sidecar(const vg_train_opts_t *o, const char *path, const char 
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     VG_CHECK(text != NULL); /* every value above is finite or null: only OOM fails */
-    size_t plen = strlen(path);
-    char *meta_path = vg_xmalloc(plen + sizeof(SIDECAR_SUFFIX));
-    memcpy(meta_path, path, plen);
-    memcpy(meta_path + plen, SIDECAR_SUFFIX, sizeof(SIDECAR_SUFFIX));
+    size_t mlen = strlen(path) + sizeof(SIDECAR_SUFFIX);
+    char *meta_path = vg_xmalloc(mlen);
+    snprintf(meta_path, mlen, "%s" SIDECAR_SUFFIX, path);
     int rc = vg_io_write_file_atomic(meta_path, text, strlen(text));
     if (rc != 0)
         set_err(err, errlen, "train: cannot write %s: %s", meta_path, vg_strerror(rc));

@@ -46,10 +46,10 @@
 #define CFG_INPLACE(t)                                                                             \
     "{\"type\":" #t "," CFG_COMMON_TAIL "\"strict_shape\":false,\"cache_id\":0,\"missing\":NaN}"
 
-static const char CFG_VALUE[] = CFG_INPLACE(0);
-static const char CFG_MARGIN[] = CFG_INPLACE(1);
-static const char CFG_CONTRIB_EXACT[] = CFG_INPLACE(2);
-static const char CFG_CONTRIB_APPROX[] = CFG_INPLACE(3);
+static const char cfg_value[] = CFG_INPLACE(0);
+static const char cfg_margin[] = CFG_INPLACE(1);
+static const char cfg_contrib_exact[] = CFG_INPLACE(2);
+static const char cfg_contrib_approx[] = CFG_INPLACE(3);
 
 struct proxy_slot {
     atomic_bool busy;
@@ -106,10 +106,9 @@ int vg_model_load(const char *model_path, vg_model_t **out, char *err, size_t er
     }
     char hash[17];
     snprintf(hash, sizeof(hash), "%016" PRIx64, vg_hash64(bytes, len));
-    size_t plen = strlen(model_path);
-    meta_path = vg_xmalloc(plen + sizeof(SIDECAR_SUFFIX));
-    memcpy(meta_path, model_path, plen);
-    memcpy(meta_path + plen, SIDECAR_SUFFIX, sizeof(SIDECAR_SUFFIX));
+    size_t mlen = strlen(model_path) + sizeof(SIDECAR_SUFFIX);
+    meta_path = vg_xmalloc(mlen);
+    snprintf(meta_path, mlen, "%s" SIDECAR_SUFFIX, model_path);
     rc = read_sidecar(m, meta_path, hash, err, errlen);
     if (rc != 0)
         goto cleanup;
@@ -167,13 +166,13 @@ bool vg_model_thresholds(const vg_model_t *model, double *medium, double *high)
 int vg_model_predict(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
                      float *out_scores)
 {
-    return predict_dense(model, rows, nrows, ncols, CFG_VALUE, out_scores);
+    return predict_dense(model, rows, nrows, ncols, cfg_value, out_scores);
 }
 
 int vg_model_predict_margin(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
                             float *out_margins)
 {
-    return predict_dense(model, rows, nrows, ncols, CFG_MARGIN, out_margins);
+    return predict_dense(model, rows, nrows, ncols, cfg_margin, out_margins);
 }
 
 int vg_model_contributions(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
@@ -193,7 +192,7 @@ int vg_model_contributions(const vg_model_t *model, const float *rows, size_t nr
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *res = NULL;
-    const char *cfg = exact ? CFG_CONTRIB_EXACT : CFG_CONTRIB_APPROX;
+    const char *cfg = exact ? cfg_contrib_exact : cfg_contrib_approx;
     if (XGBoosterPredictFromDMatrix(model->booster, d, cfg, &shape, &dim, &res) != 0) {
         rc = scoring_failed(model, "contributions", NULL);
         goto cleanup;

@@ -33,8 +33,8 @@ const char *__tsan_default_suppressions(void)
 }
 #endif
 
-static const char *const FEATURES[NF] = {"amount_log", "velocity_1h", "hour", "new_device",
-                                         "merchant_fraud_rate"};
+static const char *const feature_names[NF] = {"amount_log", "velocity_1h", "hour", "new_device",
+                                              "merchant_fraud_rate"};
 
 struct dataset {
     float *X;
@@ -105,7 +105,7 @@ static char *train_small(const char *name, size_t n, unsigned rounds, vg_train_r
     o.threshold_high = 0.9;
     char *path = tmp_path(name);
     char err[256] = "";
-    int rc = vg_train(&o, d.X, d.y, d.n, NF, FEATURES, path, rep, err, sizeof(err));
+    int rc = vg_train(&o, d.X, d.y, d.n, NF, feature_names, path, rep, err, sizeof(err));
     if (rc != 0)
         VG_FAIL("vg_train: %s (%s)", vg_err_name(rc), err);
     free_data(&d);
@@ -155,6 +155,34 @@ VG_TEST(xgb_metrics_hand_examples)
     ASSERT_TRUE(isnan(vg_metrics_auc(with_nan, l3, 3)));
 }
 
+/* The sidecar of xgb_train_synthetic_learns says what its report says. */
+static void check_sidecar_text(const vg_train_report_t *rep)
+{
+    char *meta = tmp_path("m.json.meta.json");
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(meta, &text, &len));
+    ASSERT_STR_CONTAINS(text, rep->version);
+    ASSERT_STR_CONTAINS(text, "\"merchant_fraud_rate\"");
+    ASSERT_STR_CONTAINS(text, "\"valid_auc\"");
+    ASSERT_STR_CONTAINS(text, "2026-02-01T00:00:00Z");
+    ASSERT_STR_CONTAINS(text, "\"n_rows\": 5000");
+    free(text);
+    free(meta);
+}
+
+static void check_loads_without_thresholds(const char *path, const vg_train_report_t *rep)
+{
+    char err[256] = "";
+    vg_model_t *m = NULL;
+    ASSERT_OK(vg_model_load(path, &m, err, sizeof(err)));
+    ASSERT_STR_EQ(vg_model_version(m), rep->version);
+    double med = 0, high = 0;
+    ASSERT_FALSE(vg_model_thresholds(m, &med, &high)); /* none given: the config's apply */
+    ASSERT_TRUE(vg_model_created_at(m)[0] != '\0');
+    vg_model_free(m);
+}
+
 VG_TEST(xgb_train_synthetic_learns)
 {
     struct dataset d = make_data(5000, vg_test_seed());
@@ -168,7 +196,7 @@ VG_TEST(xgb_train_synthetic_learns)
     char *path = tmp_path("m.json");
     vg_train_report_t rep;
     char err[256] = "";
-    ASSERT_OK(vg_train(&o, d.X, d.y, d.n, NF, FEATURES, path, &rep, err, sizeof(err)));
+    ASSERT_OK(vg_train(&o, d.X, d.y, d.n, NF, feature_names, path, &rep, err, sizeof(err)));
     ASSERT_EQ(rep.n_rows, 5000);
     ASSERT_EQ(rep.n_valid, 1000);
     ASSERT_EQ(rep.n_train, 4000);
@@ -181,28 +209,23 @@ VG_TEST(xgb_train_synthetic_learns)
     ASSERT_TRUE(rep.valid_ap > 0.8);
     ASSERT_TRUE(strncmp(rep.version, "xgb-", 4) == 0 && strlen(rep.version) == 20);
 
-    /* The sidecar says what the report says. */
-    char *meta = tmp_path("m.json.meta.json");
-    char *text = NULL;
-    size_t len = 0;
-    ASSERT_OK(vg_io_read_file(meta, &text, &len));
-    ASSERT_STR_CONTAINS(text, rep.version);
-    ASSERT_STR_CONTAINS(text, "\"merchant_fraud_rate\"");
-    ASSERT_STR_CONTAINS(text, "\"valid_auc\"");
-    ASSERT_STR_CONTAINS(text, "2026-02-01T00:00:00Z");
-    ASSERT_STR_CONTAINS(text, "\"n_rows\": 5000");
-
-    vg_model_t *m = NULL;
-    ASSERT_OK(vg_model_load(path, &m, err, sizeof(err)));
-    ASSERT_STR_EQ(vg_model_version(m), rep.version);
-    double med = 0, high = 0;
-    ASSERT_FALSE(vg_model_thresholds(m, &med, &high)); /* none given: the config's apply */
-    ASSERT_TRUE(vg_model_created_at(m)[0] != '\0');
-    vg_model_free(m);
-    free(text);
-    free(meta);
+    check_sidecar_text(&rep);
+    check_loads_without_thresholds(path, &rep);
     free(path);
     free_data(&d);
+}
+
+static void check_metadata(const vg_model_t *m, const vg_train_report_t *rep)
+{
+    ASSERT_EQ(vg_model_feature_count(m), NF);
+    for (size_t i = 0; i < NF; i++)
+        ASSERT_STR_EQ(vg_model_feature_name(m, i), feature_names[i]);
+    ASSERT_NULL(vg_model_feature_name(m, NF));
+    ASSERT_STR_EQ(vg_model_version(m), rep->version);
+    double med = 0, high = 0;
+    ASSERT_TRUE(vg_model_thresholds(m, &med, &high));
+    ASSERT_EQ_DBL(med, 0.5, 1e-12);
+    ASSERT_EQ_DBL(high, 0.9, 1e-12);
 }
 
 VG_TEST(xgb_save_load_predict_matches)
@@ -213,15 +236,7 @@ VG_TEST(xgb_save_load_predict_matches)
     char err[256] = "";
     vg_model_t *m = NULL;
     ASSERT_OK(vg_model_load(path, &m, err, sizeof(err)));
-    ASSERT_EQ(vg_model_feature_count(m), NF);
-    for (size_t i = 0; i < NF; i++)
-        ASSERT_STR_EQ(vg_model_feature_name(m, i), FEATURES[i]);
-    ASSERT_NULL(vg_model_feature_name(m, NF));
-    ASSERT_STR_EQ(vg_model_version(m), rep.version);
-    double med = 0, high = 0;
-    ASSERT_TRUE(vg_model_thresholds(m, &med, &high));
-    ASSERT_EQ_DBL(med, 0.5, 1e-12);
-    ASSERT_EQ_DBL(high, 0.9, 1e-12);
+    check_metadata(m, &rep);
 
     struct dataset d = make_data(1000, vg_test_seed() ^ 0x55);
     float *a = vg_xmalloc(d.n * sizeof(float));
@@ -235,20 +250,31 @@ VG_TEST(xgb_save_load_predict_matches)
         distinct += i > 0 && b[i] != b[0];
     }
     ASSERT_GT(distinct, 0); /* not a constant model */
+    free(a);
+    free(b);
+    free_data(&d);
+    vg_model_free(m);
+    vg_model_free(rep.model);
+    free(path);
+}
+
+VG_TEST(xgb_predict_edge_cases)
+{
+    vg_train_report_t rep;
+    char *path = train_small("m.json", 1000, 10, &rep);
+    const vg_model_t *m = rep.model;
     /* A row of only missing values is scored too. */
     float missing[NF] = {NAN, NAN, NAN, NAN, NAN};
     float s = -1;
     ASSERT_OK(vg_model_predict(m, missing, 1, NF, &s));
     ASSERT_TRUE(s >= 0.0f && s <= 1.0f);
     /* Zero rows is a no-op, a wrong column count is refused. */
-    ASSERT_OK(vg_model_predict(m, d.X, 0, NF, a));
-    ASSERT_ERR(vg_model_predict(m, d.X, 1, NF - 1, a), VG_EINVAL);
-    ASSERT_ERR(vg_model_contributions(m, d.X, 1, NF + 1, true, a), VG_EINVAL);
-
-    free(a);
-    free(b);
-    free_data(&d);
-    vg_model_free(m);
+    float out[2 * (NF + 1)] = {0};
+    ASSERT_OK(vg_model_predict(m, missing, 0, NF, out));
+    ASSERT_ERR(vg_model_predict(m, missing, 1, NF - 1, out), VG_EINVAL);
+    ASSERT_ERR(vg_model_predict_margin(m, missing, 1, NF + 1, out), VG_EINVAL);
+    ASSERT_ERR(vg_model_contributions(m, missing, 1, NF + 1, true, out), VG_EINVAL);
+    ASSERT_ERR(vg_model_predict(m, NULL, 1, NF, out), VG_EINVAL);
     vg_model_free(rep.model);
     free(path);
 }
@@ -304,8 +330,8 @@ VG_TEST(xgb_contributions_sum_to_margin)
     char *path = train_small("m.json", 2000, 30, &rep);
     struct dataset d = make_data(64, vg_test_seed() + 3);
     float margins[64], probs[64];
-    float *exact = vg_xmalloc(64 * (NF + 1) * sizeof(float));
-    float *approx = vg_xmalloc(64 * (NF + 1) * sizeof(float));
+    float *exact = vg_xmalloc(sizeof(float) * 64 * (NF + 1));
+    float *approx = vg_xmalloc(sizeof(float) * 64 * (NF + 1));
     ASSERT_OK(vg_model_predict_margin(rep.model, d.X, d.n, NF, margins));
     ASSERT_OK(vg_model_predict(rep.model, d.X, d.n, NF, probs));
     ASSERT_OK(vg_model_contributions(rep.model, d.X, d.n, NF, true, exact));
@@ -321,8 +347,8 @@ VG_TEST(xgb_contributions_sum_to_margin)
         ASSERT_EQ_DBL(sa, margins[r], 1e-3);
         ASSERT_EQ_DBL(1.0 / (1.0 + exp(-(double)margins[r])), probs[r], 1e-5);
         /* The label ignores x2 and x3: they should matter much less than x0 and x1. */
-        spread += fabs(exact[r * (NF + 1) + 0]) + fabs(exact[r * (NF + 1) + 1]) -
-                  fabs(exact[r * (NF + 1) + 2]) - fabs(exact[r * (NF + 1) + 3]);
+        spread += fabsf(exact[r * (NF + 1) + 0]) + fabsf(exact[r * (NF + 1) + 1]) -
+                  fabsf(exact[r * (NF + 1) + 2]) - fabsf(exact[r * (NF + 1) + 3]);
     }
     ASSERT_TRUE(spread > 0.0);
     free(exact);
@@ -471,8 +497,6 @@ VG_TEST(xgb_load_sidecar_malformed)
         "{\"format\":1,\"version\":\"v1\",\"features\":[]}",
         "{\"format\":1,\"version\":\"v1\",\"features\":[1,2,3,4,5]}",
         "{\"format\":1,\"version\":\"v1\",\"features\":\"amount_log\"}",
-        "{\"format\":1,\"version\":\"v1\",\"features\":[\"amount_log\",\"velocity_1h\",\"hour\","
-        "\"new_device\",\"merchant_fraud_rate\"],\"thresholds\":{\"medium\":0.9,\"high\":0.5}}",
         "{\"format\":1,\"format\":1,\"version\":\"v1\",\"features\":[\"a\"]}",
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
@@ -485,6 +509,15 @@ VG_TEST(xgb_load_sidecar_malformed)
         ASSERT_STR_CONTAINS(err, "sidecar");
         ASSERT_NULL(m);
     }
+    /* Thresholds out of order. */
+    write_text(meta,
+               "{\"format\":1,\"version\":\"v1\",\"thresholds\":{\"medium\":0.9,\"high\":0.5},"
+               "\"features\":[\"amount_log\",\"velocity_1h\",\"hour\",\"new_device\","
+               "\"merchant_fraud_rate\"]}");
+    char err[256] = "";
+    vg_model_t *m = NULL;
+    ASSERT_ERR(vg_model_load(path, &m, err, sizeof(err)), VG_ECORRUPT);
+    ASSERT_STR_CONTAINS(err, "thresholds");
     free(meta);
     free(path);
 }
@@ -499,19 +532,23 @@ VG_TEST(xgb_train_rejects_bad_input)
     vg_train_report_t rep;
     char err[256] = "";
     d.y[3] = 0.5f;
-    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, FEATURES, path, &rep, err, sizeof(err)), VG_EINVAL);
+    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, feature_names, path, &rep, err, sizeof(err)),
+               VG_EINVAL);
     ASSERT_STR_CONTAINS(err, "row 3");
     for (size_t i = 0; i < d.n; i++)
         d.y[i] = 0.0f;
-    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, FEATURES, path, &rep, err, sizeof(err)), VG_EINVAL);
+    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, feature_names, path, &rep, err, sizeof(err)),
+               VG_EINVAL);
     ASSERT_STR_CONTAINS(err, "both classes");
     d.y[0] = 1.0f;
     char *txt = tmp_path("m.txt");
-    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, FEATURES, txt, &rep, err, sizeof(err)), VG_EINVAL);
+    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, feature_names, txt, &rep, err, sizeof(err)),
+               VG_EINVAL);
     static const char *const dup[NF] = {"a", "b", "c", "b", "e"};
     ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, dup, path, &rep, err, sizeof(err)), VG_EINVAL);
     o.eta = 0.0;
-    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, FEATURES, path, &rep, err, sizeof(err)), VG_EINVAL);
+    ASSERT_ERR(vg_train(&o, d.X, d.y, d.n, NF, feature_names, path, &rep, err, sizeof(err)),
+               VG_EINVAL);
     /* Nothing was written by the failed calls. */
     char *bytes = NULL;
     size_t len = 0;
