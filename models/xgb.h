@@ -23,7 +23,8 @@
  * this wrapper keeps no per-call state in vg_model_t, so one loaded model MAY be shared by
  * several scorer threads for the predict, margin and contributions calls. Load and free are not
  * concurrent with anything on the same model: swap models by pointer (the old one is freed
- * only after in-flight batches on it are done). Every booster runs with nthread=1: vigil
+ * only after in-flight batches on it are done); a reload that fails leaves *out untouched, so
+ * the old model keeps serving. Every booster runs with nthread=1: vigil
  * parallelises by partitions, not inside a batch. Thread: any, under those rules.
  */
 #ifndef VG_MODELS_XGB_H
