@@ -20,7 +20,8 @@
  *
  * Threads: in XGBoost >= 1.4 (checked for 1.7.4) prediction on one booster is thread-safe
  * (the learner locks its lazy configuration, and each thread gets its own output buffer), and
- * this wrapper keeps no per-call state in vg_model_t, so one loaded model MAY be shared by
+ * this wrapper's only per-call state is a pool of proxy matrices that each call claims with an
+ * atomic flag (falling back to none when all are busy), so one loaded model MAY be shared by
  * several scorer threads for the predict, margin and contributions calls. Load and free are not
  * concurrent with anything on the same model: swap models by pointer (the old one is freed
  * only after in-flight batches on it are done); a reload that fails leaves *out untouched, so
