@@ -7,6 +7,7 @@
  */
 #include "actors/commands.h"
 #include "bench/bench.h"
+#include "bench/bench_model.h"
 #include "runtime/compiler.h"
 
 #include <stdio.h>
@@ -30,7 +31,7 @@ static const struct command commands[] = {
     {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
     {"train", not_built, "train an XGBoost model from the log and its labels"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
-    {"bench", bench_main, "benchmarks: runtime"},
+    {"bench", bench_main, "benchmarks: runtime, model"},
     {"log", not_built, "verify or inspect the segmented log"},
     {"token", not_built, "issue API tokens"},
 };
@@ -61,6 +62,7 @@ static int bench_main(int argc, char **argv)
 {
     static const struct command benches[] = {
         {"runtime", vg_bench_runtime, "actor messages/s within and across loops, reply RTT"},
+        {"model", vg_bench_model, "XGBoost predict cost by batch size, SHAP cost"},
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *out = argc < 2 ? stderr : stdout;
