@@ -84,6 +84,7 @@ struct vg_http_req {
     size_t resp_len;
     bool close_after; /* unread body left on the wire: do not keep the connection */
     bool rx_paused;   /* reading stopped while the handler works */
+    bool in_dispatch; /* the handler is running: an answer is written on its return */
 };
 
 struct conn {
@@ -115,6 +116,7 @@ static void on_listen_closed(uv_handle_t *h);
 static void on_close_timer(uv_timer_t *t);
 static void on_close_timer_closed(uv_handle_t *h);
 static void req_free(vg_http_req_t *req);
+static int write_answer(struct lws *wsi, struct conn *c);
 static void answer(vg_http_req_t *req, int status, const char *content_type, const void *body,
                    size_t len, const char *extra_headers);
 static void json_error(vg_http_req_t *req, int status, const char *code, const char *message,
@@ -429,17 +431,25 @@ static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *r
     return found;
 }
 
-static void dispatch(vg_http_req_t *req)
+/* Runs the handler. An answer given during the call is written right away, in this
+ * libwebsockets callback, saving a trip round the loop; one given later waits for the
+ * socket to become writable. Returns what the libwebsockets callback should return. */
+static int dispatch(struct conn *c)
 {
+    vg_http_req_t *req = c->req;
+    struct lws *wsi = req->wsi;
     req->state = REQ_HANDLING;
+    req->in_dispatch = true;
     req->http->stats.requests++;
     req->route->handler(req, req->route->ctx); /* an answer only stores it: req lives on */
-    if (req->state == REQ_HANDLING) {
-        /* Still unanswered: stop reading until it is. libwebsockets would otherwise spin on
-         * a readable socket (a client that hung up, or a pipelined request) meanwhile. */
-        (void)lws_rx_flow_control(req->wsi, 0); /* only fails for a closing wsi */
-        req->rx_paused = true;
-    }
+    req->in_dispatch = false;
+    if (req->state == REQ_ANSWERED)
+        return write_answer(wsi, c);
+    /* Still unanswered: stop reading until it is. libwebsockets would otherwise spin on a
+     * readable socket (a client that hung up, or a pipelined request) meanwhile. */
+    (void)lws_rx_flow_control(wsi, 0); /* only fails for a closing wsi */
+    req->rx_paused = true;
+    return 0;
 }
 
 static bool has_body_method(const char *m)
@@ -479,10 +489,8 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
         vg_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
         return 0;
     }
-    if (!has_body_method(req->method)) {
-        dispatch(req);
-        return 0;
-    }
+    if (!has_body_method(req->method))
+        return dispatch(c);
     char cl[32];
     int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (n <= 0) {
@@ -503,7 +511,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
         return 0;
     }
     if (want == 0)
-        dispatch(req);
+        return dispatch(c);
     return 0;
 }
 
@@ -599,7 +607,7 @@ static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return on_body(h, c->req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (c->req && c->req->state == REQ_READING)
-            dispatch(c->req);
+            return dispatch(c);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (c && c->req && c->req->state == REQ_ANSWERED)
@@ -653,6 +661,8 @@ static void answer(vg_http_req_t *req, int status, const char *content_type, con
     if (len)
         memcpy(req->resp, body, len);
     req->resp_len = len;
+    if (req->in_dispatch)
+        return; /* dispatch() writes it before returning to libwebsockets */
     if (req->rx_paused)
         (void)lws_rx_flow_control(req->wsi, 1); /* read again once this one is written */
     lws_callback_on_writable(req->wsi);
