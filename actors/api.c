@@ -59,8 +59,8 @@ static void handle_healthz(vg_http_req_t *req, void *ctx)
     vg_api_t *api = ctx;
     int64_t uptime_s = (vg_clock_wall_ms() - api->started_ms) / 1000;
     respond_json(req, 200,
-                 json_pack("{s:s, s:s, s:I}", "status", "ok", "version", VIGIL_VERSION,
-                           "uptime_s", (json_int_t)uptime_s));
+                 json_pack("{s:s, s:s, s:I}", "status", "ok", "version", VIGIL_VERSION, "uptime_s",
+                           (json_int_t)uptime_s));
 }
 
 static void handle_readyz(vg_http_req_t *req, void *ctx)

@@ -38,19 +38,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_BODY  (1024u * 1024u)
-#define MAX_ROUTES        64
-#define HEADER_SPACE      1024
-#define ACCEPTS_PER_WAKE  64
-#define CLOSE_POLL_MS     2
-#define HDR_VALUE_MAX     512
-#define PATH_MAX_LEN      2048
-#define QUERY_MAX_LEN     2048
+#define DEFAULT_MAX_BODY (1024u * 1024u)
+#define MAX_ROUTES       64
+#define HEADER_SPACE     1024
+#define ACCEPTS_PER_WAKE 64
+#define CLOSE_POLL_MS    2
+#define HDR_VALUE_MAX    512
+#define PATH_MAX_LEN     2048
+#define QUERY_MAX_LEN    2048
 
 enum req_state { REQ_READING, REQ_HANDLING, REQ_ANSWERED };
 
-enum hdr_id { H_CONTENT_TYPE, H_AUTHORIZATION, H_ACCEPT, H_USER_AGENT, H_X_REQUEST_ID,
-              H_IF_NONE_MATCH, H_COUNT };
+enum hdr_id {
+    H_CONTENT_TYPE,
+    H_AUTHORIZATION,
+    H_ACCEPT,
+    H_USER_AGENT,
+    H_X_REQUEST_ID,
+    H_IF_NONE_MATCH,
+    H_COUNT
+};
 
 static const char *const hdr_names[H_COUNT] = {"content-type", "authorization", "accept",
                                                "user-agent",   "x-request-id",  "if-none-match"};
@@ -183,15 +190,16 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
 {
     static bool log_set;
     if (!log_set) {
-        lws_set_log_level(getenv("VG_LWS_LOG") ? atoi(getenv("VG_LWS_LOG")) : (LLL_ERR | LLL_WARN), lws_log_emit);
+        lws_set_log_level(getenv("VG_LWS_LOG") ? atoi(getenv("VG_LWS_LOG")) : (LLL_ERR | LLL_WARN),
+                          lws_log_emit);
         log_set = true;
     }
     vg_http_t *h = vg_xcalloc(1, sizeof(*h));
     h->loop = loop;
     h->listen_fd = -1;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
-    int rc = open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port, &h->listen_fd,
-                           &h->port);
+    int rc =
+        open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port, &h->listen_fd, &h->port);
     if (rc != 0) {
         free(h);
         return rc;
@@ -231,8 +239,8 @@ int vg_http_port(const vg_http_t *http)
     return http->port;
 }
 
-int vg_http_route(vg_http_t *http, const char *method, const char *path,
-                  enum vg_http_match match, vg_http_handler_fn handler, void *ctx)
+int vg_http_route(vg_http_t *http, const char *method, const char *path, enum vg_http_match match,
+                  vg_http_handler_fn handler, void *ctx)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
     bool known = false;
@@ -356,9 +364,9 @@ static const char *detect_method(struct lws *wsi)
         enum lws_token_indexes tok;
         const char *name;
     } methods[] = {
-        {WSI_TOKEN_GET_URI, "GET"},     {WSI_TOKEN_POST_URI, "POST"},
-        {WSI_TOKEN_PUT_URI, "PUT"},     {WSI_TOKEN_PATCH_URI, "PATCH"},
-        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_HEAD_URI, "HEAD"},
+        {WSI_TOKEN_GET_URI, "GET"},         {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PUT_URI, "PUT"},         {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_DELETE_URI, "DELETE"},   {WSI_TOKEN_HEAD_URI, "HEAD"},
         {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(methods); i++) {
@@ -371,8 +379,12 @@ static const char *detect_method(struct lws *wsi)
 static void copy_headers(vg_http_req_t *req, struct lws *wsi)
 {
     static const enum lws_token_indexes toks[H_COUNT] = {
-        WSI_TOKEN_HTTP_CONTENT_TYPE, WSI_TOKEN_HTTP_AUTHORIZATION, WSI_TOKEN_HTTP_ACCEPT,
-        WSI_TOKEN_HTTP_USER_AGENT,   WSI_TOKEN_COUNT,              WSI_TOKEN_HTTP_IF_NONE_MATCH,
+        WSI_TOKEN_HTTP_CONTENT_TYPE,
+        WSI_TOKEN_HTTP_AUTHORIZATION,
+        WSI_TOKEN_HTTP_ACCEPT,
+        WSI_TOKEN_HTTP_USER_AGENT,
+        WSI_TOKEN_COUNT,
+        WSI_TOKEN_HTTP_IF_NONE_MATCH,
     };
     char buf[HDR_VALUE_MAX];
     for (int i = 0; i < H_COUNT; i++) {
@@ -458,8 +470,7 @@ static bool has_body_method(const char *m)
 }
 
 /* LWS_CALLBACK_HTTP: headers are in. Returns what the callback returns. */
-static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path,
-                      size_t len)
+static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path, size_t len)
 {
     vg_http_req_t *req = vg_xcalloc(1, sizeof(*req));
     req->http = h;

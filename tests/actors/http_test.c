@@ -11,10 +11,10 @@
 #include "tests/vg_test.h"
 
 #include <errno.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 struct srv {
     uv_loop_t loop;
@@ -126,8 +126,8 @@ static void srv_stop(struct srv *s)
     ASSERT_EQ(uv_loop_close(&s->loop), 0); /* every handle closed */
 }
 
-static vg_tc_response_t req(struct srv *s, const char *method, const char *path,
-                            const char *ctype, const void *body, size_t len)
+static vg_tc_response_t req(struct srv *s, const char *method, const char *path, const char *ctype,
+                            const void *body, size_t len)
 {
     vg_tc_response_t r;
     ASSERT_OK(vg_tc_request(s->port, method, path, ctype, body, len, &r));

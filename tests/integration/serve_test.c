@@ -23,8 +23,8 @@ struct engine {
 static void start_engine(struct engine *e, const char *const *extra, const char *const *env)
 {
     snprintf(e->data, sizeof(e->data), "%s/data", vg_test_tmpdir());
-    const char *args[32] = {"serve", "--data", e->data, "--http-port", "0", "--tcp-port", "0",
-                            "--workers", "2"};
+    const char *args[32] = {"serve", "--data",    e->data, "--http-port", "0", "--tcp-port",
+                            "0",     "--workers", "2"};
     size_t n = 9;
     for (size_t i = 0; extra && extra[i] && n < 30; i++)
         args[n++] = extra[i];
@@ -186,8 +186,7 @@ VG_TEST(serve_print_config_shows_sources)
     int code = 0;
     char *out = NULL;
     const char *env[] = {"VIGIL_SERVER_WORKERS=3", NULL};
-    const char *args[] = {"serve", "--config", conf, "--http-port", "9191", "--print-config",
-                          NULL};
+    const char *args[] = {"serve", "--config", conf, "--http-port", "9191", "--print-config", NULL};
     ASSERT_OK(vg_tp_run(args, env, 20000, &code, &out, NULL));
     ASSERT_EQ(code, 0);
     ASSERT_STR_CONTAINS(out, "9191");
