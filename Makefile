@@ -37,6 +37,10 @@ test-release: deps
 	@cmake --build build-release -j$(JOBS)
 	cd build-release && ctest --output-on-failure -j$(JOBS) -L unit
 
+tidy: build
+	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'runtime/*.c' 'config/*.c' 'storage/*.c' \
+		'models/*.c' 'actors/*.c' 'bench/*.c') 2>/dev/null
+
 format:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 

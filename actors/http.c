@@ -38,7 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_BODY (1024u * 1024u)
+#define DEFAULT_MAX_BODY ((size_t)1024 * 1024)
 #define MAX_ROUTES       64
 #define HEADER_SPACE     1024
 #define ACCEPTS_PER_WAKE 64
@@ -190,8 +190,9 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
 {
     static bool log_set;
     if (!log_set) {
-        lws_set_log_level(getenv("VG_LWS_LOG") ? atoi(getenv("VG_LWS_LOG")) : (LLL_ERR | LLL_WARN),
-                          lws_log_emit);
+        /* VG_LWS_LOG=<lws level bits> turns libwebsockets' own tracing on, for debugging. */
+        const char *lvl = getenv("VG_LWS_LOG");
+        lws_set_log_level(lvl ? atoi(lvl) : (LLL_ERR | LLL_WARN), lws_log_emit);
         log_set = true;
     }
     vg_http_t *h = vg_xcalloc(1, sizeof(*h));

@@ -113,19 +113,20 @@ static void start_listeners(void *arg)
     vg_loop_t *loop = vg_runtime_loop(s->rt, 0);
     vg_api_opts_t api_opts = {
         .bind = s->cfg.server.bind,
-        .port = s->cfg.server.http_port,
+        .port = (int)s->cfg.server.http_port, /* 0..65535, checked by config */
         .max_body_bytes = s->cfg.ingest.max_body_bytes,
     };
     int rc = vg_api_new(loop, &api_opts, &s->api);
     if (rc != 0) {
-        report_bind_failure(&s->cfg, "HTTP", "server.http_port", s->cfg.server.http_port, rc);
+        report_bind_failure(&s->cfg, "HTTP", "server.http_port", (int)s->cfg.server.http_port, rc);
         s->start_rc = rc;
         return;
     }
     s->http_port = vg_api_port(s->api);
-    rc = vg_tcp_ingest_new(loop, s->cfg.server.bind, s->cfg.server.tcp_port, &s->tcp);
+    rc = vg_tcp_ingest_new(loop, s->cfg.server.bind, (int)s->cfg.server.tcp_port, &s->tcp);
     if (rc != 0) {
-        report_bind_failure(&s->cfg, "TCP ingest", "server.tcp_port", s->cfg.server.tcp_port, rc);
+        report_bind_failure(&s->cfg, "TCP ingest", "server.tcp_port", (int)s->cfg.server.tcp_port,
+                            rc);
         s->start_rc = rc;
         return;
     }

@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum key_type { T_INT, T_SIZE, T_DOUBLE, T_BOOL, T_ENUM, T_STRING };
 
@@ -38,10 +39,14 @@ struct key_desc {
 #define T_TYPE_ENUM   T_ENUM
 #define T_TYPE_STRING T_STRING
 
-#define KEY_DESC(sec, k, type, def, mn, mx, vals, doc)                                             \
-    {#sec, #k,           T_TYPE_##type,                                                            \
-     def,  (double)(mn), (double)(mx),                                                             \
-     vals, doc,          offsetof(vg_config_t, sec.k)},
+/* sec.k is a member designator for offsetof: it cannot be parenthesised. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
+// clang-format off
+#define KEY_DESC(sec, k, type, def, mn, mx, vals, doc) \
+    {#sec, #k, T_TYPE_##type, def, (double)(mn), (double)(mx), vals, doc, \
+     offsetof(vg_config_t, sec.k)},
+// clang-format on
+/* NOLINTEND(bugprone-macro-parentheses) */
 #define SECTION_DESC(sec, keys) keys(KEY_DESC)
 
 static const struct key_desc keys[] = {VG_CONFIG_SECTIONS(SECTION_DESC)};
@@ -96,7 +101,32 @@ static size_t key_index(const struct key_desc *k)
     return (size_t)(k - keys);
 }
 
-/* Parses a decimal integer with an optional K/M/G suffix (SIZE only). */
+/* The multiplier of a size suffix: "", "K", "KB", "KiB" (any case), M..., G...; 0 if bad. */
+static int64_t suffix_multiplier(const char *sfx)
+{
+    static const struct {
+        const char *text;
+        int64_t mul;
+    } table[] = {
+        {"", 1},
+        {"k", 1024},
+        {"kb", 1024},
+        {"kib", 1024},
+        {"m", (int64_t)1024 * 1024},
+        {"mb", (int64_t)1024 * 1024},
+        {"mib", (int64_t)1024 * 1024},
+        {"g", (int64_t)1024 * 1024 * 1024},
+        {"gb", (int64_t)1024 * 1024 * 1024},
+        {"gib", (int64_t)1024 * 1024 * 1024},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(table); i++) {
+        if (strcasecmp(sfx, table[i].text) == 0)
+            return table[i].mul;
+    }
+    return 0;
+}
+
+/* Parses a decimal integer, with an optional K/M/G suffix when `suffixes` (SIZE keys). */
 static bool parse_int(const char *v, bool suffixes, int64_t *out)
 {
     errno = 0;
@@ -104,30 +134,8 @@ static bool parse_int(const char *v, bool suffixes, int64_t *out)
     long long n = strtoll(v, &end, 10);
     if (errno || end == v)
         return false;
-    int64_t mul = 1;
-    if (suffixes && *end) {
-        switch (toupper((unsigned char)*end)) {
-        case 'K':
-            mul = 1024;
-            break;
-        case 'M':
-            mul = 1024 * 1024;
-            break;
-        case 'G':
-            mul = 1024 * 1024 * 1024;
-            break;
-        default:
-            return false;
-        }
-        end++;
-        if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
-            end += toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B'
-                       ? 2
-                       : 1;
-    }
-    if (*end != '\0')
-        return false;
-    if (n > INT64_MAX / mul || n < INT64_MIN / mul)
+    int64_t mul = suffixes ? suffix_multiplier(end) : (*end == '\0');
+    if (mul == 0 || n > INT64_MAX / mul || n < INT64_MIN / mul)
         return false;
     *out = (int64_t)n * mul;
     return true;
@@ -188,7 +196,7 @@ static void expectation(const struct key_desc *k, char *buf, size_t len)
     case T_ENUM: {
         snprintf(buf, len, "one of %s", k->values);
         for (char *p = buf; *p; p++)
-            *p = *p == '|' ? ',' : *p;
+            *p = (char)(*p == '|' ? ',' : *p);
         break;
     }
     case T_STRING:
@@ -408,7 +416,7 @@ int vg_config_load_file(vg_config_t *cfg, const char *path, char *err, size_t er
     }
     struct ini_ctx c = {.cfg = cfg, .name = path, .file = f, .err = err, .errlen = errlen};
     int rc = parse_ini(&c);
-    fclose(f);
+    (void)fclose(f); /* opened read-only: nothing to lose */
     return rc;
 }
 
@@ -421,52 +429,53 @@ int vg_config_load_string(vg_config_t *cfg, const char *text, const char *name, 
 
 /* ---- environment and flags ---- */
 
+/* Applies one VIGIL_* variable (`name` without "=value"). Not a known section: ignored. */
+static int env_one(vg_config_t *cfg, const char *name, const char *value, char *err, size_t errlen)
+{
+    const char *rest = name + strlen("VIGIL_");
+    for (size_t s = 0; s < VG_ARRAY_LEN(sections); s++) {
+        size_t slen = strlen(sections[s]);
+        if (strlen(rest) <= slen + 1 || rest[slen] != '_' ||
+            strncasecmp(rest, sections[s], slen) != 0)
+            continue;
+        char key[96];
+        size_t klen = strlen(rest + slen + 1);
+        if (klen >= sizeof(key))
+            klen = sizeof(key) - 1;
+        for (size_t i = 0; i < klen; i++)
+            key[i] = (char)(tolower)((unsigned char)rest[slen + 1 + i]); /* no macro */
+        key[klen] = '\0';
+        const struct key_desc *k = find_key(sections[s], key);
+        if (!k) {
+            errf(err, errlen, "env %s: unknown key \"%s\" in [%s]", name, key, sections[s]);
+            return VG_ECONFIG;
+        }
+        int rc = apply(cfg, k, value, VG_CONFIG_SRC_ENV, name, err, errlen);
+        if (rc != 0) {
+            /* apply() named the variable alone; say it is one. */
+            char msg[384];
+            snprintf(msg, sizeof(msg), "env %s", err);
+            errf(err, errlen, "%s", msg);
+        }
+        return rc;
+    }
+    return 0;
+}
+
 int vg_config_load_env(vg_config_t *cfg, char *const *envp, char *err, size_t errlen)
 {
-    static const char prefix[] = "VIGIL_";
     for (size_t e = 0; envp && envp[e]; e++) {
         const char *var = envp[e];
-        if (strncmp(var, prefix, sizeof(prefix) - 1) != 0)
-            continue;
         const char *eq = strchr(var, '=');
-        if (!eq)
-            continue;
         char name[128];
-        size_t nlen = (size_t)(eq - var);
-        if (nlen >= sizeof(name))
+        size_t nlen = eq ? (size_t)(eq - var) : 0;
+        if (strncmp(var, "VIGIL_", 6) != 0 || !eq || nlen >= sizeof(name))
             continue;
         memcpy(name, var, nlen);
         name[nlen] = '\0';
-        const char *rest = name + sizeof(prefix) - 1;
-        for (size_t s = 0; s < VG_ARRAY_LEN(sections); s++) {
-            size_t slen = strlen(sections[s]);
-            bool match = strlen(rest) > slen && rest[slen] == '_';
-            for (size_t i = 0; match && i < slen; i++)
-                match = tolower((unsigned char)rest[i]) == sections[s][i];
-            if (!match)
-                continue;
-            char key[96];
-            size_t klen = strlen(rest + slen + 1);
-            if (klen >= sizeof(key))
-                klen = sizeof(key) - 1;
-            for (size_t i = 0; i < klen; i++)
-                key[i] = (char)tolower((unsigned char)rest[slen + 1 + i]);
-            key[klen] = '\0';
-            const struct key_desc *k = find_key(sections[s], key);
-            if (!k) {
-                errf(err, errlen, "env %s: unknown key \"%s\" in [%s]", name, key, sections[s]);
-                return VG_ECONFIG;
-            }
-            int rc = apply(cfg, k, eq + 1, VG_CONFIG_SRC_ENV, name, err, errlen);
-            if (rc != 0) {
-                /* apply() named the variable alone; say it is one. */
-                char msg[384];
-                snprintf(msg, sizeof(msg), "env %s", err);
-                errf(err, errlen, "%s", msg);
-                return rc;
-            }
-            break;
-        }
+        int rc = env_one(cfg, name, eq + 1, err, errlen);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

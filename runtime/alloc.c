@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_DEFAULT_BLOCK (64u * 1024u)
+#define ARENA_DEFAULT_BLOCK ((size_t)64 * 1024)
 #define ARENA_ALIGN         16u
 
 struct vg_arena_block {

@@ -11,7 +11,7 @@
 
 static unsigned bin_of(uint64_t v)
 {
-    if (v < 2 * VG_HIST_SUB)
+    if (v < 2ull * VG_HIST_SUB)
         return (unsigned)v;
     unsigned msb = 63u - (unsigned)__builtin_clzll(v);
     unsigned shift = msb - VG_HIST_SUB_BITS;
