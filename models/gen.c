@@ -381,7 +381,8 @@ static void build_day(vg_gen_t *g)
         g->capcarry = extra * 2;
         g->carry = vg_xrealloc(g->carry, g->capcarry * sizeof(*g->carry));
     }
-    memcpy(g->carry, g->buf + keep, extra * sizeof(*g->buf));
+    if (extra)
+        memcpy(g->carry, g->buf + keep, extra * sizeof(*g->buf));
     g->ncarry = extra;
     g->nbuf = keep;
 }
