@@ -42,7 +42,7 @@ tidy: build
 		'models/*.c' 'actors/*.c' 'bench/*.c') 2>/dev/null
 
 format:
-	@git ls-files '*.c' '*.h' | xargs clang-format -i
+	@git ls-files --cached --others --exclude-standard '*.c' '*.h' | xargs clang-format -i
 
 format-check:
 	@git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror

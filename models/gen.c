@@ -38,7 +38,7 @@ static const struct city homes[] = {
     {"IE", 53.35, -6.26}, {"FI", 60.17, 24.94},
 };
 static const struct city aways[] = {
-    {"NG", 6.52, 3.38},   {"PH", 14.60, 120.98}, {"BR", -23.55, -46.63},
+    {"NG", 6.52, 3.38},    {"PH", 14.60, 120.98}, {"BR", -23.55, -46.63},
     {"ID", -6.21, 106.85}, {"TH", 13.76, 100.50}, {"US", 40.71, -74.01},
 };
 
@@ -60,7 +60,7 @@ struct account {
     uint16_t city;
     uint8_t nfav;
     uint32_t fav[FAV_MERCHANTS];
-    double mu;    /* log of the typical amount in major units */
+    double mu; /* log of the typical amount in major units */
     double sigma;
 };
 
@@ -108,8 +108,8 @@ struct vg_gen {
     size_t capheap;
     uint64_t seq;
     vg_gen_stats_t stats;
-    char s_tx[32], s_acct[16], s_card[24], s_merch[16], s_cur[4], s_dev[24], s_ip[20],
-        s_country[3], s_label_tx[32];
+    char s_tx[32], s_acct[16], s_card[24], s_merch[16], s_cur[4], s_dev[24], s_ip[20], s_country[3],
+        s_label_tx[32];
 };
 
 /* ---- randomness ---- */
@@ -224,7 +224,8 @@ static void fill_purchase(vg_gen_t *g, struct gtx *t, uint32_t acct, uint32_t me
     t->account = acct;
     t->merchant = merch;
     t->mcc = categories[m->category].mcc;
-    t->channel = m->online ? VIGIL__CHANNEL__CHANNEL_ECOMMERCE : VIGIL__CHANNEL__CHANNEL_CARD_PRESENT;
+    t->channel =
+        m->online ? VIGIL__CHANNEL__CHANNEL_ECOMMERCE : VIGIL__CHANNEL__CHANNEL_CARD_PRESENT;
     t->amount_minor = amount_minor(amount);
     t->device = m->online ? (uint32_t)(vg_hash_u64(acct) & 0xffffff) : 0;
 }
@@ -233,8 +234,8 @@ static void genuine(vg_gen_t *g, uint32_t acct, int64_t day_ms)
 {
     const struct account *a = &g->accounts[acct];
     struct gtx *t = push(g);
-    uint32_t merch = unif(&g->rng) < 0.8 ? a->fav[below(&g->rng, a->nfav)]
-                                        : below(&g->rng, g->o.merchants);
+    uint32_t merch =
+        unif(&g->rng) < 0.8 ? a->fav[below(&g->rng, a->nfav)] : below(&g->rng, g->o.merchants);
     fill_purchase(g, t, acct, merch, exp(a->mu + a->sigma * gauss(&g->rng)));
     t->ts_ms = day_ms + time_of_day(&g->rng);
     struct merchant *m = &g->merchants[merch];
@@ -355,7 +356,8 @@ static void build_day(vg_gen_t *g)
     double p = BASE_RATE * g->o.fraud_scale;
     for (uint32_t i = 0; i < g->o.merchants; i++) {
         struct merchant *m = &g->merchants[i];
-        if (!m->online && m->compromised_until_ms <= day_ms && unif(&g->rng) < MERCHANT_RATE * g->o.fraud_scale)
+        if (!m->online && m->compromised_until_ms <= day_ms &&
+            unif(&g->rng) < MERCHANT_RATE * g->o.fraud_scale)
             m->compromised_until_ms = day_ms + COMPROMISE_DAYS * DAY_MS;
     }
     for (uint32_t acct = 0; acct < g->o.accounts; acct++) {

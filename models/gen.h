@@ -40,12 +40,12 @@ enum vg_gen_scenario {
 
 typedef struct vg_gen_opts {
     uint64_t seed;
-    uint32_t accounts;     /* 0 = 1000 */
-    uint32_t merchants;    /* 0 = 500 */
-    uint32_t days;         /* 0 = 30 */
-    int64_t start_ms;      /* 0 = 2026-01-01T00:00:00Z */
-    double tx_per_day;     /* mean genuine transactions per account per day; 0 = 2 */
-    double fraud_scale;    /* multiplies every scenario's rate; 0 = 1 (about 1% fraud) */
+    uint32_t accounts;  /* 0 = 1000 */
+    uint32_t merchants; /* 0 = 500 */
+    uint32_t days;      /* 0 = 30 */
+    int64_t start_ms;   /* 0 = 2026-01-01T00:00:00Z */
+    double tx_per_day;  /* mean genuine transactions per account per day; 0 = 2 */
+    double fraud_scale; /* multiplies every scenario's rate; 0 = 1 (about 1% fraud) */
 } vg_gen_opts_t;
 
 enum vg_gen_kind { VG_GEN_TX = 1, VG_GEN_LABEL = 2 };

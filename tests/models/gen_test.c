@@ -47,9 +47,8 @@ VG_TEST(gen_same_seed_same_stream)
     vg_gen_free(b);
     o.seed = 43;
     ASSERT_OK(vg_gen_new(&o, &a));
-    ASSERT_OK(vg_gen_new(&(vg_gen_opts_t){.seed = 42, .accounts = 200, .merchants = 80,
-                                           .days = 5},
-                         &b));
+    ASSERT_OK(
+        vg_gen_new(&(vg_gen_opts_t){.seed = 42, .accounts = 200, .merchants = 80, .days = 5}, &b));
     int differ = 0;
     for (int i = 0; i < 100; i++) {
         ASSERT_OK(vg_gen_next(a, &ea));
@@ -63,8 +62,8 @@ VG_TEST(gen_same_seed_same_stream)
 
 VG_TEST(gen_time_order_and_labels_follow_frauds)
 {
-    vg_gen_opts_t o = {.seed = vg_test_seed(), .accounts = 500, .merchants = 200, .days = 20,
-                       .fraud_scale = 3};
+    vg_gen_opts_t o = {
+        .seed = vg_test_seed(), .accounts = 500, .merchants = 200, .days = 20, .fraud_scale = 3};
     vg_gen_t *g = NULL;
     ASSERT_OK(vg_gen_new(&o, &g));
     size_t cap = 1 << 16;
@@ -158,8 +157,7 @@ static double km(double lat1, double lon1, double lat2, double lon2)
 
 VG_TEST(gen_scenarios_have_their_shape)
 {
-    vg_gen_opts_t o = {.seed = 99, .accounts = 300, .merchants = 150, .days = 15,
-                       .fraud_scale = 5};
+    vg_gen_opts_t o = {.seed = 99, .accounts = 300, .merchants = 150, .days = 15, .fraud_scale = 5};
     vg_gen_t *g = NULL;
     ASSERT_OK(vg_gen_new(&o, &g));
     vg_gen_event_t ev;
