@@ -469,7 +469,8 @@ static void emit_label(vg_gen_t *g, vg_gen_event_t *ev)
     ev->label.transaction_id = g->s_label_tx;
     ev->label.is_fraud = 1;
     ev->label.reported_at_ms = l.reported_ms;
-    ev->label.source = (char *)(uintptr_t) "chargeback";
+    static char chargeback[] = "chargeback"; /* protobuf-c strings are not const */
+    ev->label.source = chargeback;
     g->stats.labels++;
 }
 
