@@ -9,6 +9,7 @@
 #include "bench/bench.h"
 #include "bench/bench_model.h"
 #include "runtime/compiler.h"
+#include "storage/logtool.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,7 @@ static const struct command commands[] = {
     {"train", not_built, "train an XGBoost model from the log and its labels"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
     {"bench", bench_main, "benchmarks: runtime, model"},
-    {"log", not_built, "verify or inspect the segmented log"},
+    {"log", vg_logtool_main, "verify or inspect the segmented log"},
     {"token", not_built, "issue API tokens"},
 };
 

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of `vigil log verify` and `vigil log inspect` (called in-process): exit codes on a
+ * clean and a damaged data directory, and the JSON lines inspect prints.
+ */
+#include "runtime/io.h"
+#include "storage/datadir.h"
+#include "storage/logtool.h"
+#include "storage/seglog.h"
+#include "tests/vg_test.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+static void make_partition(const char *data, unsigned p, unsigned n)
+{
+    char dir[600];
+    ASSERT_OK(vg_datadir_partition_path(data, p, 8, "log", dir, sizeof(dir)));
+    vg_seglog_opts_t o = {.segment_bytes = 2048};
+    vg_seglog_t *log = NULL;
+    char err[256];
+    ASSERT_OK(vg_seglog_open(dir, &o, &log, NULL, err, sizeof(err)));
+    for (unsigned i = 0; i < n; i++) {
+        char buf[32];
+        int len = snprintf(buf, sizeof(buf), "p%u-r%u", p, i);
+        vg_seglog_rec_t rec = {VG_SEGLOG_TYPE_TRANSACTION, 1767225600000ll + i * 1000, buf,
+                               (uint32_t)len};
+        uint64_t first = 0;
+        ASSERT_OK(vg_seglog_append(log, &rec, 1, &first));
+    }
+    vg_seglog_close(log);
+}
+
+/* Runs the tool with stdout captured into a file; returns the exit code, *out the text. */
+static int run_tool(char **argv, int argc, char **out)
+{
+    char path[600];
+    snprintf(path, sizeof(path), "%s/stdout.txt", vg_test_tmpdir());
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    int rc = vg_logtool_main(argc, argv);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(path, out, &len));
+    return rc;
+}
+
+VG_TEST(logtool_verify_clean_and_damaged)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    make_partition(data, 0, 200);
+    make_partition(data, 3, 50);
+    char *out = NULL;
+    char *argv[] = {"log", "verify", data};
+    ASSERT_EQ(run_tool(argv, 3, &out), 0);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok records=200");
+    ASSERT_STR_CONTAINS(out, "partition 3: ok records=50");
+    free(out);
+    /* Damage partition 3's first segment in the middle. */
+    char seg[700];
+    snprintf(seg, sizeof(seg), "%s/p03/log/00000000000000000000.seg", data);
+    int fd = open(seg, O_RDWR);
+    ASSERT_GE(fd, 0);
+    uint8_t b = 0x5a;
+    ASSERT_EQ(pwrite(fd, &b, 1, 100), 1);
+    close(fd);
+    ASSERT_EQ(run_tool(argv, 3, &out), 1);
+    ASSERT_STR_CONTAINS(out, "partition 3: DAMAGED");
+    ASSERT_STR_CONTAINS(out, "00000000000000000000.seg");
+    ASSERT_STR_CONTAINS(out, "partition 0: ok");
+    free(out);
+}
+
+VG_TEST(logtool_inspect_prints_json_lines)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    make_partition(data, 1, 30);
+    char *out = NULL;
+    char *argv[] = {"log", "inspect", data, "--partition", "1", "--from", "10", "--limit", "2"};
+    ASSERT_EQ(run_tool(argv, 9, &out), 0);
+    ASSERT_STR_EQ(out, "{\"partition\":1,\"offset\":10,\"timestamp\":1767225610000,\"type\":"
+                       "\"transaction\",\"size\":6,\"payload_hex\":\"70312d723130\"}\n"
+                       "{\"partition\":1,\"offset\":11,\"timestamp\":1767225611000,\"type\":"
+                       "\"transaction\",\"size\":6,\"payload_hex\":\"70312d723131\"}\n");
+    free(out);
+    char *argv2[] = {"log", "inspect", data, "--since", "2026-01-01T00:00:25Z", "--limit", "1"};
+    ASSERT_EQ(run_tool(argv2, 7, &out), 0);
+    ASSERT_STR_CONTAINS(out, "\"offset\":25,");
+    free(out);
+    char *argv3[] = {"log", "inspect", data, "--since", "yesterday"};
+    ASSERT_EQ(run_tool(argv3, 5, &out), 2);
+    free(out);
+    char *argv4[] = {"log", "inspect", data, "--partition", "7"};
+    ASSERT_EQ(run_tool(argv4, 5, &out), 1);
+    free(out);
+    char *argv5[] = {"log", "frobnicate", data};
+    ASSERT_EQ(run_tool(argv5, 3, &out), 2);
+    free(out);
+}
