@@ -14,6 +14,9 @@
 /* `vigil bench runtime`: messages/s within a loop and across loops, request/reply RTT. */
 int vg_bench_runtime(int argc, char **argv);
 
+/* `vigil bench log`: segmented log appends under group commit, fsync timing, reads. */
+int vg_bench_log(int argc, char **argv);
+
 /* The median of `n` values (sorts them in place). */
 double vg_bench_median(double *values, size_t n);
 
