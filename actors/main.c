@@ -32,7 +32,7 @@ static const struct command commands[] = {
     {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
     {"train", not_built, "train an XGBoost model from the log and its labels"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
-    {"bench", bench_main, "benchmarks: runtime, model, log"},
+    {"bench", bench_main, "benchmarks: runtime, model, log, state"},
     {"log", vg_logtool_main, "verify or inspect the segmented log"},
     {"token", not_built, "issue API tokens"},
 };
@@ -65,6 +65,7 @@ static int bench_main(int argc, char **argv)
         {"runtime", vg_bench_runtime, "actor messages/s within and across loops, reply RTT"},
         {"model", vg_bench_model, "XGBoost predict cost by batch size, SHAP cost"},
         {"log", vg_bench_log, "log appends/s per durability mode, fsync timing, reads"},
+        {"state", vg_bench_state, "LMDB batched updates/s and bytes per key"},
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *out = argc < 2 ? stderr : stdout;

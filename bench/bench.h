@@ -17,6 +17,9 @@ int vg_bench_runtime(int argc, char **argv);
 /* `vigil bench log`: segmented log appends under group commit, fsync timing, reads. */
 int vg_bench_log(int argc, char **argv);
 
+/* `vigil bench state`: LMDB batched read-modify-write updates/s, gets/s, bytes per key. */
+int vg_bench_state(int argc, char **argv);
+
 /* The median of `n` values (sorts them in place). */
 double vg_bench_median(double *values, size_t n);
 

@@ -7,7 +7,6 @@
  * fdatasync time per group commit and the gap between commits (p50/p99/max), and sequential
  * read throughput. Thread: main plus the writer threads and the flushers.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "bench/bench.h"
 #include "runtime/alloc.h"
 #include "runtime/cli.h"
@@ -18,7 +17,6 @@
 #include "storage/groupcommit.h"
 #include "storage/seglog.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,14 +81,6 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
     return NULL;
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
 }
 
 struct result {
@@ -289,7 +279,7 @@ int vg_bench_log(int argc, char **argv)
                 printf("%-6s %5u %6u %14s %9.1f\n", mode_names[m], part_counts[pc], sizes[sz],
                        vg_bench_fmt(res.recs_per_s, b1, sizeof(b1)), res.mb_per_s);
                 fflush(stdout);
-                nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+                (void)vg_io_remove_tree(root); /* best effort: temporary files */
             }
         }
     }
@@ -300,14 +290,14 @@ int vg_bench_log(int argc, char **argv)
     if (rc == 0) {
         printf("group commit (fsync, 1 partition, 100 B): %llu syncs; fdatasync p50 %.2f ms p99 "
                "%.2f ms; gap between commits p50 %.2f ms p99 %.2f ms max %.2f ms\n",
-               (unsigned long long)st.syncs, vg_histogram_quantile(&st.sync_ns, 0.5) / 1e6,
-               vg_histogram_quantile(&st.sync_ns, 0.99) / 1e6,
-               vg_histogram_quantile(&st.gap_ns, 0.5) / 1e6,
-               vg_histogram_quantile(&st.gap_ns, 0.99) / 1e6, (double)st.gap_ns.max / 1e6);
+               (unsigned long long)st.syncs, (double)vg_histogram_quantile(&st.sync_ns, 0.5) / 1e6,
+               (double)vg_histogram_quantile(&st.sync_ns, 0.99) / 1e6,
+               (double)vg_histogram_quantile(&st.gap_ns, 0.5) / 1e6,
+               (double)vg_histogram_quantile(&st.gap_ns, 0.99) / 1e6, (double)st.gap_ns.max / 1e6);
         printf("sequential read: %s records/s\n", vg_bench_fmt(read_rate, b1, sizeof(b1)));
     }
     if (dir == tmp)
-        nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        (void)vg_io_remove_tree(tmp); /* best effort: temporary files */
     if (rc != 0)
         fprintf(stderr, "vigil bench log: %s\n", vg_strerror(rc));
     return rc == 0 ? 0 : 1;

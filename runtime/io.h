@@ -34,6 +34,11 @@ VG_MUST_CHECK int vg_io_write_file_atomic(const char *path, const void *buf, siz
  * counted). OUT: *buf (caller frees), *len. 0, -ENOENT, or -errno. */
 VG_MUST_CHECK int vg_io_read_file(const char *path, char **buf, size_t *len);
 
+/* rm -rf: removes `path` and everything under it (symlinks are not followed). Callers that
+ * clean up temporary files may ignore the result.
+ * 0, or -errno of the first failure. */
+int vg_io_remove_tree(const char *path);
+
 /* mkdir -p. 0, or -errno. */
 VG_MUST_CHECK int vg_io_mkdirs(const char *path, unsigned mode);
 

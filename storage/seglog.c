@@ -584,6 +584,24 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
     return 0;
 }
 
+/* Whether segment `base` is shorter than its header (a crash while creating it); if so, and
+ * the log may be changed, the file is removed. */
+static bool torn_creation(vg_seglog_t *log, uint64_t base)
+{
+    char path[PATH_MAX];
+    vg__seglog_path(log->dir, base, "seg", path, sizeof(path));
+    struct stat st;
+    if (stat(path, &st) != 0 || (uint64_t)st.st_size >= VG_SEGLOG_HEADER_BYTES)
+        return false;
+    VG_LOG_WARN("segment without a header removed seg=%s bytes=%lld", path, (long long)st.st_size);
+    if (!log->o.read_only) {
+        (void)unlink(path); /* nothing in it; the directory is synced after open */
+        vg__seglog_path(log->dir, base, "idx", path, sizeof(path));
+        (void)unlink(path);
+    }
+    return true;
+}
+
 static int open_segments(vg_seglog_t *log, vg_seglog_recovery_t *rec, char *err, size_t errlen)
 {
     uint64_t *bases = NULL;
@@ -591,6 +609,11 @@ static int open_segments(vg_seglog_t *log, vg_seglog_recovery_t *rec, char *err,
     int rc = list_segments(log->dir, &bases, &n);
     if (rc != 0)
         return fail_open(rec, err, errlen, rc, log->dir, 0, "cannot list");
+    /* Killed between creating the newest segment and writing its header: nothing was ever
+     * written to it, so the one before it is still the active segment. */
+    uint64_t first_base = 0;
+    if (n > 0 && torn_creation(log, bases[n - 1]))
+        first_base = bases[--n];
     if (rec)
         rec->segments = (uint32_t)n;
     for (size_t i = 0; rc == 0 && i + 1 < n; i++) {
@@ -604,8 +627,11 @@ static int open_segments(vg_seglog_t *log, vg_seglog_recovery_t *rec, char *err,
     free(bases);
     if (rc == 0 && n == 0 && log->o.read_only)
         rc = fail_open(rec, err, errlen, -ENOENT, log->dir, 0, "no segments");
-    if (rc == 0 && n == 0)
-        rc = create_segment(log, 0, vg_clock_wall_ms());
+    if (rc == 0 && n == 0) {
+        rc = create_segment(log, first_base, vg_clock_wall_ms());
+        atomic_store(&log->next_offset, first_base);
+        atomic_store(&log->durable_offset, first_base);
+    }
     return rc;
 }
 

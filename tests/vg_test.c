@@ -2,12 +2,11 @@
 /*
  * The harness main: `test_<dir> CASE` runs one case, `--list` prints them all. Thread: main.
  */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include "tests/vg_test.h"
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/io.h"
 
-#include <ftw.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -75,14 +74,6 @@ uint64_t vg_test_seed(void)
     return seed;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
@@ -100,7 +91,7 @@ int main(int argc, char **argv)
         current = tests[i].name;
         tests[i].fn();
         if (tmpdir[0])
-            nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+            (void)vg_io_remove_tree(tmpdir); /* best effort: temporary files */
         fprintf(stderr, "PASS %s\n", current);
         return 0;
     }

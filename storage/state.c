@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The LMDB state store; see state.h. MDB_* codes are translated here and nowhere else.
+ * A batch keeps its operations in an open-addressing hash table (latest operation per key);
+ * commit sorts them by (database, key), which is also LMDB's fastest insertion order, and
+ * applies them with the applied offset in one write transaction. On MDB_MAP_FULL the map is
+ * doubled under the write side of a rwlock (no reader of this process may hold a transaction
+ * across mdb_env_set_mapsize) and the batch is applied again.
+ * Thread: batches on the owner; everything else any.
+ */
+#define VG_LOG_MODULE "state"
+#include "storage/state.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+#include "runtime/hash.h"
+#include "runtime/io.h"
+#include "runtime/logging.h"
+
+#include <lmdb.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAP     ((uint64_t)64 << 20)
+#define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
+#define APPLIED_KEY     "applied_offset"
+
+static const char *const db_names[VG_STATE_NDBS] = {"accounts", "merchants", "txindex", "alerts",
+                                                    "meta"};
+
+struct op {
+    uint64_t hash; /* 0: empty slot */
+    uint8_t db;
+    bool del;
+    uint32_t klen;
+    uint32_t vlen;
+    uint8_t *key;
+    uint8_t *val;
+};
+
+struct vg_state_batch {
+    vg_state_t *st;
+    struct op *ops;
+    size_t cap; /* power of two */
+    size_t n;
+    vg_arena_t arena;
+    uint8_t *scratch; /* committed value copied for batch_get */
+    size_t scratch_cap;
+    MDB_txn *rtxn; /* read transaction for batch_get, held (with the resize read lock) until
+                      the batch ends, so a batch costs one txn_begin, not one per get */
+};
+
+struct vg_state {
+    MDB_env *env;
+    MDB_dbi dbi[VG_STATE_NDBS];
+    pthread_rwlock_t resize; /* read: any transaction; write: mdb_env_set_mapsize */
+    uint64_t map_size;
+    uint64_t max_map;
+    uint64_t resizes;
+    vg_state_batch_t batch; /* the one batch, reused */
+    bool batch_open;
+};
+
+/* MDB_val wants a mutable pointer for data LMDB only reads. */
+static void *unconst(const void *p)
+{
+    union {
+        const void *c;
+        void *m;
+    } u = {.c = p};
+    return u.m;
+}
+
+static int mdb_err(int rc, const char *what)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_NOTFOUND)
+        return VG_ENOTFOUND;
+    if (rc > 0) /* an errno value */
+        return -rc;
+    VG_LOG_ERROR("lmdb %s failed err=%s", what, mdb_strerror(rc));
+    return VG_ESTATE;
+}
+
+/* ---- lifecycle ---- */
+
+int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out)
+{
+    vg_state_opts_t def = {0};
+    if (!opts)
+        opts = &def;
+    int rc = vg_io_mkdirs(dir, 0755);
+    if (rc != 0)
+        return rc;
+    vg_state_t *st = vg_xcalloc(1, sizeof(*st));
+    st->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP;
+    st->max_map = opts->max_map_size ? opts->max_map_size : DEFAULT_MAX_MAP;
+    pthread_rwlock_init(&st->resize, NULL);
+    unsigned flags = MDB_NOSYNC | MDB_NOTLS | (opts->writemap ? MDB_WRITEMAP : 0);
+    rc = mdb_err(mdb_env_create(&st->env), "env_create");
+    if (rc == 0)
+        rc = mdb_err(mdb_env_set_maxdbs(st->env, VG_STATE_NDBS), "set_maxdbs");
+    if (rc == 0)
+        rc = mdb_err(mdb_env_set_mapsize(st->env, st->map_size), "set_mapsize");
+    if (rc == 0)
+        rc = mdb_err(mdb_env_open(st->env, dir, flags, 0644), "env_open");
+    MDB_txn *txn = NULL;
+    if (rc == 0)
+        rc = mdb_err(mdb_txn_begin(st->env, NULL, 0, &txn), "txn_begin");
+    for (int i = 0; rc == 0 && i < VG_STATE_NDBS; i++)
+        rc = mdb_err(mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]), "dbi_open");
+    if (rc == 0)
+        rc = mdb_err(mdb_txn_commit(txn), "txn_commit");
+    else if (txn)
+        mdb_txn_abort(txn);
+    if (rc == 0) {
+        MDB_envinfo info;
+        if (mdb_env_info(st->env, &info) == 0 && info.me_mapsize > st->map_size)
+            st->map_size = info.me_mapsize; /* an existing, larger environment */
+    }
+    if (rc != 0) {
+        if (st->env)
+            mdb_env_close(st->env);
+        pthread_rwlock_destroy(&st->resize);
+        free(st);
+        return rc;
+    }
+    vg_arena_init(&st->batch.arena, 0);
+    *out = st;
+    return 0;
+}
+
+void vg_state_close(vg_state_t *st)
+{
+    if (!st)
+        return;
+    if (mdb_env_sync(st->env, 1) != 0)
+        VG_LOG_WARN("state sync at close failed");
+    mdb_env_close(st->env);
+    vg_arena_close(&st->batch.arena);
+    free(st->batch.ops);
+    free(st->batch.scratch);
+    pthread_rwlock_destroy(&st->resize);
+    free(st);
+}
+
+int vg_state_sync(vg_state_t *st)
+{
+    pthread_rwlock_rdlock(&st->resize);
+    int rc = mdb_err(mdb_env_sync(st->env, 1), "env_sync");
+    pthread_rwlock_unlock(&st->resize);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+static bool key_ok(const void *key, size_t klen)
+{
+    return key && klen > 0 && klen <= VG_STATE_MAX_KEY;
+}
+
+/* A read transaction under the read side of the resize lock. */
+static int read_begin(vg_state_t *st, MDB_txn **txn)
+{
+    pthread_rwlock_rdlock(&st->resize);
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size (no transaction is active here). */
+        (void)mdb_env_set_mapsize(st->env, 0);
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    }
+    if (rc != 0)
+        pthread_rwlock_unlock(&st->resize);
+    return mdb_err(rc, "read txn_begin");
+}
+
+static void read_end(vg_state_t *st, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&st->resize);
+}
+
+/* Copies the committed value into buf; see vg_state_get. */
+static int get_copy(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen, void *buf,
+                    size_t cap, size_t *len)
+{
+    MDB_txn *txn = NULL;
+    int rc = read_begin(st, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_val k = {klen, unconst(key)};
+    MDB_val v;
+    rc = mdb_err(mdb_get(txn, st->dbi[db], &k, &v), "get");
+    if (rc == 0) {
+        *len = v.mv_size;
+        if (v.mv_size > cap)
+            rc = VG_ETOOBIG;
+        else if (v.mv_size)
+            memcpy(buf, v.mv_data, v.mv_size);
+    }
+    read_end(st, txn);
+    return rc;
+}
+
+int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen, void *buf,
+                 size_t cap, size_t *len)
+{
+    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
+        return VG_EINVAL;
+    return get_copy(st, db, key, klen, buf, cap, len);
+}
+
+int vg_state_applied_offset(vg_state_t *st, uint64_t *out)
+{
+    uint8_t b[8];
+    size_t len = 0;
+    int rc = get_copy(st, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, b, sizeof(b), &len);
+    if (rc == VG_ENOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc != 0)
+        return rc;
+    if (len != 8)
+        return VG_ECORRUPT;
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    *out = v;
+    return 0;
+}
+
+int vg_state_stats(vg_state_t *st, vg_state_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    MDB_txn *txn = NULL;
+    int rc = read_begin(st, &txn);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < VG_STATE_NDBS && rc == 0; i++) {
+        MDB_stat s;
+        rc = mdb_err(mdb_stat(txn, st->dbi[i], &s), "stat");
+        if (rc == 0)
+            out->entries[i] = s.ms_entries;
+    }
+    MDB_envinfo info;
+    MDB_stat es;
+    if (rc == 0 && mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &es) == 0) {
+        out->map_size = info.me_mapsize;
+        out->used_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    }
+    out->resizes = st->resizes;
+    read_end(st, txn);
+    return rc;
+}
+
+/* ---- batches ---- */
+
+static uint64_t op_hash(enum vg_state_db db, const void *key, size_t klen)
+{
+    uint64_t h = vg_hash64(key, klen) ^ vg_hash_u64((uint64_t)db + 1);
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static struct op *find_slot(vg_state_batch_t *b, uint64_t h, enum vg_state_db db, const void *key,
+                            size_t klen)
+{
+    size_t mask = b->cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct op *o = &b->ops[i];
+        if (o->hash == 0)
+            return o;
+        if (o->hash == h && o->db == db && o->klen == klen && memcmp(o->key, key, klen) == 0)
+            return o;
+    }
+}
+
+static void grow(vg_state_batch_t *b)
+{
+    size_t old_cap = b->cap;
+    struct op *old = b->ops;
+    b->cap = old_cap ? old_cap * 2 : 1024;
+    b->ops = vg_xcalloc(b->cap, sizeof(*b->ops));
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].hash)
+            *find_slot(b, old[i].hash, (enum vg_state_db)old[i].db, old[i].key, old[i].klen) =
+                old[i];
+    }
+    free(old);
+}
+
+vg_state_batch_t *vg_state_batch_begin(vg_state_t *st)
+{
+    VG_CHECK(!st->batch_open);
+    vg_state_batch_t *b = &st->batch;
+    b->st = st;
+    b->n = 0;
+    if (b->cap)
+        memset(b->ops, 0, b->cap * sizeof(*b->ops));
+    vg_arena_reset(&b->arena);
+    st->batch_open = true;
+    return b;
+}
+
+static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
+                  const void *val, size_t vlen, bool del)
+{
+    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS || vlen > UINT32_MAX)
+        return VG_EINVAL;
+    if ((b->n + 1) * 4 > b->cap * 3)
+        grow(b);
+    uint64_t h = op_hash(db, key, klen);
+    struct op *o = find_slot(b, h, db, key, klen);
+    if (o->hash == 0) {
+        o->hash = h;
+        o->db = (uint8_t)db;
+        o->klen = (uint32_t)klen;
+        o->key = vg_arena_alloc(&b->arena, klen);
+        memcpy(o->key, key, klen);
+        b->n++;
+    }
+    o->del = del;
+    o->vlen = (uint32_t)vlen;
+    /* A rewritten key leaves its old value in the arena until the batch ends: bounded. */
+    o->val = vlen ? vg_arena_alloc(&b->arena, vlen) : NULL;
+    if (vlen)
+        memcpy(o->val, val, vlen);
+    return 0;
+}
+
+int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
+                       const void *val, size_t vlen)
+{
+    return record(b, db, key, klen, val, vlen, false);
+}
+
+int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen)
+{
+    return record(b, db, key, klen, NULL, 0, true);
+}
+
+int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
+                       vg_bytes_t *val)
+{
+    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
+        return VG_EINVAL;
+    if (b->cap) {
+        struct op *o = find_slot(b, op_hash(db, key, klen), db, key, klen);
+        if (o->hash) {
+            if (o->del)
+                return VG_ENOTFOUND;
+            val->ptr = o->val;
+            val->len = o->vlen;
+            return 0;
+        }
+    }
+    if (!b->rtxn) {
+        int rc = read_begin(b->st, &b->rtxn);
+        if (rc != 0)
+            return rc;
+    }
+    MDB_val k = {klen, unconst(key)};
+    MDB_val v;
+    int rc = mdb_err(mdb_get(b->rtxn, b->st->dbi[db], &k, &v), "get");
+    if (rc == 0) {
+        if (v.mv_size > b->scratch_cap) {
+            b->scratch_cap = v.mv_size * 2;
+            b->scratch = vg_xrealloc(b->scratch, b->scratch_cap);
+        }
+        /* Copied: the batch's own puts must not change what an earlier get returned. */
+        memcpy(b->scratch, v.mv_data, v.mv_size);
+        val->ptr = b->scratch;
+        val->len = v.mv_size;
+    }
+    return rc;
+}
+
+/* Ends the batch's read transaction and releases the resize lock it held. */
+static void end_read(vg_state_batch_t *b)
+{
+    if (b->rtxn) {
+        read_end(b->st, b->rtxn);
+        b->rtxn = NULL;
+    }
+}
+
+size_t vg_state_batch_size(const vg_state_batch_t *b)
+{
+    return b->n;
+}
+
+static int cmp_op(const void *a, const void *c)
+{
+    const struct op *x = *(const struct op *const *)a;
+    const struct op *y = *(const struct op *const *)c;
+    if (x->db != y->db)
+        return x->db < y->db ? -1 : 1;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int m = memcmp(x->key, y->key, n);
+    if (m)
+        return m;
+    return x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+/* Applies the sorted operations and the offset in one write transaction. MDB_* code. */
+static int apply(vg_state_t *st, struct op **sorted, size_t n, uint64_t applied)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct op *o = sorted[i];
+        MDB_val k = {o->klen, o->key};
+        if (o->del) {
+            rc = mdb_del(txn, st->dbi[o->db], &k, NULL);
+            rc = rc == MDB_NOTFOUND ? 0 : rc;
+        } else {
+            MDB_val v = {o->vlen, o->val};
+            rc = mdb_put(txn, st->dbi[o->db], &k, &v, 0);
+        }
+    }
+    if (rc == 0) {
+        uint8_t b[8];
+        for (int i = 0; i < 8; i++)
+            b[i] = (uint8_t)(applied >> (8 * i));
+        MDB_val k = {sizeof(APPLIED_KEY) - 1, unconst(APPLIED_KEY)};
+        MDB_val v = {sizeof(b), b};
+        rc = mdb_put(txn, st->dbi[VG_STATE_META], &k, &v, 0);
+    }
+    if (rc == 0)
+        return mdb_txn_commit(txn);
+    if (txn)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+/* Doubles the map. MDB_* code, or ENOSPC past the limit. */
+static int grow_map(vg_state_t *st)
+{
+    if (st->map_size >= st->max_map)
+        return ENOSPC;
+    uint64_t size = st->map_size * 2 > st->max_map ? st->max_map : st->map_size * 2;
+    pthread_rwlock_wrlock(&st->resize);
+    int rc = mdb_env_set_mapsize(st->env, size);
+    pthread_rwlock_unlock(&st->resize);
+    if (rc == 0) {
+        VG_LOG_INFO("state map grown from=%llu to=%llu", (unsigned long long)st->map_size,
+                    (unsigned long long)size);
+        st->map_size = size;
+        st->resizes++;
+    }
+    return rc;
+}
+
+int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
+{
+    vg_state_t *st = b->st;
+    end_read(b); /* a map resize needs every transaction of this process closed */
+    struct op **sorted = vg_xmalloc((b->n ? b->n : 1) * sizeof(struct op *));
+    size_t n = 0;
+    for (size_t i = 0; i < b->cap; i++) {
+        if (b->ops[i].hash)
+            sorted[n++] = &b->ops[i];
+    }
+    qsort(sorted, n, sizeof(struct op *), cmp_op);
+    int rc;
+    for (;;) {
+        pthread_rwlock_rdlock(&st->resize);
+        rc = apply(st, sorted, n, applied_offset);
+        pthread_rwlock_unlock(&st->resize);
+        if (rc != MDB_MAP_FULL)
+            break;
+        rc = grow_map(st); /* the batch is still here: apply it again */
+        if (rc != 0)
+            break;
+    }
+    free(sorted);
+    st->batch_open = false;
+    return rc == ENOSPC ? -ENOSPC : mdb_err(rc, "commit");
+}
+
+void vg_state_batch_abort(vg_state_batch_t *b)
+{
+    end_read(b);
+    b->st->batch_open = false;
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-partition state store on LMDB: derived data (account and merchant profiles, the
+ * transaction index, alerts) that the partition rebuilds from its log. One environment per
+ * partition (DATA/pNN/state/) with the databases below. lmdb.h stays inside state.c.
+ *
+ * Exactly once: a write batch collects puts and deletes (and answers gets from them first, so
+ * a batch can read-modify-write the same key many times), then commits them TOGETHER WITH the
+ * partition's applied log offset in one LMDB write transaction. On restart the partition
+ * replays its log from the applied offset; the state and the offset never disagree, so no
+ * record is counted twice or lost.
+ *
+ * Durability: commits use MDB_NOSYNC (and MDB_WRITEMAP when asked): a commit is in the page
+ * cache, vg_state_sync() (on a timer, off the hot path) flushes it. A kill -9 of vigil loses
+ * nothing committed (the page cache survives the process). A power loss can lose the commits
+ * since the last sync: the state then holds an older applied offset and the partition replays
+ * more of its log, which is safe for the same reason as above. Without MDB_WRITEMAP, LMDB keeps
+ * its integrity on a file system that preserves write order; with it, or on one that does not,
+ * a power loss can damage the environment, and the fix is to delete DATA/pNN/state/ and
+ * replay the partition's log from its first kept offset (so the state is exact only if
+ * retention has kept the whole history that matters to the features).
+ *
+ * The map grows on demand: MDB_MAP_FULL doubles the map (up to max_map_size) and retries the
+ * batch, which is still in memory. Readers never block the writer (LMDB MVCC); a map resize
+ * waits for readers in this process to finish (a rwlock).
+ *
+ * Thread: batches from one owner thread; gets, sync and stats from any.
+ */
+#ifndef VG_STORAGE_STATE_H
+#define VG_STORAGE_STATE_H
+
+#include "runtime/bytes.h"
+#include "runtime/compiler.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum vg_state_db {
+    VG_STATE_ACCOUNTS = 0,  /* account id -> account profile */
+    VG_STATE_MERCHANTS = 1, /* merchant id -> merchant profile (merchant-owning partition) */
+    VG_STATE_TXINDEX = 2,   /* transaction id -> partition, offset, account, merchant */
+    VG_STATE_ALERTS = 3,    /* alert id -> alert */
+    VG_STATE_META = 4,      /* "applied_offset", "model_version", ... */
+    VG_STATE_NDBS = 5,
+};
+
+#define VG_STATE_MAX_KEY 511 /* LMDB's default key limit */
+
+typedef struct vg_state_opts {
+    uint64_t map_size;     /* initial map size; 0 = 64 MiB */
+    uint64_t max_map_size; /* growth limit; 0 = 1 TiB */
+    bool writemap;         /* MDB_WRITEMAP: faster writes, weaker power-loss integrity */
+} vg_state_opts_t;
+
+typedef struct vg_state_stats {
+    uint64_t entries[VG_STATE_NDBS];
+    uint64_t map_size;
+    uint64_t used_bytes; /* pages in use x page size */
+    uint64_t resizes;
+} vg_state_stats_t;
+
+typedef struct vg_state vg_state_t;
+typedef struct vg_state_batch vg_state_batch_t;
+
+/* Opens (creating) the environment in `dir`. OUT: *out. 0, VG_ESTATE (LMDB refused; message
+ * logged), or -errno. */
+VG_MUST_CHECK int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out);
+
+/* Accepts NULL. Thread: owner, with no batch open and no reader running. */
+void vg_state_close(vg_state_t *st);
+
+/* The applied log offset (0 for a new partition): every record below it is in the state. */
+VG_MUST_CHECK int vg_state_applied_offset(vg_state_t *st, uint64_t *out);
+
+/* Copies the committed value of `key` into buf (cap bytes). OUT: *len (the full length, even
+ * when larger than cap: then nothing is copied and VG_ETOOBIG is returned).
+ * 0, VG_ENOTFOUND, VG_ETOOBIG, VG_EINVAL (bad key) or VG_ESTATE. Thread: any. */
+VG_MUST_CHECK int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen,
+                               void *buf, size_t cap, size_t *len);
+
+/* Flushes committed transactions to disk. Thread: any (not the owner's loop: it blocks). */
+VG_MUST_CHECK int vg_state_sync(vg_state_t *st);
+
+VG_MUST_CHECK int vg_state_stats(vg_state_t *st, vg_state_stats_t *out);
+
+/* ---- write batches (owner thread) ---- */
+
+/* Starts a batch. Only one batch at a time. Never NULL. */
+vg_state_batch_t *vg_state_batch_begin(vg_state_t *st);
+
+/* Records a put (key and value are copied). 0 or VG_EINVAL (empty or too long key). */
+VG_MUST_CHECK int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key,
+                                     size_t klen, const void *val, size_t vlen);
+
+/* Records a delete. 0 or VG_EINVAL. */
+VG_MUST_CHECK int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, const void *key,
+                                     size_t klen);
+
+/* The value as this batch sees it: its own pending put or delete first, else the committed
+ * one. OUT: *val, valid until the next call on this batch. 0, VG_ENOTFOUND, VG_EINVAL or
+ * VG_ESTATE. */
+VG_MUST_CHECK int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key,
+                                     size_t klen, vg_bytes_t *val);
+
+/* Commits every operation and `applied_offset` in one transaction, then frees the batch.
+ * 0; VG_ESTATE or -errno (nothing committed, batch freed); -ENOSPC when the map cannot grow. */
+VG_MUST_CHECK int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset);
+
+/* Drops the batch: nothing is written. */
+void vg_state_batch_abort(vg_state_batch_t *b);
+
+/* Operations recorded in the batch (distinct keys). */
+size_t vg_state_batch_size(const vg_state_batch_t *b);
+
+#endif

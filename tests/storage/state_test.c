@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the LMDB state store: databases, batches that read their own writes, the applied
+ * offset moving only with its data, reopen, map growth under load, concurrent readers, bad
+ * keys and stats.
+ */
+#include "runtime/alloc.h"
+#include "storage/state.h"
+#include "tests/vg_test.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static vg_state_t *open_state(const char *sub, uint64_t map)
+{
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/%s", vg_test_tmpdir(), sub);
+    vg_state_opts_t o = {.map_size = map};
+    vg_state_t *st = NULL;
+    ASSERT_OK(vg_state_open(dir, &o, &st));
+    return st;
+}
+
+VG_TEST(state_put_get_delete_across_databases)
+{
+    vg_state_t *st = open_state("s", 0);
+    uint64_t applied = 99;
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "a1", 2, "acct", 4));
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_MERCHANTS, "a1", 2, "merch", 5));
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_TXINDEX, "t1", 2, "idx", 3));
+    ASSERT_OK(vg_state_batch_commit(b, 10));
+    char buf[16];
+    size_t len = 0;
+    ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, "a1", 2, buf, sizeof(buf), &len));
+    ASSERT_EQ(len, 4);
+    ASSERT_MEM_EQ(buf, "acct", 4);
+    ASSERT_OK(vg_state_get(st, VG_STATE_MERCHANTS, "a1", 2, buf, sizeof(buf), &len));
+    ASSERT_MEM_EQ(buf, "merch", 5);
+    ASSERT_ERR(vg_state_get(st, VG_STATE_ALERTS, "a1", 2, buf, sizeof(buf), &len), VG_ENOTFOUND);
+    ASSERT_ERR(vg_state_get(st, VG_STATE_ACCOUNTS, "a1", 2, buf, 2, &len), VG_ETOOBIG);
+    ASSERT_EQ(len, 4);
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 10);
+    b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_del(b, VG_STATE_ACCOUNTS, "a1", 2));
+    ASSERT_OK(vg_state_batch_del(b, VG_STATE_ACCOUNTS, "never", 5)); /* absent: fine */
+    ASSERT_OK(vg_state_batch_commit(b, 11));
+    ASSERT_ERR(vg_state_get(st, VG_STATE_ACCOUNTS, "a1", 2, buf, sizeof(buf), &len), VG_ENOTFOUND);
+    vg_state_close(st);
+}
+
+VG_TEST(state_batch_reads_its_own_writes)
+{
+    vg_state_t *st = open_state("s", 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    uint64_t one = 1;
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "k", 1, &one, 8));
+    ASSERT_OK(vg_state_batch_commit(b, 1));
+    b = vg_state_batch_begin(st);
+    /* Read-modify-write the same key 1000 times in one batch. */
+    for (int i = 0; i < 1000; i++) {
+        vg_bytes_t v;
+        ASSERT_OK(vg_state_batch_get(b, VG_STATE_ACCOUNTS, "k", 1, &v));
+        uint64_t n = 0;
+        memcpy(&n, v.ptr, 8);
+        n++;
+        ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "k", 1, &n, 8));
+    }
+    ASSERT_EQ(vg_state_batch_size(b), 1);
+    vg_bytes_t v;
+    ASSERT_OK(vg_state_batch_del(b, VG_STATE_ACCOUNTS, "gone", 4));
+    ASSERT_ERR(vg_state_batch_get(b, VG_STATE_ACCOUNTS, "gone", 4, &v), VG_ENOTFOUND);
+    ASSERT_OK(vg_state_batch_commit(b, 2));
+    uint64_t n = 0;
+    size_t len = 0;
+    ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, "k", 1, &n, sizeof(n), &len));
+    ASSERT_EQ_U(n, 1001);
+    vg_state_close(st);
+}
+
+VG_TEST(state_offset_moves_only_with_its_data)
+{
+    vg_state_t *st = open_state("s", 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "x", 1, "1", 1));
+    ASSERT_OK(vg_state_batch_commit(b, 5));
+    b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "x", 1, "2", 1));
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "y", 1, "2", 1));
+    vg_state_batch_abort(b);
+    uint64_t applied = 0;
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 5);
+    char c = 0;
+    size_t len = 0;
+    ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, "x", 1, &c, 1, &len));
+    ASSERT_EQ(c, '1');
+    ASSERT_ERR(vg_state_get(st, VG_STATE_ACCOUNTS, "y", 1, &c, 1, &len), VG_ENOTFOUND);
+    vg_state_close(st);
+    /* Reopen keeps both. */
+    st = open_state("s", 0);
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 5);
+    ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, "x", 1, &c, 1, &len));
+    ASSERT_EQ(c, '1');
+    vg_state_close(st);
+}
+
+VG_TEST(state_map_grows_when_full)
+{
+    vg_state_t *st = open_state("s", 256 * 1024); /* far too small */
+    uint8_t val[200];
+    memset(val, 7, sizeof(val));
+    for (uint32_t batch = 0; batch < 20; batch++) {
+        vg_state_batch_t *b = vg_state_batch_begin(st);
+        for (uint32_t i = 0; i < 1000; i++) {
+            uint32_t k = batch * 1000 + i;
+            val[0] = (uint8_t)k;
+            ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, &k, sizeof(k), val, sizeof(val)));
+        }
+        ASSERT_OK(vg_state_batch_commit(b, batch + 1));
+    }
+    vg_state_stats_t s;
+    ASSERT_OK(vg_state_stats(st, &s));
+    ASSERT_EQ_U(s.entries[VG_STATE_ACCOUNTS], 20000);
+    ASSERT_GT(s.resizes, 0);
+    ASSERT_GE(s.map_size, s.used_bytes);
+    for (uint32_t k = 0; k < 20000; k += 997) {
+        uint8_t got[200];
+        size_t len = 0;
+        ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, &k, sizeof(k), got, sizeof(got), &len));
+        ASSERT_EQ(got[0], (uint8_t)k);
+    }
+    vg_state_close(st);
+}
+
+struct reader_arg {
+    vg_state_t *st;
+    atomic_bool stop;
+    uint64_t reads;
+    bool bad;
+};
+
+static void *reader(void *arg)
+{
+    struct reader_arg *r = arg;
+    while (!atomic_load(&r->stop)) {
+        uint64_t v[2] = {0, 0};
+        size_t len = 0;
+        int rc = vg_state_get(r->st, VG_STATE_ACCOUNTS, "pair", 4, v, sizeof(v), &len);
+        /* Both halves are written in the same commit: a reader never sees them differ. */
+        if (rc == 0 && v[0] != v[1])
+            r->bad = true;
+        r->reads++;
+    }
+    return NULL;
+}
+
+VG_TEST(state_readers_see_whole_commits_and_never_block)
+{
+    vg_state_t *st = open_state("s", 1 << 20);
+    struct reader_arg r = {.st = st};
+    atomic_init(&r.stop, false);
+    pthread_t th;
+    ASSERT_EQ(pthread_create(&th, NULL, reader, &r), 0);
+    uint8_t filler[300] = {0};
+    for (uint64_t i = 1; i <= 300; i++) {
+        vg_state_batch_t *b = vg_state_batch_begin(st);
+        uint64_t v[2] = {i, i};
+        ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "pair", 4, v, sizeof(v)));
+        ASSERT_OK(vg_state_batch_put(b, VG_STATE_ALERTS, &i, sizeof(i), filler, sizeof(filler)));
+        ASSERT_OK(vg_state_batch_commit(b, i)); /* also grows the map now and then */
+    }
+    atomic_store(&r.stop, true);
+    pthread_join(th, NULL);
+    ASSERT_FALSE(r.bad);
+    ASSERT_GT(r.reads, 0);
+    vg_state_close(st);
+}
+
+VG_TEST(state_bad_keys_are_refused)
+{
+    vg_state_t *st = open_state("s", 0);
+    char big[VG_STATE_MAX_KEY + 1];
+    memset(big, 'k', sizeof(big));
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    ASSERT_ERR(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "", 0, "v", 1), VG_EINVAL);
+    ASSERT_ERR(vg_state_batch_put(b, VG_STATE_ACCOUNTS, big, sizeof(big), "v", 1), VG_EINVAL);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, big, VG_STATE_MAX_KEY, "v", 1));
+    ASSERT_ERR(vg_state_batch_put(b, (enum vg_state_db)9, "k", 1, "v", 1), VG_EINVAL);
+    ASSERT_OK(vg_state_batch_commit(b, 1));
+    char c;
+    size_t len = 0;
+    ASSERT_ERR(vg_state_get(st, VG_STATE_ACCOUNTS, NULL, 0, &c, 1, &len), VG_EINVAL);
+    ASSERT_OK(vg_state_sync(st));
+    vg_state_close(st);
+    vg_state_close(NULL);
+}
