@@ -28,6 +28,10 @@ struct vg_api {
     pthread_mutex_t lock;
     bool ready;
     char reason[256];
+    vg_api_health_fn health; /* set before serving; read on the loop */
+    void *health_ctx;
+    void (*closed)(void *ctx);
+    void *closed_ctx;
 };
 
 static void on_http_closed(void *ctx);
@@ -66,11 +70,15 @@ static void handle_healthz(vg_http_req_t *req, void *ctx)
 static void handle_readyz(vg_http_req_t *req, void *ctx)
 {
     vg_api_t *api = ctx;
+    char why[1024];
     pthread_mutex_lock(&api->lock);
     bool ready = api->ready;
-    json_t *body = ready ? json_pack("{s:s}", "status", "ready")
-                         : json_pack("{s:s, s:s}", "status", "not_ready", "reason", api->reason);
+    snprintf(why, sizeof(why), "%s", api->reason);
     pthread_mutex_unlock(&api->lock);
+    if (ready && api->health && api->health(api->health_ctx, why, sizeof(why)) != 0)
+        ready = false;
+    json_t *body = ready ? json_pack("{s:s}", "status", "ready")
+                         : json_pack("{s:s, s:s}", "status", "not_ready", "reason", why);
     respond_json(req, ready ? 200 : 503, body);
 }
 
@@ -116,14 +124,26 @@ void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason)
     pthread_mutex_unlock(&api->lock);
 }
 
-void vg_api_stop(vg_api_t *api)
+void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx)
 {
+    api->health = fn;
+    api->health_ctx = ctx;
+}
+
+void vg_api_stop(vg_api_t *api, void (*closed)(void *ctx), void *ctx)
+{
+    api->closed = closed; /* read on the loop after the stop message: ordered by the mailbox */
+    api->closed_ctx = ctx;
     vg_actor_stop(&api->actor);
 }
 
 static void on_http_closed(void *ctx)
 {
     vg_api_t *api = ctx;
+    void (*closed)(void *) = api->closed;
+    void *closed_ctx = api->closed_ctx;
     pthread_mutex_destroy(&api->lock);
     free(api);
+    if (closed)
+        closed(closed_ctx);
 }

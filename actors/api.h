@@ -32,7 +32,13 @@ int vg_api_port(const vg_api_t *api);
 /* Sets what /readyz answers; `reason` (copied) explains a not-ready state. Thread: any. */
 void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason);
 
-/* Stops serving; the actor closes the server and frees itself. Thread: any. */
-void vg_api_stop(vg_api_t *api);
+/* Asks fn(ctx, why, len) on every /readyz: 0 means healthy, else `why` says what is wrong
+ * (e.g. a stopped partition). Runs on the API's loop; fn must be thread-safe. */
+typedef int (*vg_api_health_fn)(void *ctx, char *why, size_t len);
+void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx);
+
+/* Stops serving; the actor closes the server and frees itself, then calls closed(ctx) (may
+ * be NULL) on its loop: after that no handler runs any more. Thread: any. */
+void vg_api_stop(vg_api_t *api, void (*closed)(void *ctx), void *ctx);
 
 #endif

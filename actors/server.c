@@ -9,9 +9,11 @@
 #define VG_LOG_MODULE "serve"
 #include "actors/api.h"
 #include "actors/commands.h"
+#include "actors/partition.h"
 #include "actors/tcp.h"
 #include "config/config.h"
 #include "runtime/actor.h"
+#include "runtime/alloc.h"
 #include "runtime/cli.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
@@ -49,6 +51,9 @@ struct server {
     int http_port;
     int tcp_port;
     int start_rc;
+    vg_partition_t **parts;
+    unsigned nparts;
+    unsigned opening; /* the partition start_partition opens */
 };
 
 /* Applies the flags that were given, in a fixed order, through the config's own validation. */
@@ -133,6 +138,71 @@ static void start_listeners(void *arg)
     s->tcp_port = vg_tcp_ingest_port(s->tcp);
 }
 
+static void start_partition(void *arg)
+{
+    struct server *s = arg;
+    const vg_config_t *c = &s->cfg;
+    vg_partition_opts_t o = {
+        .data_dir = c->server.data_dir,
+        .index = s->opening,
+        .count = s->nparts,
+        .log =
+            {
+                .segment_bytes = (uint64_t)c->log.segment_bytes,
+                .segment_age_ms = (uint64_t)c->log.segment_age_s * 1000u,
+                .index_interval_bytes = (uint32_t)c->log.index_interval_bytes,
+                .retention_bytes = (uint64_t)c->log.retention_bytes,
+                .retention_age_ms = (uint64_t)c->log.retention_age_s * 1000u,
+            },
+        .state = {.map_size = (uint64_t)c->state.map_size, .writemap = c->state.writemap},
+        .commit =
+            {
+                /* log.durability's values are listed in vg_gcommit_mode's order. */
+                .mode = (enum vg_gcommit_mode)c->log.durability,
+                .max_bytes = (uint64_t)c->log.group_commit_bytes,
+                .max_us = (uint32_t)c->log.group_commit_us,
+            },
+    };
+    vg_loop_t *loop = vg_runtime_loop(s->rt, s->opening % vg_runtime_nloops(s->rt));
+    /* A partition that cannot open is kept, stopped, and reported by /readyz. */
+    (void)vg_partition_new(loop, &o, &s->parts[s->opening]);
+}
+
+/* /readyz: every partition healthy. Thread: the API's loop. */
+static int partitions_health(void *ctx, char *why, size_t len)
+{
+    struct server *s = ctx;
+    int first = 0;
+    size_t used = 0;
+    why[0] = '\0';
+    for (unsigned i = 0; i < s->nparts; i++) {
+        char one[512];
+        int rc = vg_partition_status(s->parts[i], one, sizeof(one));
+        if (rc == 0)
+            continue;
+        first = first ? first : rc;
+        int n = snprintf(why + used, len - used, "%s%s", used ? "; " : "", one);
+        if (n > 0 && (size_t)n < len - used)
+            used += (size_t)n;
+    }
+    return first;
+}
+
+static int open_partitions(struct server *s)
+{
+    s->nparts = (unsigned)s->cfg.log.partitions;
+    s->parts = vg_xcalloc(s->nparts, sizeof(vg_partition_t *));
+    for (unsigned i = 0; i < s->nparts; i++) {
+        s->opening = i;
+        int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, i % vg_runtime_nloops(s->rt)),
+                                   start_partition, s);
+        if (rc != 0)
+            return rc;
+    }
+    vg_api_set_health(s->api, partitions_health, s);
+    return 0;
+}
+
 static int wait_for_signal(void)
 {
     sigset_t set;
@@ -145,19 +215,48 @@ static int wait_for_signal(void)
     return sig;
 }
 
+struct closed_flag {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+};
+
+static void on_api_closed(void *ctx)
+{
+    struct closed_flag *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    f->done = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
 static void shutdown_server(struct server *s)
 {
     if (s->api)
         vg_api_set_ready(s->api, false, "shutting down");
     if (s->tcp)
         vg_tcp_ingest_stop(s->tcp);
-    if (s->api)
-        vg_api_stop(s->api);
+    if (s->api) {
+        /* No request may look at a partition once partitions start closing. */
+        struct closed_flag f = {.done = false};
+        pthread_mutex_init(&f.mu, NULL);
+        pthread_cond_init(&f.cv, NULL);
+        vg_api_stop(s->api, on_api_closed, &f);
+        pthread_mutex_lock(&f.mu);
+        while (!f.done)
+            pthread_cond_wait(&f.cv, &f.mu);
+        pthread_mutex_unlock(&f.mu);
+        pthread_cond_destroy(&f.cv);
+        pthread_mutex_destroy(&f.mu);
+        s->api = NULL;
+    }
     if (vg_runtime_quiesce(s->rt, (unsigned)s->cfg.server.shutdown_timeout_ms) != 0)
         VG_LOG_WARN("shutdown timeout: stopping with messages still queued timeout_ms=%lld",
                     (long long)s->cfg.server.shutdown_timeout_ms);
-    vg_runtime_free(s->rt);
+    vg_runtime_free(s->rt); /* stops the partitions too: logs synced and closed */
     s->rt = NULL;
+    free(s->parts);
+    s->parts = NULL;
 }
 
 static int run_server(struct server *s)
@@ -197,15 +296,17 @@ static int run_server(struct server *s)
     rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_listeners, s);
     if (rc == 0)
         rc = s->start_rc;
+    if (rc == 0)
+        rc = open_partitions(s);
     if (rc != 0) {
         shutdown_server(s);
         vg_datadir_close(s->dd);
         return 1;
     }
     vg_api_set_ready(s->api, true, NULL);
-    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u\n", s->cfg.server.bind,
-           s->http_port, s->cfg.server.bind, s->tcp_port, s->cfg.server.data_dir,
-           vg_runtime_nloops(s->rt));
+    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u partitions=%u\n",
+           s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
+           s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
     fflush(stdout);
     VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
                 s->cfg.server.data_dir, vg_runtime_nloops(s->rt));

@@ -60,8 +60,9 @@
       "benchmarks only.")                                                                          \
     X(log, group_commit_bytes, SIZE, "1M", 4096, 1073741824, NULL,                                 \
       "A group commit closes once this many bytes are waiting.")                                   \
-    X(log, group_commit_us, INT, "1000", 0, 1000000, NULL,                                         \
-      "A group commit closes after this many microseconds.")                                       \
+    X(log, group_commit_us, INT, "200", 0, 1000000, NULL,                                          \
+      "A group commit closes this many microseconds after its first request (requests that "       \
+      "come while a sync runs join the next one anyway).")                                         \
     X(log, segment_bytes, SIZE, "128M", 4096, 68719476736, NULL,                                   \
       "A segment rolls once it reaches this size.")                                                \
     X(log, segment_age_s, INT, "0", 0, 31536000, NULL,                                             \
@@ -76,6 +77,9 @@
 #define VG_CONFIG_STATE(X)                                                                         \
     X(state, map_size, SIZE, "64M", 1048576, 1099511627776, NULL,                                  \
       "Initial LMDB map size per partition; it grows on demand.")                                  \
+    X(state, writemap, BOOL, "true", 0, 0, NULL,                                                   \
+      "LMDB MDB_WRITEMAP: about 2x faster random updates; a power loss may then damage the "       \
+      "state, which is rebuilt from the log.")                                                     \
     X(state, sync_interval_ms, INT, "1000", 1, 3600000, NULL,                                      \
       "How often the state is synced to disk, in milliseconds (the log is the source of "          \
       "truth).")                                                                                   \

@@ -196,3 +196,44 @@ VG_TEST(serve_print_config_shows_sources)
     ASSERT_STR_CONTAINS(out, "default");
     free(out);
 }
+
+VG_TEST(serve_stops_a_damaged_partition_and_says_why)
+{
+    struct engine e;
+    const char *two[] = {"--partitions", "2", NULL};
+    start_engine(&e, two, NULL);
+    char *body = NULL;
+    ASSERT_EQ(get(e.http_port, "/readyz", &body), 200);
+    free(body);
+    expect_clean_exit(&e, SIGTERM);
+    /* Both partitions' logs exist; damage partition 1's segment header. */
+    char seg[700];
+    snprintf(seg, sizeof(seg), "%s/p01/log/00000000000000000000.seg", e.data);
+    FILE *f = fopen(seg, "r+b");
+    ASSERT_NOT_NULL(f);
+    fputc('X', f);
+    fclose(f);
+    int code = 0;
+    char *out = NULL;
+    const char *verify[] = {"log", "verify", e.data, NULL};
+    ASSERT_OK(vg_tp_run(verify, NULL, 20000, &code, &out, NULL));
+    ASSERT_EQ(code, 1);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok");
+    ASSERT_STR_CONTAINS(out, "partition 1: DAMAGED");
+    free(out);
+    start_engine(&e, two, NULL);
+    ASSERT_EQ(get(e.http_port, "/healthz", &body), 200); /* alive */
+    free(body);
+    ASSERT_EQ(get(e.http_port, "/readyz", &body), 503); /* but not ready, and why */
+    ASSERT_STR_CONTAINS(body, "partition 1");
+    ASSERT_STR_CONTAINS(body, "p01/log/00000000000000000000.seg");
+    free(body);
+    vg_tp_signal(&e.proc, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e.proc, 20000, &status));
+    char *err = vg_tp_stderr(&e.proc);
+    ASSERT_STR_CONTAINS(err, "partition stopped partition=1");
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(err);
+    vg_tp_cleanup(&e.proc);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The partition actor: owns one partition's segmented log, its group commit and its LMDB
+ * state, on one loop. Today it opens (recovering the log and checking the state's applied
+ * offset against it), reports its health for /readyz, and closes cleanly; the pipeline issue
+ * adds the messages that append transactions and apply them. A partition whose log cannot be
+ * opened (a corrupt record in a sealed segment, a gap) or whose log later fails (a write or
+ * fsync error) is stopped: it accepts nothing and says why; the other partitions go on.
+ * Thread: its loop, except vg_partition_status (any).
+ */
+#ifndef VG_ACTORS_PARTITION_H
+#define VG_ACTORS_PARTITION_H
+
+#include "runtime/actor.h"
+#include "runtime/compiler.h"
+#include "storage/groupcommit.h"
+#include "storage/seglog.h"
+#include "storage/state.h"
+
+typedef struct vg_partition vg_partition_t;
+
+typedef struct vg_partition_opts {
+    const char *data_dir;
+    unsigned index;
+    unsigned count; /* partitions in the engine (for the directory name width) */
+    vg_seglog_opts_t log;
+    vg_state_opts_t state;
+    vg_gcommit_opts_t commit;
+} vg_partition_opts_t;
+
+/* Opens partition `opts->index` on `loop` (call on that loop's thread). Always creates the
+ * actor; a partition that could not open is created stopped, with the reason kept.
+ * OUT: *out. 0, or the open error (the partition still exists, failed). */
+int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partition_t **out);
+
+/* 0 when healthy; else the error, with a one-line reason in `why`. Thread: any. */
+int vg_partition_status(vg_partition_t *p, char *why, size_t len);
+
+/* Stops the actor: its log is synced and closed, then it frees itself. Thread: any. */
+void vg_partition_stop(vg_partition_t *p);
+
+#endif
