@@ -9,6 +9,7 @@
 #define VG_LOG_MODULE "partition"
 #include "actors/partition.h"
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
 #include "storage/datadir.h"
@@ -18,12 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define HOUSEKEEPING_MS 1000u
+
 struct vg_partition {
     vg_actor_t actor;
     unsigned index;
     vg_seglog_t *log;
     vg_state_t *state;
     vg_gcommit_t *gc;
+    vg_timer_t timer; /* housekeeping: roll by age, retention, state sync */
+    bool timer_started;
+    uv_work_t sync_work; /* vg_state_sync on the libuv threadpool */
+    bool syncing;
+    bool stopping; /* on_stop ran: finish once the sync work is back */
+    uint64_t sync_every_ms;
+    uint64_t since_sync_ms;
     int open_rc;
     char open_why[PATH_MAX + 256];
 };
@@ -50,13 +60,68 @@ static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
     free(msg); /* the pipeline issue defines the messages */
 }
 
-static void partition_on_stop(vg_actor_t *self)
+static void close_storage(vg_partition_t *p)
 {
-    vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
     if (p->gc)
         vg_gcommit_close(p->gc, finish_close, p); /* frees p once its async handle closed */
     else
         finish_close(p);
+}
+
+static void on_timer_closed(vg_timer_t *t)
+{
+    vg_partition_t *p = vg_container_of(t, vg_partition_t, timer);
+    if (!p->syncing)
+        close_storage(p); /* else the sync's completion does it */
+}
+
+static void partition_on_stop(vg_actor_t *self)
+{
+    vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    p->stopping = true;
+    if (p->timer_started)
+        vg_timer_close(&p->timer, on_timer_closed);
+    else
+        close_storage(p);
+}
+
+/* Runs on the libuv threadpool: LMDB's sync blocks, so never on the loop. */
+static void do_state_sync(uv_work_t *w)
+{
+    vg_partition_t *p = vg_container_of(w, vg_partition_t, sync_work);
+    int rc = vg_state_sync(p->state);
+    if (rc != 0)
+        VG_LOG_WARN("state sync failed partition=%u err=%s", p->index, vg_strerror(rc));
+}
+
+static void after_state_sync(uv_work_t *w, int status)
+{
+    (void)status;
+    vg_partition_t *p = vg_container_of(w, vg_partition_t, sync_work);
+    p->syncing = false;
+    if (p->stopping)
+        close_storage(p); /* the timer closed while we synced */
+}
+
+/* Every second: roll the active segment by age, apply retention (never past what the state
+ * has applied), and every state.sync_interval_ms sync the state off the loop. */
+static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
+{
+    (void)t;
+    vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    int64_t now = vg_clock_wall_ms();
+    uint64_t applied = 0;
+    if (vg_seglog_maybe_roll(p->log, now) != 0 || vg_state_applied_offset(p->state, &applied) != 0)
+        return; /* a failed log says why through /readyz */
+    unsigned deleted = 0;
+    if (vg_seglog_retain(p->log, applied, now, &deleted) != 0)
+        VG_LOG_WARN("retention failed partition=%u", p->index);
+    p->since_sync_ms += HOUSEKEEPING_MS;
+    if (p->since_sync_ms >= p->sync_every_ms && !p->syncing) {
+        p->since_sync_ms = 0;
+        p->syncing = uv_queue_work(vg_loop_uv(self->loop), &p->sync_work, do_state_sync,
+                                   after_state_sync) == 0;
+    }
 }
 
 static const vg_actor_ops_t partition_ops = {"partition", partition_receive, partition_on_stop};
@@ -109,6 +174,12 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
         VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", opts->index,
                      vg_strerror(p->open_rc), p->open_why);
     vg_actor_init(&p->actor, loop, &partition_ops, "partition", 0);
+    p->sync_every_ms = opts->state_sync_ms ? opts->state_sync_ms : 1000;
+    if (p->open_rc == 0) {
+        vg_timer_init(&p->actor, &p->timer);
+        vg_timer_start(&p->timer, HOUSEKEEPING_MS, HOUSEKEEPING_MS, on_housekeeping);
+        p->timer_started = true;
+    }
     *out = p;
     return p->open_rc;
 }

@@ -2,8 +2,10 @@
 /*
  * The partition actor: owns one partition's segmented log, its group commit and its LMDB
  * state, on one loop. Today it opens (recovering the log and checking the state's applied
- * offset against it), reports its health for /readyz, and closes cleanly; the pipeline issue
- * adds the messages that append transactions and apply them. A partition whose log cannot be
+ * offset against it), keeps house once a second (rolls the active segment by age, applies
+ * retention below the state's applied offset, syncs the state on the threadpool every
+ * state.sync_interval_ms), reports its health for /readyz, and closes cleanly; the pipeline
+ * issue adds the messages that append transactions and apply them. A partition whose log cannot be
  * opened (a corrupt record in a sealed segment, a gap) or whose log later fails (a write or
  * fsync error) is stopped: it accepts nothing and says why; the other partitions go on.
  * Thread: its loop, except vg_partition_status (any).
@@ -26,6 +28,7 @@ typedef struct vg_partition_opts {
     vg_seglog_opts_t log;
     vg_state_opts_t state;
     vg_gcommit_opts_t commit;
+    uint64_t state_sync_ms; /* sync the state this often; 0 = 1000 */
 } vg_partition_opts_t;
 
 /* Opens partition `opts->index` on `loop` (call on that loop's thread). Always creates the

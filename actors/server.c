@@ -162,6 +162,7 @@ static void start_partition(void *arg)
                 .max_bytes = (uint64_t)c->log.group_commit_bytes,
                 .max_us = (uint32_t)c->log.group_commit_us,
             },
+        .state_sync_ms = (uint64_t)c->state.sync_interval_ms,
     };
     vg_loop_t *loop = vg_runtime_loop(s->rt, s->opening % vg_runtime_nloops(s->rt));
     /* A partition that cannot open is kept, stopped, and reported by /readyz. */
