@@ -20,6 +20,10 @@ int vg_bench_log(int argc, char **argv);
 /* `vigil bench state`: LMDB batched read-modify-write updates/s, gets/s, bytes per key. */
 int vg_bench_state(int argc, char **argv);
 
+/* Creates a fresh temporary directory for benchmark `name` in $TMPDIR (or /tmp) into buf.
+ * 0, or -errno (a message is printed). The caller removes it with vg_io_remove_tree. */
+int vg_bench_tmpdir(const char *name, char *buf, size_t len);
+
 /* The median of `n` values (sorts them in place). */
 double vg_bench_median(double *values, size_t n);
 

@@ -251,12 +251,8 @@ int vg_bench_log(int argc, char **argv)
         return rc == VG_CLI_HELP ? 0 : 2;
     char tmp[512];
     if (!dir) {
-        snprintf(tmp, sizeof(tmp), "%s/vigil-bench-log-XXXXXX",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        if (!mkdtemp(tmp)) {
-            fprintf(stderr, "vigil bench log: cannot create a temporary directory\n");
+        if (vg_bench_tmpdir("log", tmp, sizeof(tmp)) != 0)
             return 1;
-        }
         dir = tmp;
     }
     printf("# vigil bench log: %.1f s per configuration, batches of %d, %llu writer threads, "

@@ -15,6 +15,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/histogram.h"
+#include "runtime/io.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -215,16 +216,14 @@ int vg_bench_model(int argc, char **argv)
     int rc = vg_cli_parse(&cli, argc, argv, NULL, NULL);
     if (rc != 0)
         return rc == VG_CLI_HELP ? 0 : 2;
-    char dir[] = "/tmp/vigil-bench-model-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("vigil bench model: mkdtemp");
+    char dir[256];
+    if (vg_bench_tmpdir("model", dir, sizeof(dir)) != 0)
         return 1;
-    }
     printf("# vigil bench model: runs=%llu seconds=%.2f\n", (unsigned long long)runs, seconds);
     struct bench_data d = make_data((size_t)rows, (size_t)features, 42);
     vg_model_t *m = NULL;
     rc = train_and_load(&d, trees, depth, dir, &m);
-    (void)rmdir(dir); /* best effort */
+    (void)vg_io_remove_tree(dir); /* best effort: temporary files */
     if (rc == 0) {
         struct bench_data pool = make_data(POOL_ROWS, (size_t)features, 7);
         bench_predict(m, &pool, runs, seconds);

@@ -17,6 +17,7 @@
 #include "runtime/histogram.h"
 #include "runtime/logging.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,19 @@ static void run_rtt(unsigned echo_loop, double seconds, vg_histogram_t *out)
     free(p);
     pthread_cond_destroy(&flag.cv);
     pthread_mutex_destroy(&flag.mu);
+}
+
+int vg_bench_tmpdir(const char *name, char *buf, size_t len)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(buf, len, "%s/vigil-bench-%s-XXXXXX", base && *base ? base : "/tmp", name);
+    if (!mkdtemp(buf)) {
+        int rc = -errno;
+        fprintf(stderr, "vigil bench %s: cannot create a temporary directory: %s\n", name,
+                vg_strerror(rc));
+        return rc;
+    }
+    return 0;
 }
 
 double vg_bench_median(double *values, size_t n)

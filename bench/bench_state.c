@@ -141,12 +141,8 @@ int vg_bench_state(int argc, char **argv)
         return rc == VG_CLI_HELP ? 0 : 2;
     char tmp[512];
     if (!dir) {
-        snprintf(tmp, sizeof(tmp), "%s/vigil-bench-state-XXXXXX",
-                 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-        if (!mkdtemp(tmp)) {
-            fprintf(stderr, "vigil bench state: cannot create a temporary directory\n");
+        if (vg_bench_tmpdir("state", tmp, sizeof(tmp)) != 0)
             return 1;
-        }
         dir = tmp;
     }
     uint64_t counts[2] = {1000000, 10000000};

@@ -432,6 +432,28 @@ static int fail_open(vg_seglog_recovery_t *rec, char *err, size_t errlen, int rc
     return rc;
 }
 
+/* Opens segment `base` and checks its header. OUT: *fd, *st, *created, path (PATH_MAX).
+ * On failure the error is reported through fail_open and nothing stays open. */
+static int open_segment_file(vg_seglog_t *log, uint64_t base, int flags, char *path, int *fd,
+                             struct stat *st, int64_t *created, vg_seglog_recovery_t *rec,
+                             char *err, size_t errlen)
+{
+    vg__seglog_path(log->dir, base, "seg", path, PATH_MAX);
+    *fd = open(path, flags | O_CLOEXEC);
+    if (*fd < 0)
+        return fail_open(rec, err, errlen, -errno, path, 0, "cannot open");
+    uint64_t hbase = 0;
+    int rc = fstat(*fd, st) < 0 ? -errno : read_header(*fd, &hbase, created);
+    if (rc == 0 && hbase != base)
+        rc = VG_ECORRUPT;
+    if (rc != 0) {
+        (void)close(*fd); /* nothing written yet */
+        *fd = -1;
+        return fail_open(rec, err, errlen, rc, path, 0, "bad segment header");
+    }
+    return 0;
+}
+
 /* Whether segment `base`'s index looks right; if so, its last entry's position and offset. */
 static bool index_usable(const char *dir, uint64_t base, uint64_t size, uint64_t *pos,
                          uint64_t *offset)
@@ -455,20 +477,12 @@ static int open_sealed(vg_seglog_t *log, uint64_t base, uint64_t next_base,
                        vg_seglog_recovery_t *rec, char *err, size_t errlen, struct segment *s)
 {
     char path[PATH_MAX];
-    vg__seglog_path(log->dir, base, "seg", path, sizeof(path));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fail_open(rec, err, errlen, -errno, path, 0, "cannot open");
-    struct stat st;
-    uint64_t hbase = 0;
+    int fd = -1;
+    struct stat st = {0};
     int64_t created = 0;
-    int rc = fstat(fd, &st) < 0 ? -errno : read_header(fd, &hbase, &created);
-    if (rc == 0 && hbase != base)
-        rc = VG_ECORRUPT;
-    if (rc != 0) {
-        (void)close(fd); /* read-only */
-        return fail_open(rec, err, errlen, rc, path, 0, "bad segment header");
-    }
+    int rc = open_segment_file(log, base, O_RDONLY, path, &fd, &st, &created, rec, err, errlen);
+    if (rc != 0)
+        return rc;
     uint64_t start = VG_SEGLOG_HEADER_BYTES;
     uint64_t expect = base;
     bool idx_ok = index_usable(log->dir, base, (uint64_t)st.st_size, &start, &expect);
@@ -514,20 +528,13 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
                        size_t errlen)
 {
     char path[PATH_MAX];
-    vg__seglog_path(log->dir, base, "seg", path, sizeof(path));
-    int fd = open(path, (log->o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return fail_open(rec, err, errlen, -errno, path, 0, "cannot open");
-    struct stat st;
-    uint64_t hbase = 0;
+    int fd = -1;
+    struct stat st = {0};
     int64_t created = 0;
-    int rc = fstat(fd, &st) < 0 ? -errno : read_header(fd, &hbase, &created);
-    if (rc == 0 && hbase != base)
-        rc = VG_ECORRUPT;
-    if (rc != 0) {
-        (void)close(fd); /* nothing written yet */
-        return fail_open(rec, err, errlen, rc, path, 0, "bad segment header");
-    }
+    int rc = open_segment_file(log, base, log->o.read_only ? O_RDONLY : O_RDWR, path, &fd, &st,
+                               &created, rec, err, errlen);
+    if (rc != 0)
+        return rc;
     char ipath[PATH_MAX];
     vg__seglog_path(log->dir, base, "idx", ipath, sizeof(ipath));
     int ifd = log->o.read_only
