@@ -16,6 +16,7 @@
 #include "runtime/alloc.h"
 #include "runtime/cli.h"
 #include "runtime/error.h"
+#include "runtime/event.h"
 #include "runtime/logging.h"
 #include "storage/datadir.h"
 
@@ -216,19 +217,9 @@ static int wait_for_signal(void)
     return sig;
 }
 
-struct closed_flag {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-};
-
 static void on_api_closed(void *ctx)
 {
-    struct closed_flag *f = ctx;
-    pthread_mutex_lock(&f->mu);
-    f->done = true;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
+    vg_event_set(ctx);
 }
 
 static void shutdown_server(struct server *s)
@@ -239,16 +230,11 @@ static void shutdown_server(struct server *s)
         vg_tcp_ingest_stop(s->tcp);
     if (s->api) {
         /* No request may look at a partition once partitions start closing. */
-        struct closed_flag f = {.done = false};
-        pthread_mutex_init(&f.mu, NULL);
-        pthread_cond_init(&f.cv, NULL);
-        vg_api_stop(s->api, on_api_closed, &f);
-        pthread_mutex_lock(&f.mu);
-        while (!f.done)
-            pthread_cond_wait(&f.cv, &f.mu);
-        pthread_mutex_unlock(&f.mu);
-        pthread_cond_destroy(&f.cv);
-        pthread_mutex_destroy(&f.mu);
+        vg_event_t closed;
+        vg_event_init(&closed);
+        vg_api_stop(s->api, on_api_closed, &closed);
+        vg_event_wait(&closed);
+        vg_event_close(&closed);
         s->api = NULL;
     }
     if (vg_runtime_quiesce(s->rt, (unsigned)s->cfg.server.shutdown_timeout_ms) != 0)

@@ -14,6 +14,7 @@
 #include "runtime/cli.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/event.h"
 #include "runtime/histogram.h"
 #include "runtime/logging.h"
 
@@ -32,12 +33,6 @@ enum { MSG_DATA = 1, MSG_CREDIT = 2, MSG_START = 3 };
 struct bench_msg {
     vg_msg_t hdr;
     uint64_t seq;
-};
-
-struct sync_flag {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
 };
 
 struct bconsumer {
@@ -61,24 +56,8 @@ struct bproducer {
     bool finished;
     uint64_t consumed_at_end;
     struct bconsumer *cons;
-    struct sync_flag *flag;
+    vg_event_t *flag;
 };
-
-static void flag_set(struct sync_flag *f)
-{
-    pthread_mutex_lock(&f->mu);
-    f->done = true;
-    pthread_cond_signal(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-}
-
-static void flag_wait(struct sync_flag *f)
-{
-    pthread_mutex_lock(&f->mu);
-    while (!f->done)
-        pthread_cond_wait(&f->cv, &f->mu);
-    pthread_mutex_unlock(&f->mu);
-}
 
 static void producer_fill(struct bproducer *p)
 {
@@ -109,7 +88,7 @@ static void producer_receive(vg_actor_t *self, vg_msg_t *msg)
         p->finished = true;
         p->end_ns = now;
         p->consumed_at_end = p->credited;
-        flag_set(p->flag);
+        vg_event_set(p->flag);
         return;
     }
     producer_fill(p);
@@ -140,9 +119,8 @@ static double run_throughput(unsigned consumer_loop, double seconds)
     vg_runtime_opts_t opts = {.workers = consumer_loop + 1, .drain_batch = 1024};
     vg_runtime_t *rt = NULL;
     VG_CHECK(vg_runtime_new(&opts, &rt) == 0);
-    struct sync_flag flag = {.done = false};
-    pthread_mutex_init(&flag.mu, NULL);
-    pthread_cond_init(&flag.cv, NULL);
+    vg_event_t flag;
+    vg_event_init(&flag);
     struct bproducer *p = vg_xcalloc(1, sizeof(*p));
     struct bconsumer *c = vg_xcalloc(1, sizeof(*c));
     vg_actor_init(&p->actor, vg_runtime_loop(rt, 0), &bproducer_ops, "producer", 1024);
@@ -155,13 +133,12 @@ static double run_throughput(unsigned consumer_loop, double seconds)
     VG_CHECK(vg_runtime_start(rt) == 0);
     struct bench_msg start = {.hdr.type = MSG_START};
     VG_CHECK(vg_actor_send(&p->actor, &start.hdr) == 0);
-    flag_wait(&flag);
+    vg_event_wait(&flag);
     double rate = (double)p->consumed_at_end / ((double)(p->end_ns - p->start_ns) / 1e9);
     vg_runtime_free(rt);
     free(p);
     free(c);
-    pthread_cond_destroy(&flag.cv);
-    pthread_mutex_destroy(&flag.mu);
+    vg_event_close(&flag);
     return rate;
 }
 
@@ -186,7 +163,7 @@ struct pinger {
     uint64_t sent_ns;
     uint64_t deadline_ns;
     bool done;
-    struct sync_flag *flag;
+    vg_event_t *flag;
 };
 
 static void ping(struct pinger *p);
@@ -202,7 +179,7 @@ static void pinger_on_reply(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     vg_histogram_record(&p->hist, now - p->sent_ns);
     if (now >= p->deadline_ns) {
         p->done = true;
-        flag_set(p->flag);
+        vg_event_set(p->flag);
         return;
     }
     ping(p);
@@ -229,9 +206,8 @@ static void run_rtt(unsigned echo_loop, double seconds, vg_histogram_t *out)
     vg_runtime_opts_t opts = {.workers = echo_loop + 1};
     vg_runtime_t *rt = NULL;
     VG_CHECK(vg_runtime_new(&opts, &rt) == 0);
-    struct sync_flag flag = {.done = false};
-    pthread_mutex_init(&flag.mu, NULL);
-    pthread_cond_init(&flag.cv, NULL);
+    vg_event_t flag;
+    vg_event_init(&flag);
     struct echo *e = vg_xcalloc(1, sizeof(*e));
     struct pinger *p = vg_xcalloc(1, sizeof(*p));
     vg_histogram_init(&p->hist);
@@ -243,13 +219,12 @@ static void run_rtt(unsigned echo_loop, double seconds, vg_histogram_t *out)
     VG_CHECK(vg_runtime_start(rt) == 0);
     struct bench_msg start = {.hdr.type = MSG_START};
     VG_CHECK(vg_actor_send(&p->actor, &start.hdr) == 0);
-    flag_wait(&flag);
+    vg_event_wait(&flag);
     vg_runtime_free(rt);
     vg_histogram_merge(out, &p->hist);
     free(e);
     free(p);
-    pthread_cond_destroy(&flag.cv);
-    pthread_mutex_destroy(&flag.mu);
+    vg_event_close(&flag);
 }
 
 int vg_bench_tmpdir(const char *name, char *buf, size_t len)

@@ -20,6 +20,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/event.h"
 #include "runtime/logging.h"
 
 #include <pthread.h>
@@ -48,17 +49,11 @@ enum sys_kind {
     SYS_STOP_LOOP = 3,
 };
 
-struct call_waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-};
-
 struct call_msg {
     vg_msg_t hdr;
     void (*fn)(void *arg);
     void *arg;
-    struct call_waiter *waiter; /* NULL: free the message after the call */
+    vg_event_t *waiter; /* NULL: free the message after the call */
 };
 
 /* Hot fields sit on their own cache lines on purpose: the padding is intended. */
@@ -281,7 +276,7 @@ vg_loop_t *vg_loop_current(void)
     return tls_loop;
 }
 
-static int loop_call(vg_loop_t *lp, void (*fn)(void *), void *arg, struct call_waiter *w)
+static int loop_call(vg_loop_t *lp, void (*fn)(void *), void *arg, vg_event_t *w)
 {
     if (!atomic_load_explicit(&lp->accepting, memory_order_acquire))
         return VG_ESTOPPED;
@@ -307,18 +302,12 @@ int vg_loop_call_wait(vg_loop_t *loop, void (*fn)(void *arg), void *arg)
         fn(arg); /* the loop is not running: this thread may use it */
         return 0;
     }
-    struct call_waiter w = {.done = false};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
+    vg_event_t w;
+    vg_event_init(&w);
     int rc = loop_call(loop, fn, arg, &w);
-    if (rc == 0) {
-        pthread_mutex_lock(&w.mu);
-        while (!w.done)
-            pthread_cond_wait(&w.cv, &w.mu);
-        pthread_mutex_unlock(&w.mu);
-    }
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    if (rc == 0)
+        vg_event_wait(&w);
+    vg_event_close(&w);
     return rc;
 }
 
@@ -563,12 +552,8 @@ static void handle_sys(vg_loop_t *lp, vg_msg_t *m)
     case SYS_CALL: {
         struct call_msg *cm = (struct call_msg *)m;
         cm->fn(cm->arg);
-        if (cm->waiter) {
-            pthread_mutex_lock(&cm->waiter->mu);
-            cm->waiter->done = true;
-            pthread_cond_signal(&cm->waiter->cv);
-            pthread_mutex_unlock(&cm->waiter->mu);
-        }
+        if (cm->waiter)
+            vg_event_set(cm->waiter);
         free(cm);
         break;
     }
