@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The frame decoder; see frame.h. Whole frames that arrive in one chunk are handed out
+ * straight from the caller's buffer (no copy); only a frame split across chunks is gathered
+ * in the decoder's own buffer. Thread: the decoder's owner.
+ */
+#include "actors/frame.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vg_frame_decoder_init(vg_frame_decoder_t *d, size_t max_frame)
+{
+    memset(d, 0, sizeof(*d));
+    d->max_frame = max_frame;
+}
+
+void vg_frame_decoder_close(vg_frame_decoder_t *d)
+{
+    free(d->buf);
+    d->buf = NULL;
+    d->len = d->cap = 0;
+}
+
+void vg_frame_header(uint8_t out[VG_FRAME_HEADER_BYTES], uint32_t len)
+{
+    out[0] = (uint8_t)(len >> 24);
+    out[1] = (uint8_t)(len >> 16);
+    out[2] = (uint8_t)(len >> 8);
+    out[3] = (uint8_t)len;
+}
+
+static size_t frame_len(const uint8_t *h)
+{
+    return (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | (size_t)h[3];
+}
+
+static void gather(vg_frame_decoder_t *d, const uint8_t *p, size_t n)
+{
+    if (d->len + n > d->cap) {
+        d->cap = d->len + n > 2 * d->cap ? d->len + n : 2 * d->cap;
+        d->buf = vg_xrealloc(d->buf, d->cap);
+    }
+    memcpy(d->buf + d->len, p, n);
+    d->len += n;
+}
+
+int vg_frame_feed(vg_frame_decoder_t *d, const uint8_t *data, size_t len, vg_frame_fn fn, void *ctx,
+                  size_t *consumed)
+{
+    size_t off = 0;
+    int rc = 0;
+    while (off < len && rc == 0) {
+        /* Finish a gathered frame first. */
+        if (d->len > 0 || len - off < VG_FRAME_HEADER_BYTES) {
+            if (d->len < VG_FRAME_HEADER_BYTES) {
+                size_t take = VG_FRAME_HEADER_BYTES - d->len;
+                take = take < len - off ? take : len - off;
+                gather(d, data + off, take);
+                off += take;
+                if (d->len < VG_FRAME_HEADER_BYTES)
+                    break;
+            }
+            size_t flen = frame_len(d->buf);
+            if (flen > d->max_frame)
+                return VG_ETOOBIG;
+            size_t want = VG_FRAME_HEADER_BYTES + flen - d->len;
+            size_t take = want < len - off ? want : len - off;
+            gather(d, data + off, take);
+            off += take;
+            if (d->len < VG_FRAME_HEADER_BYTES + flen)
+                break;
+            vg_bytes_t payload = {d->buf + VG_FRAME_HEADER_BYTES, flen};
+            d->len = 0;
+            d->frames++;
+            rc = fn(ctx, payload);
+            continue;
+        }
+        size_t flen = frame_len(data + off);
+        if (flen > d->max_frame)
+            return VG_ETOOBIG;
+        if (len - off < VG_FRAME_HEADER_BYTES + flen) {
+            gather(d, data + off, len - off); /* the rest comes later */
+            off = len;
+            break;
+        }
+        vg_bytes_t payload = {data + off + VG_FRAME_HEADER_BYTES, flen};
+        off += VG_FRAME_HEADER_BYTES + flen;
+        d->frames++;
+        rc = fn(ctx, payload);
+    }
+    if (consumed)
+        *consumed = off;
+    return rc;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP ingest framing: a 4-byte big-endian length, then that many bytes (one protobuf
+ * message). The decoder takes bytes as they arrive, in any chunking, and hands out whole
+ * frames; a frame that is larger than the limit cannot be skipped safely (its length may be
+ * garbage), so it ends the stream with VG_ETOOBIG. A frame whose payload does not decode is
+ * the caller's business: the stream stays in step, since the length was good. Pure code, no
+ * I/O. Thread: the owner of the decoder.
+ */
+#ifndef VG_ACTORS_FRAME_H
+#define VG_ACTORS_FRAME_H
+
+#include "runtime/bytes.h"
+#include "runtime/compiler.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_FRAME_HEADER_BYTES 4u
+
+typedef struct vg_frame_decoder {
+    uint8_t *buf; /* bytes of an unfinished frame */
+    size_t len;
+    size_t cap;
+    size_t max_frame; /* payload limit */
+    uint64_t frames;  /* handed out so far */
+} vg_frame_decoder_t;
+
+/* Called for each whole frame; the payload is valid only during the call. Return 0 to go on,
+ * non-zero to stop (vg_frame_feed then returns that value). */
+typedef int (*vg_frame_fn)(void *ctx, vg_bytes_t payload);
+
+void vg_frame_decoder_init(vg_frame_decoder_t *d, size_t max_frame);
+void vg_frame_decoder_close(vg_frame_decoder_t *d);
+
+/* Feeds `len` bytes. OUT: *consumed (may be NULL): bytes taken, less than len only when a
+ * callback stopped the feed (the rest is the caller's to feed again later, e.g. after
+ * backpressure). 0; VG_ETOOBIG (a frame over the limit: close the stream); or the callback's
+ * non-zero value. */
+VG_MUST_CHECK int vg_frame_feed(vg_frame_decoder_t *d, const uint8_t *data, size_t len,
+                                vg_frame_fn fn, void *ctx, size_t *consumed);
+
+/* Writes the 4-byte header for a payload of `len` bytes. */
+void vg_frame_header(uint8_t out[VG_FRAME_HEADER_BYTES], uint32_t len);
+
+#endif
