@@ -8,6 +8,7 @@
 #include "storage/logtool.h"
 #include "runtime/cli.h"
 #include "runtime/error.h"
+#include "runtime/timefmt.h"
 #include "storage/seglog.h"
 
 #include <dirent.h>
@@ -102,57 +103,6 @@ static int cmd_verify(const char *dir)
     return bad ? 1 : 0;
 }
 
-/* Parses RFC 3339 ("2026-11-24T07:40:01Z", optional fraction and offset) or epoch ms. */
-static bool parse_time(const char *s, int64_t *out)
-{
-    char *end = NULL;
-    long long ms = strtoll(s, &end, 10);
-    if (end != s && *end == '\0') {
-        *out = ms;
-        return true;
-    }
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    int frac_ms = 0;
-    int consumed = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec, &consumed) != 6)
-        return false;
-    const char *p = s + consumed;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            frac_ms = digits < 3 ? frac_ms * 10 + (*p - '0') : frac_ms;
-        for (; digits < 3; digits++)
-            frac_ms *= 10;
-    }
-    int off_min = 0;
-    if (*p == '+' || *p == '-') {
-        int hh = 0;
-        int mm = 0;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-            return false;
-        off_min = (*p == '+' ? 1 : -1) * (hh * 60 + mm);
-    } else if (*p != 'Z' || p[1] != '\0') {
-        return false;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    /* timegm is not POSIX: compute days from the civil date directly. */
-    int y = tm.tm_year + 1900;
-    int m = tm.tm_mon + 1;
-    y -= m <= 2;
-    int era = (y >= 0 ? y : y - 399) / 400;
-    int yoe = y - era * 400;
-    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + tm.tm_mday - 1;
-    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    long long days = (long long)era * 146097 + doe - 719468;
-    long long secs = days * 86400 + (long long)tm.tm_hour * 3600 + (long long)tm.tm_min * 60 +
-                     tm.tm_sec - (long long)off_min * 60;
-    *out = secs * 1000 + frac_ms;
-    return true;
-}
-
 static void print_record(int partition, const vg_seglog_view_t *v)
 {
     printf("{\"partition\":%d,\"offset\":%llu,\"timestamp\":%lld,\"type\":\"%s\",\"size\":%u,"
@@ -191,8 +141,9 @@ static int inspect_one(const char *path, int partition, const struct inspect_opt
     rc = vg_seglog_reader_open(log, io->has_from ? io->from : 0, &r);
     int64_t since = 0;
     if (rc == 0 && io->since) {
-        (void)parse_time(io->since, &since); /* checked by the caller */
-        rc = vg_seglog_reader_seek_time(r, since);
+        rc = vg_time_parse(io->since, &since); /* checked by the caller already */
+        if (rc == 0)
+            rc = vg_seglog_reader_seek_time(r, since);
     }
     vg_seglog_view_t v;
     while (rc == 0 && (!io->limit || *printed < io->limit) &&
@@ -212,7 +163,7 @@ static int inspect_one(const char *path, int partition, const struct inspect_opt
 static int cmd_inspect(const char *dir, const struct inspect_opts *io)
 {
     int64_t t = 0;
-    if (io->since && !parse_time(io->since, &t)) {
+    if (io->since && vg_time_parse(io->since, &t) != 0) {
         fprintf(stderr, "vigil log inspect: --since: \"%s\" is not RFC 3339 or epoch ms\n",
                 io->since);
         return 2;
