@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingest codec; see txcodec.h. JSON through jansson (duplicate keys refused). Parsing
+ * fills the protobuf struct with strings from the transaction's arena; vg_tx_validate then
+ * applies the rules shared with the protobuf path. Thread: any.
+ */
+#include "actors/txcodec.h"
+#include "runtime/error.h"
+#include "runtime/timefmt.h"
+
+#include <jansson.h>
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ID       128
+#define MAX_ATTRS    32
+#define MAX_ATTR_KEY 64
+#define MAX_ATTR_VAL 256
+#define MAX_MAJOR    1e12
+
+/* ISO 4217: currencies whose minor unit is not 2 digits, then the 2-digit ones. */
+static const char cur0[] = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF";
+static const char cur3[] = "BHD IQD JOD KWD LYD OMR TND";
+static const char cur4[] = "CLF UYW";
+static const char cur2[] =
+    "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BRL BSD BTN BWP BYN "
+    "BZD CAD CDF CHF CNY COP CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS "
+    "GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR "
+    "LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD "
+    "PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP "
+    "STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD UYU UZS VES WST XCD YER ZAR ZMW "
+    "ZWL";
+
+static const char countries[] =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+    "VN VU WF WS XK YE YT ZA ZM ZW";
+
+static const char *const channels[] = {"",    "card_present", "ecommerce",
+                                       "atm", "transfer",     "mobile"};
+
+/* Whether `code` (n letters, upper case) appears as a word in `list`. */
+static bool in_list(const char *list, const char *code, size_t n)
+{
+    if (strlen(code) != n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (code[i] < 'A' || code[i] > 'Z')
+            return false;
+    }
+    for (const char *p = strstr(list, code); p; p = strstr(p + 1, code)) {
+        if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+int vg_currency_exponent(const char *code)
+{
+    if (in_list(cur2, code, 3))
+        return 2;
+    if (in_list(cur0, code, 3))
+        return 0;
+    if (in_list(cur3, code, 3))
+        return 3;
+    if (in_list(cur4, code, 3))
+        return 4;
+    return -1;
+}
+
+bool vg_country_known(const char *code)
+{
+    return in_list(countries, code, 2);
+}
+
+static int fail(vg_tx_error_t *err, const char *code, const char *field, const char *fmt, ...)
+    VG_PRINTF(4, 5);
+
+static int fail(vg_tx_error_t *err, const char *code, const char *field, const char *fmt, ...)
+{
+    snprintf(err->code, sizeof(err->code), "%s", code);
+    snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    return VG_EINVAL;
+}
+
+/* ---- semantic checks (shared with the protobuf path) ---- */
+
+static int check_id(const char *v, const char *field, bool required, vg_tx_error_t *err)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n == 0)
+        return required ? fail(err, "missing_field", field, "%s is required", field) : 0;
+    if (n > MAX_ID)
+        return fail(err, "invalid_id", field, "%s is longer than %d bytes", field, MAX_ID);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+            return fail(err, "invalid_id", field, "%s contains a control character", field);
+    }
+    return 0;
+}
+
+static int check_time(int64_t ts, const vg_tx_limits_t *lim, vg_tx_error_t *err)
+{
+    if (lim->max_future_skew_ms >= 0 && ts > lim->now_ms + lim->max_future_skew_ms)
+        return fail(err, "timestamp_in_future", "timestamp",
+                    "timestamp is more than %lld s in the future",
+                    (long long)(lim->max_future_skew_ms / 1000));
+    if (lim->max_age_ms > 0 && ts < lim->now_ms - lim->max_age_ms)
+        return fail(err, "timestamp_too_old", "timestamp", "timestamp is more than %lld days old",
+                    (long long)(lim->max_age_ms / 86400000));
+    return 0;
+}
+
+int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim, vg_tx_error_t *err)
+{
+    int rc = check_id(tx->transaction_id, "transaction_id", true, err);
+    if (rc == 0)
+        rc = check_id(tx->account_id, "account_id", true, err);
+    if (rc == 0)
+        rc = check_id(tx->card_id, "card_id", false, err);
+    if (rc == 0)
+        rc = check_id(tx->merchant_id, "merchant_id", false, err);
+    if (rc == 0)
+        rc = check_id(tx->device_id, "device_id", false, err);
+    if (rc != 0)
+        return rc;
+    if (!tx->currency || !*tx->currency)
+        return fail(err, "missing_field", "currency", "currency is required");
+    int exp = vg_currency_exponent(tx->currency);
+    if (exp < 0)
+        return fail(err, "unknown_currency", "currency", "\"%s\" is not an ISO 4217 currency",
+                    tx->currency);
+    if (tx->amount_minor <= 0)
+        return fail(err, "invalid_amount", "amount", "amount must be greater than zero");
+    if ((double)tx->amount_minor / pow(10, exp) > MAX_MAJOR)
+        return fail(err, "invalid_amount", "amount", "amount is over 10^12");
+    if (tx->mcc > 9999)
+        return fail(err, "invalid_mcc", "mcc", "mcc must be 0..9999");
+    if ((unsigned)tx->channel >= VG_ARRAY_LEN(channels))
+        return fail(err, "invalid_channel", "channel", "unknown channel");
+    if (tx->country && *tx->country && !vg_country_known(tx->country))
+        return fail(err, "unknown_country", "country",
+                    "\"%s\" is not an ISO 3166-1 alpha-2 country code", tx->country);
+    if (tx->ip && *tx->ip) {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, tx->ip, buf) != 1 && inet_pton(AF_INET6, tx->ip, buf) != 1)
+            return fail(err, "invalid_ip", "ip", "\"%s\" is not an IPv4 or IPv6 address", tx->ip);
+    }
+    if (tx->has_location &&
+        (!(tx->lat >= -90 && tx->lat <= 90) || !(tx->lon >= -180 && tx->lon <= 180)))
+        return fail(err, "invalid_location", "lat", "lat must be -90..90 and lon -180..180");
+    if (tx->timestamp_ms == 0)
+        return fail(err, "missing_field", "timestamp", "timestamp is required");
+    return check_time(tx->timestamp_ms, lim, err);
+}
+
+/* ---- JSON to protobuf ---- */
+
+static char *arena_str(vg_arena_t *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = vg_arena_alloc(a, n);
+    memcpy(d, s, n);
+    return d;
+}
+
+/* Exact decimal string "12.34" -> minor units. */
+static int amount_from_string(const char *s, int exp, int64_t *out, vg_tx_error_t *err)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        return fail(err, "invalid_amount", "amount", "amount must be a positive decimal");
+    int64_t whole = 0;
+    int nd = 0;
+    for (; *p >= '0' && *p <= '9'; p++, nd++) {
+        if (whole > 1000000000000000ll)
+            return fail(err, "invalid_amount", "amount", "amount is over 10^12");
+        whole = whole * 10 + (*p - '0');
+    }
+    int64_t frac = 0;
+    int nf = 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, nf++) {
+            if (nf >= exp && *p != '0')
+                return fail(err, "too_many_decimals", "amount",
+                            "amount has more decimals than the currency's %d", exp);
+            if (nf < exp)
+                frac = frac * 10 + (*p - '0');
+        }
+        if (nf == 0)
+            return fail(err, "invalid_amount", "amount", "\"%s\" is not a decimal amount", s);
+    }
+    if (nd == 0 || *p != '\0')
+        return fail(err, "invalid_amount", "amount", "\"%s\" is not a decimal amount", s);
+    for (int i = nf < exp ? nf : exp; i < exp; i++)
+        frac *= 10;
+    int64_t scale = 1;
+    for (int i = 0; i < exp; i++)
+        scale *= 10;
+    if ((double)whole > MAX_MAJOR)
+        return fail(err, "invalid_amount", "amount", "amount is over 10^12");
+    *out = whole * scale + frac;
+    return 0;
+}
+
+static int amount_from_number(double v, int exp, int64_t *out, vg_tx_error_t *err)
+{
+    if (!isfinite(v) || v <= 0)
+        return fail(err, "invalid_amount", "amount", "amount must be greater than zero");
+    if (v > MAX_MAJOR)
+        return fail(err, "invalid_amount", "amount", "amount is over 10^12");
+    double scaled = v * pow(10, exp);
+    double rounded = nearbyint(scaled);
+    if (fabs(scaled - rounded) > 1e-9 * (scaled > 1 ? scaled : 1) * 1e3)
+        return fail(err, "too_many_decimals", "amount",
+                    "amount has more decimals than the currency's %d", exp);
+    *out = (int64_t)rounded;
+    return 0;
+}
+
+static int get_string(json_t *v, const char *field, const char **out, vg_tx_error_t *err)
+{
+    const char *sv = json_string_value(v); /* NULL unless a string */
+    if (!sv)
+        return fail(err, "invalid_type", field, "%s must be a string", field);
+    *out = sv;
+    return 0;
+}
+
+static int parse_channel(json_t *v, Vigil__Channel *out, vg_tx_error_t *err)
+{
+    const char *s = "";
+    int rc = get_string(v, "channel", &s, err);
+    for (size_t i = 1; rc == 0 && s && i < VG_ARRAY_LEN(channels); i++) {
+        if (strcmp(s, channels[i]) == 0) {
+            *out = (Vigil__Channel)i;
+            return 0;
+        }
+    }
+    return rc ? rc
+              : fail(err, "invalid_channel", "channel",
+                     "channel must be card_present, ecommerce, atm, transfer or mobile");
+}
+
+static int parse_attributes(json_t *v, vg_tx_t *t, vg_tx_error_t *err)
+{
+    if (!json_is_object(v))
+        return fail(err, "invalid_type", "attributes", "attributes must be an object");
+    size_t n = json_object_size(v);
+    if (n > MAX_ATTRS)
+        return fail(err, "too_many_attributes", "attributes", "at most %d attributes", MAX_ATTRS);
+    t->pb.attributes =
+        vg_arena_alloc(&t->arena, (n ? n : 1) * sizeof(Vigil__Transaction__AttributesEntry *));
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val)
+    {
+        char field[96];
+        snprintf(field, sizeof(field), "attributes.%s", key);
+        if (!json_is_string(val))
+            return fail(err, "invalid_type", field, "attribute values must be strings");
+        if (strlen(key) == 0 || strlen(key) > MAX_ATTR_KEY ||
+            strlen(json_string_value(val)) > MAX_ATTR_VAL)
+            return fail(err, "invalid_attribute", field,
+                        "attribute keys are 1..%d bytes, values up to %d", MAX_ATTR_KEY,
+                        MAX_ATTR_VAL);
+        Vigil__Transaction__AttributesEntry *e = vg_arena_alloc(&t->arena, sizeof(*e));
+        Vigil__Transaction__AttributesEntry init = VIGIL__TRANSACTION__ATTRIBUTES_ENTRY__INIT;
+        *e = init;
+        e->key = arena_str(&t->arena, key);
+        e->value = arena_str(&t->arena, json_string_value(val));
+        t->pb.attributes[t->pb.n_attributes++] = e;
+    }
+    return 0;
+}
+
+static int parse_timestamp(json_t *v, int64_t *out, vg_tx_error_t *err)
+{
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && vg_time_parse_rfc3339(json_string_value(v), out) == 0)
+        return 0;
+    return fail(err, "invalid_timestamp", "timestamp",
+                "timestamp must be RFC 3339 or epoch milliseconds");
+}
+
+static int parse_coord(json_t *v, const char *field, double *out, vg_tx_error_t *err)
+{
+    if (!json_is_number(v))
+        return fail(err, "invalid_type", field, "%s must be a number", field);
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* One field into t. */
+static int parse_field(const char *key, json_t *v, vg_tx_t *t, json_t **amount, vg_tx_error_t *err)
+{
+    static const char *const ids[] = {"transaction_id", "account_id", "card_id", "merchant_id",
+                                      "currency",       "device_id",  "ip",      "country"};
+    char **slots[] = {&t->pb.transaction_id, &t->pb.account_id, &t->pb.card_id, &t->pb.merchant_id,
+                      &t->pb.currency,       &t->pb.device_id,  &t->pb.ip,      &t->pb.country};
+    for (size_t i = 0; i < VG_ARRAY_LEN(ids); i++) {
+        if (strcmp(key, ids[i]) != 0)
+            continue;
+        const char *s = "";
+        int rc = get_string(v, key, &s, err);
+        if (rc == 0 && (!s || *s == '\0'))
+            rc = fail(err, i < 2 ? "missing_field" : "invalid_id", key, "%s is empty", key);
+        if (rc == 0 && s)
+            *slots[i] = arena_str(&t->arena, s);
+        return rc;
+    }
+    if (strcmp(key, "amount") == 0) {
+        *amount = v; /* converted once the currency is known */
+        return 0;
+    }
+    if (strcmp(key, "mcc") == 0) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 9999)
+            return fail(err, "invalid_mcc", key, "mcc must be an integer 0..9999");
+        t->pb.mcc = (uint32_t)json_integer_value(v);
+        return 0;
+    }
+    if (strcmp(key, "channel") == 0)
+        return parse_channel(v, &t->pb.channel, err);
+    if (strcmp(key, "timestamp") == 0)
+        return parse_timestamp(v, &t->pb.timestamp_ms, err);
+    if (strcmp(key, "lat") == 0 || strcmp(key, "lon") == 0) {
+        t->pb.has_location = 1;
+        return parse_coord(v, key, key[1] == 'a' ? &t->pb.lat : &t->pb.lon, err);
+    }
+    if (strcmp(key, "attributes") == 0)
+        return parse_attributes(v, t, err);
+    return fail(err, "unknown_field", key,
+                "unknown field \"%s\" (free-form data goes in \"attributes\")", key);
+}
+
+static int parse_amount(json_t *v, vg_tx_t *t, vg_tx_error_t *err)
+{
+    if (!v)
+        return fail(err, "missing_field", "amount", "amount is required");
+    if (!t->pb.currency || !*t->pb.currency)
+        return fail(err, "missing_field", "currency", "currency is required");
+    int exp = vg_currency_exponent(t->pb.currency);
+    if (exp < 0)
+        return fail(err, "unknown_currency", "currency", "\"%s\" is not an ISO 4217 currency",
+                    t->pb.currency);
+    if (json_is_string(v))
+        return amount_from_string(json_string_value(v), exp, &t->pb.amount_minor, err);
+    if (json_is_number(v))
+        return amount_from_number(json_number_value(v), exp, &t->pb.amount_minor, err);
+    return fail(err, "invalid_type", "amount", "amount must be a number or a decimal string");
+}
+
+static int parse_one(json_t *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_error_t *err)
+{
+    Vigil__Transaction init = VIGIL__TRANSACTION__INIT;
+    t->pb = init;
+    vg_arena_init(&t->arena, 1024);
+    if (!json_is_object(obj))
+        return fail(err, "invalid_type", "", "a transaction must be a JSON object");
+    const char *key;
+    json_t *v;
+    json_t *amount = NULL;
+    json_object_foreach(obj, key, v)
+    {
+        int rc = parse_field(key, v, t, &amount, err);
+        if (rc != 0)
+            return rc;
+    }
+    if (t->pb.has_location && (!json_object_get(obj, "lat") || !json_object_get(obj, "lon")))
+        return fail(err, "invalid_location", json_object_get(obj, "lat") ? "lon" : "lat",
+                    "lat and lon go together");
+    static const char *const required[] = {"transaction_id", "account_id", "currency", "timestamp"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(required); i++) {
+        if (!json_object_get(obj, required[i]))
+            return fail(err, "missing_field", required[i], "%s is required", required[i]);
+    }
+    int rc = parse_amount(amount, t, err);
+    if (rc == 0)
+        rc = vg_tx_validate(&t->pb, lim, err);
+    return rc;
+}
+
+int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg_tx_item_t **items,
+                     size_t *n, vg_tx_error_t *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root)
+        return fail(err, "invalid_json", "", "invalid JSON at line %d column %d: %s", jerr.line,
+                    jerr.column, jerr.text);
+    size_t count = json_is_array(root) ? json_array_size(root) : 1;
+    int rc = 0;
+    if (!json_is_array(root) && !json_is_object(root))
+        rc = fail(err, "invalid_type", "", "the body must be an object or an array of them");
+    else if (count == 0)
+        rc = fail(err, "invalid_type", "", "the array is empty");
+    else if (lim->max_batch && count > lim->max_batch)
+        rc = fail(err, "batch_too_large", "", "at most %zu transactions per request",
+                  lim->max_batch);
+    if (rc != 0) {
+        json_decref(root);
+        return rc;
+    }
+    vg_tx_item_t *out = vg_xcalloc(count, sizeof(*out));
+    for (size_t i = 0; i < count; i++) {
+        json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
+        out[i].index = i;
+        out[i].ok = parse_one(obj, lim, &out[i].tx, &out[i].error) == 0;
+    }
+    json_decref(root);
+    *items = out;
+    *n = count;
+    return 0;
+}
+
+void vg_tx_items_free(vg_tx_item_t *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++)
+        vg_arena_close(&items[i].tx.arena);
+    free(items);
+}
+
+/* ---- to JSON ---- */
+
+static void amount_text(int64_t minor, int exp, char *buf, size_t len)
+{
+    int64_t scale = 1;
+    for (int i = 0; i < exp; i++)
+        scale *= 10;
+    if (exp == 0)
+        snprintf(buf, len, "%lld", (long long)minor);
+    else
+        snprintf(buf, len, "%lld.%0*lld", (long long)(minor / scale), exp & 7,
+                 (long long)(minor % scale)); /* exp <= 4 */
+}
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v && *v)
+        json_object_set_new(o, key, json_string(v));
+}
+
+char *vg_tx_to_json(const Vigil__Transaction *tx)
+{
+    json_t *o = json_object();
+    set_str(o, "transaction_id", tx->transaction_id);
+    set_str(o, "account_id", tx->account_id);
+    set_str(o, "card_id", tx->card_id);
+    set_str(o, "merchant_id", tx->merchant_id);
+    if (tx->mcc)
+        json_object_set_new(o, "mcc", json_integer(tx->mcc));
+    char buf[64];
+    int exp = vg_currency_exponent(tx->currency);
+    amount_text(tx->amount_minor, exp < 0 ? 2 : exp, buf, sizeof(buf));
+    json_object_set_new(o, "amount", json_string(buf));
+    set_str(o, "currency", tx->currency);
+    if ((unsigned)tx->channel > 0 && (unsigned)tx->channel < VG_ARRAY_LEN(channels))
+        json_object_set_new(o, "channel", json_string(channels[tx->channel]));
+    set_str(o, "device_id", tx->device_id);
+    set_str(o, "ip", tx->ip);
+    set_str(o, "country", tx->country);
+    if (tx->has_location) {
+        json_object_set_new(o, "lat", json_real(tx->lat));
+        json_object_set_new(o, "lon", json_real(tx->lon));
+    }
+    json_object_set_new(o, "timestamp",
+                        json_string(vg_time_format(tx->timestamp_ms, buf, sizeof(buf))));
+    if (tx->n_attributes) {
+        json_t *a = json_object();
+        for (size_t i = 0; i < tx->n_attributes; i++)
+            json_object_set_new(a, tx->attributes[i]->key, json_string(tx->attributes[i]->value));
+        json_object_set_new(o, "attributes", a);
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+char *vg_decision_to_json(const Vigil__Decision *d)
+{
+    static const char *const levels[] = {"LOW", "LOW", "MEDIUM", "HIGH"};
+    json_t *o = json_object();
+    json_object_set_new(o, "transaction_id", json_string(d->transaction_id));
+    json_object_set_new(o, "score", json_real(d->score));
+    json_object_set_new(
+        o, "level", json_string(levels[(unsigned)d->level < VG_ARRAY_LEN(levels) ? d->level : 0]));
+    json_t *reasons = json_array();
+    for (size_t i = 0; i < d->n_reasons; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "feature", json_string(d->reasons[i]->feature));
+        json_object_set_new(r, "value", json_real(d->reasons[i]->value));
+        json_object_set_new(r, "contribution", json_real(d->reasons[i]->contribution));
+        json_array_append_new(reasons, r);
+    }
+    json_object_set_new(o, "reasons", reasons);
+    json_t *rules = json_array();
+    for (size_t i = 0; i < d->n_rule_hits; i++)
+        json_array_append_new(rules, json_string(d->rule_hits[i]));
+    json_object_set_new(o, "rules", rules);
+    json_object_set_new(o, "model_version", json_string(d->model_version));
+    json_object_set_new(o, "partition", json_integer(d->partition));
+    json_object_set_new(o, "offset", json_integer((json_int_t)d->offset));
+    json_object_set_new(o, "replay", json_boolean(d->replay));
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}
+
+char *vg_tx_error_json(const vg_tx_error_t *err)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_string(err->code));
+    json_object_set_new(e, "message", json_string(err->message));
+    json_object_set_new(e, "field", err->field[0] ? json_string(err->field) : json_null());
+    json_t *o = json_object();
+    json_object_set_new(o, "error", e);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return text;
+}

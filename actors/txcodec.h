@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ingest codec: client JSON (and decoded protobuf) into validated transactions and
+ * labels, and decisions and transactions back into JSON. One set of rules for every path:
+ * the JSON parser fills the protobuf struct, then the same semantic checks run as for a TCP
+ * frame. Errors carry a stable code, a message and the field at fault, the shape of the API's
+ * {"error":{"code","message","field"}}. Pure code: no I/O, "now" comes from the caller.
+ *
+ * JSON fields are the .proto names: transaction_id, account_id, card_id, merchant_id, mcc,
+ * amount (major units, a JSON number or a decimal string, converted exactly with the
+ * currency's exponent; more decimals than the currency has is an error), currency, channel
+ * (card_present, ecommerce, atm, transfer, mobile), device_id, ip, country, lat, lon,
+ * timestamp (RFC 3339 or epoch milliseconds), attributes (an object of strings). Required:
+ * transaction_id, account_id, amount, currency, timestamp. Anything else is unknown_field.
+ *
+ * A JSON number amount is a double: it is accepted when it lies within 1e-9 (relative) of a
+ * whole number of minor units, so 12.34 is 1234 cents and 12.345 EUR is too_many_decimals.
+ * Exponents ("1e3") are accepted in numbers, not in strings. Limits: ids 1..128 bytes without
+ * control characters; amounts above 10^12 major units are invalid_amount; at most 32
+ * attributes, keys up to 64 and values up to 256 bytes.
+ *
+ * Thread: any (no shared state).
+ */
+#ifndef VG_ACTORS_TXCODEC_H
+#define VG_ACTORS_TXCODEC_H
+
+#include "runtime/alloc.h"
+#include "runtime/compiler.h"
+
+#include "storage/vigil.pb-c.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vg_tx_limits {
+    int64_t now_ms;             /* wall clock at ingest */
+    int64_t max_future_skew_ms; /* later than now + this: timestamp_in_future */
+    int64_t max_age_ms;         /* earlier than now - this: timestamp_too_old */
+    size_t max_batch;           /* most elements in one JSON array */
+} vg_tx_limits_t;
+
+typedef struct vg_tx_error {
+    char code[32]; /* "missing_field", "invalid_amount", ... */
+    char message[256];
+    char field[96]; /* "" when no single field is at fault */
+} vg_tx_error_t;
+
+/* A decoded transaction; its strings live in `arena`. */
+typedef struct vg_tx {
+    Vigil__Transaction pb;
+    vg_arena_t arena;
+} vg_tx_t;
+
+/* One element of a request body. */
+typedef struct vg_tx_item {
+    size_t index; /* position in the array (0 for a single object) */
+    bool ok;
+    vg_tx_t tx; /* when ok */
+    vg_tx_error_t error;
+} vg_tx_item_t;
+
+/* The exponent of ISO 4217 currency `code` (2 for EUR, 0 for JPY, 3 for KWD), or -1. */
+int vg_currency_exponent(const char *code);
+
+/* Whether `code` is an assigned ISO 3166-1 alpha-2 country code (upper case). */
+bool vg_country_known(const char *code);
+
+/* Parses a body holding one transaction object or an array of them. Each element is
+ * validated on its own: the good ones come back ok, each bad one with its error and index.
+ * OUT: *items (free with vg_tx_items_free), *n. 0, or VG_EINVAL with `err` for a body that is
+ * not JSON, not an object or array, an empty array or a too-big array. */
+VG_MUST_CHECK int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
+                                   vg_tx_item_t **items, size_t *n, vg_tx_error_t *err);
+
+void vg_tx_items_free(vg_tx_item_t *items, size_t n);
+
+/* The semantic checks alone, for a transaction that arrived as protobuf. 0 or VG_EINVAL. */
+VG_MUST_CHECK int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim,
+                                 vg_tx_error_t *err);
+
+/* JSON for a transaction (amount as an exact decimal string, timestamp as RFC 3339 UTC).
+ * malloc'd; the caller frees. */
+char *vg_tx_to_json(const Vigil__Transaction *tx);
+
+/* JSON for a decision (score, level, reasons, rules, model_version, partition, offset,
+ * replay). malloc'd; the caller frees. */
+char *vg_decision_to_json(const Vigil__Decision *d);
+
+/* The API's error body {"error":{"code":..,"message":..,"field":..}}. malloc'd. */
+char *vg_tx_error_json(const vg_tx_error_t *err);
+
+#endif

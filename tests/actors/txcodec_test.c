@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the ingest codec: a full transaction round trip, every bad-input case with its
+ * code and field, exact amounts per currency, timestamps, arrays with good and bad elements,
+ * and the same verdicts for protobuf input.
+ */
+#include "actors/txcodec.h"
+#include "tests/vg_test.h"
+
+static const vg_tx_limits_t lim = {
+    .now_ms = 1795502401000ll, /* 2026-11-24T06:40:01Z */
+    .max_future_skew_ms = 300000,
+    .max_age_ms = 400ll * 86400000,
+    .max_batch = 100,
+};
+
+/* Parses one object; returns the item (caller frees via vg_tx_items_free). */
+static vg_tx_item_t *one(const char *json, size_t *n)
+{
+    vg_tx_item_t *items = NULL;
+    vg_tx_error_t err;
+    int rc = vg_tx_parse_json(json, strlen(json), &lim, &items, n, &err);
+    if (rc != 0)
+        VG_FAIL("body refused: %s %s", err.code, err.message);
+    return items;
+}
+
+#define BASE                                                                                       \
+    "\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"currency\":\"EUR\",\"timestamp\":\"2026-"   \
+    "11-24T06:00:00Z\""
+
+VG_TEST(codec_full_transaction_round_trip)
+{
+    const char *json =
+        "{\"transaction_id\":\"t-42\",\"account_id\":\"A1\",\"card_id\":\"c9\","
+        "\"merchant_id\":\"M7\",\"mcc\":5411,\"amount\":\"12.34\",\"currency\":"
+        "\"EUR\",\"channel\":\"ecommerce\",\"device_id\":\"d1\",\"ip\":\"2001:db8::1\","
+        "\"country\":\"BE\",\"lat\":50.85,\"lon\":4.35,\"timestamp\":"
+        "\"2026-11-24T07:40:01.250+01:00\",\"attributes\":{\"k\":\"v\"}}";
+    size_t n = 0;
+    vg_tx_item_t *it = one(json, &n);
+    ASSERT_EQ(n, 1);
+    ASSERT_TRUE(it[0].ok);
+    const Vigil__Transaction *tx = &it[0].tx.pb;
+    ASSERT_EQ(tx->amount_minor, 1234);
+    ASSERT_EQ(tx->timestamp_ms, 1795502401250ll);
+    ASSERT_EQ(tx->channel, VIGIL__CHANNEL__CHANNEL_ECOMMERCE);
+    ASSERT_EQ(tx->mcc, 5411);
+    ASSERT_TRUE(tx->has_location);
+    ASSERT_EQ(tx->n_attributes, 1);
+    char *back = vg_tx_to_json(tx);
+    ASSERT_STR_EQ(back, "{\"transaction_id\":\"t-42\",\"account_id\":\"A1\",\"card_id\":\"c9\","
+                        "\"merchant_id\":\"M7\",\"mcc\":5411,\"amount\":\"12.34\",\"currency\":"
+                        "\"EUR\",\"channel\":\"ecommerce\",\"device_id\":\"d1\",\"ip\":"
+                        "\"2001:db8::1\",\"country\":\"BE\",\"lat\":50.850000000000001,\"lon\":"
+                        "4.3499999999999996,\"timestamp\":\"2026-11-24T06:40:01.250Z\","
+                        "\"attributes\":{\"k\":\"v\"}}");
+    /* And the JSON we print parses back to the same transaction. */
+    size_t n2 = 0;
+    vg_tx_item_t *again = one(back, &n2);
+    ASSERT_TRUE(again[0].ok);
+    ASSERT_EQ(again[0].tx.pb.amount_minor, 1234);
+    ASSERT_EQ(again[0].tx.pb.timestamp_ms, tx->timestamp_ms);
+    free(back);
+    vg_tx_items_free(again, n2);
+    vg_tx_items_free(it, n);
+}
+
+struct bad_case {
+    const char *json;
+    const char *code;
+    const char *field;
+};
+
+VG_TEST(codec_every_bad_input_has_code_and_field)
+{
+    const struct bad_case cases[] = {
+        {"{\"account_id\":\"A1\",\"amount\":1,\"currency\":\"EUR\",\"timestamp\":1795502400000}",
+         "missing_field", "transaction_id"},
+        {"{" BASE ",\"transaction_id\":\"\"}", "invalid_json", ""}, /* duplicate key */
+        {"{\"transaction_id\":\"\",\"account_id\":\"A1\",\"amount\":1,\"currency\":\"EUR\","
+         "\"timestamp\":1795502400000}",
+         "missing_field", "transaction_id"},
+        {"{" BASE "}", "missing_field", "amount"},
+        {"{" BASE ",\"amount\":-5}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":0}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":\"12,50\"}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":\"\"}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":\"1e3\"}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":1e13}", "invalid_amount", "amount"},
+        {"{" BASE ",\"amount\":\"12.345\"}", "too_many_decimals", "amount"},
+        {"{" BASE ",\"amount\":12.345}", "too_many_decimals", "amount"},
+        {"{" BASE ",\"amount\":true}", "invalid_type", "amount"},
+        {"{\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"currency\":\"EUX\",\"timestamp\":1,"
+         "\"amount\":1}",
+         "unknown_currency", "currency"},
+        {"{\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"currency\":\"EUR\",\"amount\":1,"
+         "\"timestamp\":\"2026-11-24T06:50:01Z\"}",
+         "timestamp_in_future", "timestamp"},
+        {"{\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"currency\":\"EUR\",\"amount\":1,"
+         "\"timestamp\":\"2020-01-01T00:00:00Z\"}",
+         "timestamp_too_old", "timestamp"},
+        {"{\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"currency\":\"EUR\",\"amount\":1,"
+         "\"timestamp\":\"yesterday\"}",
+         "invalid_timestamp", "timestamp"},
+        {"{" BASE ",\"amount\":1,\"colour\":\"red\"}", "unknown_field", "colour"},
+        {"{" BASE ",\"amount\":1,\"account_id\":5}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"mcc\":\"5411\"}", "invalid_mcc", "mcc"},
+        {"{" BASE ",\"amount\":1,\"channel\":\"pigeon\"}", "invalid_channel", "channel"},
+        {"{" BASE ",\"amount\":1,\"ip\":\"300.1.1.1\"}", "invalid_ip", "ip"},
+        {"{" BASE ",\"amount\":1,\"country\":\"QQ\"}", "unknown_country", "country"},
+        {"{" BASE ",\"amount\":1,\"lat\":91,\"lon\":0}", "invalid_location", "lat"},
+        {"{" BASE ",\"amount\":1,\"lat\":50}", "invalid_location", "lon"},
+        {"{" BASE ",\"amount\":1,\"attributes\":{\"a\":1}}", "invalid_type", "attributes.a"},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\\u0001b\"}", "invalid_id", "card_id"},
+        {"[1]", "invalid_type", ""},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        vg_tx_item_t *items = NULL;
+        size_t n = 0;
+        vg_tx_error_t err;
+        memset(&err, 0, sizeof(err));
+        int rc = vg_tx_parse_json(cases[i].json, strlen(cases[i].json), &lim, &items, &n, &err);
+        const vg_tx_error_t *got = rc != 0 ? &err : &items[0].error;
+        if (rc == 0 && items[0].ok)
+            VG_FAIL("case %zu accepted: %s", i, cases[i].json);
+        if (strcmp(got->code, cases[i].code) != 0 || strcmp(got->field, cases[i].field) != 0)
+            VG_FAIL("case %zu: want %s/%s, got %s/%s (%s)", i, cases[i].code, cases[i].field,
+                    got->code, got->field, got->message);
+        vg_tx_items_free(items, n);
+    }
+    vg_tx_items_free(NULL, 0);
+}
+
+static int64_t amount_of(const char *amount, const char *currency, const char **code)
+{
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"transaction_id\":\"t\",\"account_id\":\"a\",\"timestamp\":1795502400000,"
+             "\"currency\":\"%s\",\"amount\":%s}",
+             currency, amount);
+    size_t n = 0;
+    vg_tx_item_t *it = one(json, &n);
+    int64_t v = it[0].ok ? it[0].tx.pb.amount_minor : -1;
+    static char last[32];
+    snprintf(last, sizeof(last), "%s", it[0].error.code);
+    *code = last;
+    vg_tx_items_free(it, n);
+    return v;
+}
+
+VG_TEST(codec_amounts_are_exact_per_currency)
+{
+    const char *code = NULL;
+    ASSERT_EQ(amount_of("\"12.34\"", "EUR", &code), 1234);
+    ASSERT_EQ(amount_of("12.34", "EUR", &code), 1234);
+    ASSERT_EQ(amount_of("0.1", "EUR", &code), 10);
+    ASSERT_EQ(amount_of("\"0.10\"", "EUR", &code), 10);
+    ASSERT_EQ(amount_of("\"12.340\"", "EUR", &code), 1234); /* trailing zeros are exact */
+    ASSERT_EQ(amount_of("\"1\"", "JPY", &code), 1);
+    ASSERT_EQ(amount_of("\"1.5\"", "JPY", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("\"0.001\"", "KWD", &code), 1);
+    ASSERT_EQ(amount_of("1e3", "USD", &code), 100000);
+    ASSERT_EQ(amount_of("\"999999999999.99\"", "USD", &code), 99999999999999ll);
+    ASSERT_EQ(vg_currency_exponent("EUR"), 2);
+    ASSERT_EQ(vg_currency_exponent("JPY"), 0);
+    ASSERT_EQ(vg_currency_exponent("BHD"), 3);
+    ASSERT_EQ(vg_currency_exponent("eur"), -1);
+    ASSERT_EQ(vg_currency_exponent("EU"), -1);
+}
+
+VG_TEST(codec_array_reports_bad_elements_by_index)
+{
+    const char *json = "[{\"transaction_id\":\"a\",\"account_id\":\"A\",\"amount\":1,"
+                       "\"currency\":\"EUR\",\"timestamp\":1795502400000},"
+                       "{\"transaction_id\":\"b\",\"account_id\":\"A\",\"amount\":-1,"
+                       "\"currency\":\"EUR\",\"timestamp\":1795502400000},"
+                       "{\"transaction_id\":\"c\",\"account_id\":\"A\",\"amount\":2,"
+                       "\"currency\":\"EUR\",\"timestamp\":1795502400000}]";
+    size_t n = 0;
+    vg_tx_item_t *it = one(json, &n);
+    ASSERT_EQ(n, 3);
+    ASSERT_TRUE(it[0].ok);
+    ASSERT_FALSE(it[1].ok);
+    ASSERT_EQ(it[1].index, 1);
+    ASSERT_STR_EQ(it[1].error.code, "invalid_amount");
+    ASSERT_TRUE(it[2].ok);
+    ASSERT_STR_EQ(it[2].tx.pb.transaction_id, "c");
+    vg_tx_items_free(it, n);
+    vg_tx_limits_t small = lim;
+    small.max_batch = 2;
+    vg_tx_error_t err;
+    vg_tx_item_t *items = NULL;
+    ASSERT_ERR(vg_tx_parse_json(json, strlen(json), &small, &items, &n, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "batch_too_large");
+    ASSERT_ERR(vg_tx_parse_json("[]", 2, &lim, &items, &n, &err), VG_EINVAL);
+    ASSERT_ERR(vg_tx_parse_json("{nope", 5, &lim, &items, &n, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "invalid_json");
+    char *ej = vg_tx_error_json(&err);
+    ASSERT_STR_CONTAINS(ej, "{\"error\":{\"code\":\"invalid_json\",\"message\":\"invalid JSON");
+    ASSERT_STR_CONTAINS(ej, "\"field\":null}}");
+    free(ej);
+}
+
+VG_TEST(codec_protobuf_gets_the_same_verdicts)
+{
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.transaction_id = "t1";
+    tx.account_id = "A1";
+    tx.currency = "EUR";
+    tx.amount_minor = 100;
+    tx.timestamp_ms = 1795502400000ll;
+    vg_tx_error_t err;
+    ASSERT_OK(vg_tx_validate(&tx, &lim, &err));
+    tx.amount_minor = -1;
+    ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "invalid_amount");
+    tx.amount_minor = 100;
+    tx.currency = "XYZ";
+    ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "unknown_currency");
+    tx.currency = "EUR";
+    tx.timestamp_ms = lim.now_ms + 600000;
+    ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "timestamp_in_future");
+    tx.timestamp_ms = 1795502400000ll;
+    tx.account_id = "";
+    ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.field, "account_id");
+}
+
+VG_TEST(codec_decision_json)
+{
+    Vigil__Reason r = VIGIL__REASON__INIT;
+    r.feature = "amount_zscore";
+    r.value = 4.5;
+    r.contribution = 1.25;
+    Vigil__Reason *rs[] = {&r};
+    char *hits[] = {"r-big"};
+    Vigil__Decision d = VIGIL__DECISION__INIT;
+    d.transaction_id = "t1";
+    d.score = 0.5;
+    d.level = VIGIL__LEVEL__LEVEL_HIGH;
+    d.n_reasons = 1;
+    d.reasons = rs;
+    d.n_rule_hits = 1;
+    d.rule_hits = hits;
+    d.model_version = "xgb-1";
+    d.partition = 3;
+    d.offset = 77;
+    char *j = vg_decision_to_json(&d);
+    ASSERT_STR_EQ(j, "{\"transaction_id\":\"t1\",\"score\":0.5,\"level\":\"HIGH\",\"reasons\":[{"
+                     "\"feature\":\"amount_zscore\",\"value\":4.5,\"contribution\":1.25}],"
+                     "\"rules\":[\"r-big\"],\"model_version\":\"xgb-1\",\"partition\":3,"
+                     "\"offset\":77,\"replay\":false}");
+    free(j);
+}
