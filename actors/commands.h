@@ -13,4 +13,7 @@ int vg_cmd_serve(int argc, char **argv);
 /* `vigil demo`: `serve` on the embedded defaults, for `make demo`. */
 int vg_cmd_demo(int argc, char **argv);
 
+/* `vigil gen`: synthetic transactions as JSON lines, labels to a file. */
+int vg_cmd_gen(int argc, char **argv);
+
 #endif

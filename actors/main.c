@@ -28,7 +28,7 @@ static int bench_main(int argc, char **argv);
 static const struct command commands[] = {
     {"serve", vg_cmd_serve, "run the engine: ingest, score, alert, serve the API and dashboard"},
     {"demo", vg_cmd_demo, "serve on the embedded defaults (what `make demo` runs)"},
-    {"gen", not_built, "generate synthetic transactions with labelled fraud scenarios"},
+    {"gen", vg_cmd_gen, "generate synthetic transactions with labelled fraud scenarios"},
     {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
     {"train", not_built, "train an XGBoost model from the log and its labels"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
