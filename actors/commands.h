@@ -16,4 +16,7 @@ int vg_cmd_demo(int argc, char **argv);
 /* `vigil gen`: synthetic transactions as JSON lines, labels to a file. */
 int vg_cmd_gen(int argc, char **argv);
 
+/* `vigil train`: today, a first model from synthetic data (--synthetic). */
+int vg_cmd_train(int argc, char **argv);
+
 #endif

@@ -30,7 +30,7 @@ static const struct command commands[] = {
     {"demo", vg_cmd_demo, "serve on the embedded defaults (what `make demo` runs)"},
     {"gen", vg_cmd_gen, "generate synthetic transactions with labelled fraud scenarios"},
     {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
-    {"train", not_built, "train an XGBoost model from the log and its labels"},
+    {"train", vg_cmd_train, "train an XGBoost model (today: on synthetic data)"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
     {"bench", bench_main, "benchmarks: runtime, model, log, state"},
     {"log", vg_logtool_main, "verify or inspect the segmented log"},
