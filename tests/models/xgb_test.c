@@ -21,18 +21,6 @@
 
 #define NF 5
 
-#if defined(__SANITIZE_THREAD__)
-/* libxgboost parallelises model loading and training with OpenMP, and ThreadSanitizer cannot
- * see the barriers of the uninstrumented libgomp: it reports the main thread freeing what a
- * finished OpenMP worker read as a race. Suppress races whose stacks are inside libxgboost;
- * races in our own code (e.g. two scorer threads sharing a model) are still reported. */
-const char *__tsan_default_suppressions(void);
-const char *__tsan_default_suppressions(void)
-{
-    return "race:libxgboost.so\n";
-}
-#endif
-
 static const char *const feature_names[NF] = {"amount_log", "velocity_1h", "hour", "new_device",
                                               "merchant_fraud_rate"};
 
