@@ -124,6 +124,13 @@ void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason)
     pthread_mutex_unlock(&api->lock);
 }
 
+int vg_api_route(vg_api_t *api, const char *method, const char *path, int prefix,
+                 void (*handler)(struct vg_http_req *req, void *ctx), void *ctx)
+{
+    return vg_http_route(api->http, method, path, prefix ? VG_HTTP_PREFIX : VG_HTTP_EXACT, handler,
+                         ctx);
+}
+
 void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx)
 {
     api->health = fn;

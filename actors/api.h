@@ -32,6 +32,12 @@ int vg_api_port(const vg_api_t *api);
 /* Sets what /readyz answers; `reason` (copied) explains a not-ready state. Thread: any. */
 void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason);
 
+/* Adds a route to the API's HTTP server (see actors/http.h). Thread: the API's loop, before
+ * the engine reports ready. 0 or VG_EINVAL. */
+struct vg_http_req;
+VG_MUST_CHECK int vg_api_route(vg_api_t *api, const char *method, const char *path, int prefix,
+                               void (*handler)(struct vg_http_req *req, void *ctx), void *ctx);
+
 /* Asks fn(ctx, why, len) on every /readyz: 0 means healthy, else `why` says what is wrong
  * (e.g. a stopped partition). Runs on the API's loop; fn must be thread-safe. */
 typedef int (*vg_api_health_fn)(void *ctx, char *why, size_t len);

@@ -36,14 +36,31 @@ struct vg_partition {
     uint64_t since_sync_ms;
     int open_rc;
     char open_why[PATH_MAX + 256];
+    vg_append_msg_t *pending_head; /* appended, waiting for durability, in offset order */
+    vg_append_msg_t *pending_tail;
 };
 
+static void answer(vg_append_msg_t *m, int status)
+{
+    m->status = status;
+    if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
+        VG_LOG_WARN("append answered to a stopped requester");
+}
+
+/* Group commit completion: acknowledge every append that is now durable (or failed). */
 static void on_durable(void *ctx, uint64_t durable, int status)
 {
     vg_partition_t *p = ctx;
     if (status != 0)
         VG_LOG_ERROR("partition stops accepting writes partition=%u durable=%llu err=%s", p->index,
                      (unsigned long long)durable, vg_strerror(status));
+    while (p->pending_head && (status != 0 || p->pending_head->last_offset < durable)) {
+        vg_append_msg_t *m = p->pending_head;
+        p->pending_head = m->next_pending;
+        if (!p->pending_head)
+            p->pending_tail = NULL;
+        answer(m, m->last_offset < durable ? 0 : status);
+    }
 }
 
 static void finish_close(void *arg)
@@ -54,10 +71,33 @@ static void finish_close(void *arg)
     free(p);
 }
 
+/* The only message today: append a batch, answer once it is durable. */
 static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
 {
-    (void)self;
-    free(msg); /* the pipeline issue defines the messages */
+    vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    vg_append_msg_t *m = (vg_append_msg_t *)msg;
+    if (p->open_rc != 0) {
+        answer(m, VG_EREADONLY);
+        return;
+    }
+    int rc = vg_seglog_append(p->log, m->recs, m->n, &m->first_offset);
+    if (rc != 0) {
+        answer(m, rc);
+        return;
+    }
+    m->last_offset = m->first_offset + m->n - 1;
+    m->next_pending = NULL;
+    if (p->pending_tail)
+        p->pending_tail->next_pending = m;
+    else
+        p->pending_head = m;
+    p->pending_tail = m;
+    vg_gcommit_request(p->gc);
+}
+
+vg_actor_t *vg_partition_actor(vg_partition_t *p)
+{
+    return &p->actor;
 }
 
 static void close_storage(vg_partition_t *p)

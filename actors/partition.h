@@ -21,6 +21,22 @@
 
 typedef struct vg_partition vg_partition_t;
 
+/* An append request: send it with vg_actor_request to vg_partition_actor(p); the reply (the
+ * same message) comes once every record is durable (status 0, first_offset set) or the
+ * partition refused or failed (status < 0). The records and payloads stay the sender's. */
+typedef struct vg_append_msg {
+    vg_msg_t hdr;
+    const vg_seglog_rec_t *recs;
+    size_t n;
+    uint64_t first_offset; /* OUT */
+    int status;            /* OUT */
+    uint64_t last_offset;  /* partition-private */
+    struct vg_append_msg *next_pending;
+} vg_append_msg_t;
+
+/* The actor, for vg_actor_request. */
+vg_actor_t *vg_partition_actor(vg_partition_t *p);
+
 typedef struct vg_partition_opts {
     const char *data_dir;
     unsigned index;

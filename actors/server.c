@@ -9,6 +9,7 @@
 #define VG_LOG_MODULE "serve"
 #include "actors/api.h"
 #include "actors/commands.h"
+#include "actors/ingest.h"
 #include "actors/partition.h"
 #include "actors/tcp.h"
 #include "config/config.h"
@@ -54,6 +55,8 @@ struct server {
     int start_rc;
     vg_partition_t **parts;
     unsigned nparts;
+    vg_ingest_t *ingest;
+    int ingest_rc;
     unsigned opening; /* the partition start_partition opens */
 };
 
@@ -190,6 +193,18 @@ static int partitions_health(void *ctx, char *why, size_t len)
     return first;
 }
 
+static void start_ingest(void *arg)
+{
+    struct server *s = arg;
+    vg_tx_limits_t lim = {
+        .max_future_skew_ms = s->cfg.ingest.max_future_skew_s * 1000,
+        .max_age_ms = s->cfg.ingest.max_event_age_days * 86400000,
+        .max_batch = (size_t)s->cfg.ingest.max_batch,
+    };
+    s->ingest_rc =
+        vg_ingest_new(vg_runtime_loop(s->rt, 0), s->api, s->parts, s->nparts, &lim, &s->ingest);
+}
+
 static int open_partitions(struct server *s)
 {
     s->nparts = (unsigned)s->cfg.log.partitions;
@@ -202,7 +217,8 @@ static int open_partitions(struct server *s)
             return rc;
     }
     vg_api_set_health(s->api, partitions_health, s);
-    return 0;
+    int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
+    return rc ? rc : s->ingest_rc;
 }
 
 static int wait_for_signal(void)

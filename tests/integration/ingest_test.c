@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * POST /v1/transactions through the real binary: 202 with partition and offset once durable,
+ * bad elements reported by index and kept out of the log, body-level errors, and kill -9 of
+ * the engine mid-stream: every transaction the client saw acknowledged is in the log.
+ */
+#include "runtime/alloc.h"
+#include "storage/datadir.h"
+#include "storage/seglog.h"
+#include "storage/vigil.pb-c.h"
+#include "tests/support/http_client.h"
+#include "tests/support/proc.h"
+#include "tests/vg_test.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PARTS 4
+
+static void start(vg_tp_t *p, char *data, size_t len, int *port)
+{
+    snprintf(data, len, "%s/data", vg_test_tmpdir());
+    const char *args[] = {"serve",      "--data", data,           "--http-port", "0",
+                          "--tcp-port", "0",      "--partitions", "4",           NULL};
+    ASSERT_OK(vg_tp_spawn(p, args, NULL));
+    char line[512];
+    if (vg_tp_wait_line(p, "vigil: serving", line, sizeof(line), 20000) != 0) {
+        char *err = vg_tp_stderr(p);
+        VG_FAIL("engine did not start: %s", err);
+    }
+    *port = atoi(strchr(strstr(line, "http="), ':') + 1);
+}
+
+static int post(int port, const char *body, char **resp)
+{
+    vg_tc_response_t r;
+    ASSERT_OK(vg_tc_request(port, "POST", "/v1/transactions", "application/json", body,
+                            strlen(body), &r));
+    *resp = r.body;
+    return r.status;
+}
+
+/* Every transaction id in the data directory's logs, newline-separated. */
+static char *logged_ids(const char *data)
+{
+    size_t cap = 1 << 16;
+    size_t len = 0;
+    char *out = vg_xcalloc(1, cap);
+    for (unsigned p = 0; p < PARTS; p++) {
+        char dir[700];
+        ASSERT_OK(vg_datadir_partition_path(data, p, PARTS, "log", dir, sizeof(dir)));
+        vg_seglog_opts_t o = {.read_only = true};
+        vg_seglog_t *log = NULL;
+        char err[256];
+        if (vg_seglog_open(dir, &o, &log, NULL, err, sizeof(err)) != 0)
+            continue; /* a partition that never got a write */
+        vg_seglog_reader_t *r = NULL;
+        ASSERT_OK(vg_seglog_reader_open(log, 0, &r));
+        vg_seglog_view_t v;
+        while (vg_seglog_reader_next(r, &v) == 0) {
+            Vigil__Transaction *tx = vigil__transaction__unpack(NULL, v.len, v.payload);
+            ASSERT_NOT_NULL(tx);
+            size_t need = strlen(tx->transaction_id) + 2;
+            if (len + need >= cap) {
+                cap = cap * 2 + need;
+                out = vg_xrealloc(out, cap);
+            }
+            len += (size_t)snprintf(out + len, cap - len, "\n%s", tx->transaction_id);
+            vigil__transaction__free_unpacked(tx, NULL);
+        }
+        vg_seglog_reader_close(r);
+        vg_seglog_close(log);
+    }
+    if (len + 2 >= cap)
+        out = vg_xrealloc(out, len + 2);
+    out[len] = '\n';
+    out[len + 1] = '\0';
+    return out;
+}
+
+VG_TEST(ingest_accepts_good_rejects_bad_and_persists)
+{
+    vg_tp_t p;
+    char data[512];
+    int port = 0;
+    start(&p, data, sizeof(data), &port);
+    char *resp = NULL;
+    ASSERT_EQ(post(port,
+                   "{\"transaction_id\":\"t1\",\"account_id\":\"A1\",\"amount\":\"12.34\","
+                   "\"currency\":\"EUR\",\"timestamp\":\"2026-11-24T06:00:00Z\"}",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"transaction_id\":\"t1\",\"partition\":");
+    free(resp);
+    ASSERT_EQ(post(port,
+                   "[{\"transaction_id\":\"t2\",\"account_id\":\"A2\",\"amount\":5,\"currency\":"
+                   "\"EUR\",\"timestamp\":1795500000000},{\"transaction_id\":\"bad\","
+                   "\"account_id\":\"A2\",\"amount\":\"5.123\",\"currency\":\"EUR\","
+                   "\"timestamp\":1795500000000}]",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"rejected\":[{\"index\":1,\"error\":{\"code\":"
+                              "\"too_many_decimals\"");
+    free(resp);
+    ASSERT_EQ(post(port, "{\"transaction_id\":\"t9\"", &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_json\"");
+    free(resp);
+    ASSERT_EQ(post(port, "{\"transaction_id\":\"bad2\",\"account_id\":\"A\"}", &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"missing_field\"");
+    free(resp);
+    vg_tc_response_t r;
+    ASSERT_OK(vg_tc_request(port, "POST", "/v1/transactions", "text/plain", "x", 1, &r));
+    ASSERT_EQ(r.status, 415);
+    vg_tc_response_free(&r);
+    vg_tp_signal(&p, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&p);
+    char *ids = logged_ids(data);
+    ASSERT_STR_CONTAINS(ids, "\nt1\n");
+    ASSERT_STR_CONTAINS(ids, "\nt2\n");
+    ASSERT_FALSE(strstr(ids, "\nbad\n") != NULL); /* nothing half-written reached the log */
+    ASSERT_FALSE(strstr(ids, "\nbad2\n") != NULL);
+    free(ids);
+}
+
+VG_TEST(ingest_kill9_loses_no_acknowledged_transaction)
+{
+    vg_tp_t p;
+    char data[512];
+    int port = 0;
+    start(&p, data, sizeof(data), &port);
+    int pfd[2];
+    ASSERT_EQ(pipe(pfd), 0);
+    pid_t client = fork();
+    ASSERT_GE(client, 0);
+    if (client == 0) {
+        /* Post transactions one by one; report each id once acknowledged. */
+        close(pfd[0]);
+        for (int i = 0;; i++) {
+            char body[256];
+            snprintf(body, sizeof(body),
+                     "{\"transaction_id\":\"k%06d\",\"account_id\":\"A%d\",\"amount\":%d,"
+                     "\"currency\":\"EUR\",\"timestamp\":1795500000000}",
+                     i, i % 37, 1 + i % 50);
+            vg_tc_response_t r;
+            if (vg_tc_request(port, "POST", "/v1/transactions", "application/json", body,
+                              strlen(body), &r) != 0)
+                _exit(0); /* the engine is gone */
+            if (r.status == 202) {
+                char id[16];
+                snprintf(id, sizeof(id), "k%06d\n", i);
+                if (write(pfd[1], id, 8) != 8)
+                    _exit(1);
+            }
+            vg_tc_response_free(&r);
+        }
+    }
+    close(pfd[1]);
+    uint64_t seed = vg_test_seed();
+    struct timespec ts = {0, (long)(200 + seed % 400) * 1000000};
+    nanosleep(&ts, NULL);
+    vg_tp_signal(&p, SIGKILL);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    waitpid(client, &status, 0);
+    vg_tp_cleanup(&p);
+    char acked[1 << 16];
+    size_t n = 0;
+    ssize_t got = 0;
+    while (n < sizeof(acked) - 1 && (got = read(pfd[0], acked + n, sizeof(acked) - 1 - n)) > 0)
+        n += (size_t)got;
+    acked[n] = '\0';
+    close(pfd[0]);
+    ASSERT_GT(n, 8); /* the client got some acknowledgements */
+    char *ids = logged_ids(data);
+    size_t count = 0;
+    for (char *line = acked; *line; line += 8) {
+        char want[16];
+        snprintf(want, sizeof(want), "\n%.7s\n", line);
+        if (!strstr(ids, want))
+            VG_FAIL("acknowledged %.7s is not in the log", line);
+        count++;
+    }
+    fprintf(stderr, "%zu acknowledged transactions, all in the log\n", count);
+    free(ids);
+}
