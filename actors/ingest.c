@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The HTTP ingest actor; see ingest.h. One request becomes at most one append message per
- * partition (the elements that hash there, in request order), each a request to that
+ * partition (the elements that go there, in request order), each a request to that
  * partition's actor; the HTTP answer is built when the last reply is in. All memory of a
  * request (items, packed payloads, messages) belongs to its `struct job` until then.
- * Thread: its loop.
+ * Thread: its loop (the API's); the lookups read partition state, which is thread-safe.
  */
 #define VG_LOG_MODULE "ingest"
 #include "actors/ingest.h"
@@ -14,10 +14,12 @@
 #include "runtime/error.h"
 #include "runtime/hash.h"
 #include "runtime/logging.h"
+#include "runtime/timefmt.h"
 #include "storage/seglog.h"
 
 #include <jansson.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,24 +31,38 @@ struct vg_ingest {
     vg_tx_limits_t limits;
 };
 
+enum job_kind { JOB_TRANSACTIONS, JOB_SCORE, JOB_LABELS };
+
+/* The elements of one request that go to one partition. */
 struct part_job {
     vg_append_msg_t msg;
-    vg_seglog_rec_t *recs;
-    size_t *items; /* indexes into job->items, in append order */
+    vg_pipe_item_t *items;
+    size_t *elem; /* element index of each item */
     size_t n;
     struct job *job;
 };
 
+/* Per element of the request body. */
+struct elem {
+    bool ok;            /* parsed and valid */
+    const char *fail;   /* NULL, or "overloaded" / "unavailable" */
+    unsigned partition; /* transactions: where it went */
+    vg_decision_t dec;  /* transactions: the decision (replay when a duplicate) */
+    bool pending;       /* labels: its transaction was not found: sent to every partition */
+    uint8_t *payload;   /* packed record */
+    size_t len;
+    const vg_tx_error_t *error;
+};
+
 struct job {
+    enum job_kind kind;
     vg_http_req_t *req;
-    vg_tx_item_t *items;
-    size_t nitems;
-    unsigned *partition; /* per item */
-    uint64_t *offset;    /* per item, once durable */
-    const char **fail;   /* per item: NULL, or an error code from storage/backpressure */
+    vg_tx_item_t *txs;
+    vg_label_item_t *labels;
+    size_t n;
+    struct elem *e;
     struct part_job *pj; /* per partition */
     unsigned outstanding;
-    uint8_t **payloads;
 };
 
 static void ingest_receive(vg_actor_t *self, vg_msg_t *msg)
@@ -64,19 +80,24 @@ static const vg_actor_ops_t ingest_ops = {"ingest-http", ingest_receive, ingest_
 
 static void job_free(struct job *j, unsigned nparts)
 {
-    for (size_t i = 0; i < j->nitems; i++)
-        free(j->payloads[i]);
+    for (size_t i = 0; i < j->n; i++)
+        free(j->e[i].payload);
     for (unsigned p = 0; p < nparts; p++) {
-        free(j->pj[p].recs);
         free(j->pj[p].items);
+        free(j->pj[p].elem);
     }
-    vg_tx_items_free(j->items, j->nitems);
-    free(j->payloads);
-    free(j->partition);
-    free(j->offset);
-    free(j->fail);
+    if (j->txs)
+        vg_tx_items_free(j->txs, j->n);
+    if (j->labels)
+        vg_label_items_free(j->labels, j->n);
+    free(j->e);
     free(j->pj);
     free(j);
+}
+
+static const char *elem_id(const struct job *j, size_t i)
+{
+    return j->txs ? j->txs[i].tx.pb.transaction_id : j->labels[i].pb.transaction_id;
 }
 
 static json_t *error_obj(const char *code, const char *message, const char *field)
@@ -85,46 +106,102 @@ static json_t *error_obj(const char *code, const char *message, const char *fiel
                      field && *field ? json_string(field) : json_null());
 }
 
+static const char *level_name(int level)
+{
+    return level == VIGIL__LEVEL__LEVEL_HIGH     ? "HIGH"
+           : level == VIGIL__LEVEL__LEVEL_MEDIUM ? "MEDIUM"
+                                                 : "LOW";
+}
+
+static void respond_json(vg_http_req_t *req, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(body);
+    vg_http_respond(req, status, "application/json", text, strlen(text),
+                    status == 429 ? "Retry-After: 1\r\n" : NULL);
+    free(text);
+}
+
+/* The decision as the API shows it. */
+static char *decision_json(const vg_decision_t *d, const char *transaction_id)
+{
+    Vigil__Decision pb;
+    Vigil__Reason reasons[VG_DECISION_REASONS];
+    Vigil__Reason *rptr[VG_DECISION_REASONS];
+    vg_decision_to_pb(d, transaction_id, &pb, reasons, rptr);
+    return vg_decision_to_json(&pb);
+}
+
+/* POST /v1/score: the decision, 200; or the one error. */
+static void finish_score(struct job *j)
+{
+    struct elem *e = &j->e[0];
+    if (!e->ok) {
+        vg_http_respond_error(j->req, 400, e->error->code, e->error->message,
+                              e->error->field[0] ? e->error->field : NULL);
+        return;
+    }
+    if (e->fail) {
+        bool busy = strcmp(e->fail, "overloaded") == 0;
+        vg_http_respond_error(
+            j->req, busy ? 429 : 503, e->fail,
+            busy ? "partition is busy: retry later" : "partition cannot store transactions", NULL);
+        return;
+    }
+    char *text = decision_json(&e->dec, elem_id(j, 0));
+    vg_http_respond(j->req, 200, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
 /* All replies are in: 202 with what was accepted, or the right error status. */
 static void finish(vg_ingest_t *ing, struct job *j)
 {
+    if (j->kind == JOB_SCORE) {
+        finish_score(j);
+        job_free(j, ing->nparts);
+        return;
+    }
     json_t *accepted = json_array();
     json_t *rejected = json_array();
     size_t n_ok = 0;
     size_t n_overload = 0;
     size_t n_invalid = 0;
-    for (size_t i = 0; i < j->nitems; i++) {
-        const vg_tx_item_t *it = &j->items[i];
-        json_t *e = NULL;
-        if (!it->ok) {
+    for (size_t i = 0; i < j->n; i++) {
+        const struct elem *e = &j->e[i];
+        json_t *err = NULL;
+        if (!e->ok) {
             n_invalid++;
-            e = error_obj(it->error.code, it->error.message, it->error.field);
-        } else if (j->fail[i]) {
-            n_overload += strcmp(j->fail[i], "overloaded") == 0;
-            e = error_obj(j->fail[i],
-                          strcmp(j->fail[i], "overloaded") == 0
-                              ? "partition is busy: retry later"
-                              : "partition cannot store transactions",
-                          NULL);
+            err = error_obj(e->error->code, e->error->message, e->error->field);
+        } else if (e->fail) {
+            n_overload += strcmp(e->fail, "overloaded") == 0;
+            err = error_obj(e->fail,
+                            strcmp(e->fail, "overloaded") == 0
+                                ? "partition is busy: retry later"
+                                : "partition cannot store transactions",
+                            NULL);
         }
-        if (e) {
+        if (err) {
             json_array_append_new(rejected,
-                                  json_pack("{s:I, s:o}", "index", (json_int_t)i, "error", e));
+                                  json_pack("{s:I, s:o}", "index", (json_int_t)i, "error", err));
             continue;
         }
         n_ok++;
-        json_array_append_new(accepted, json_pack("{s:I, s:s, s:I, s:I}", "index", (json_int_t)i,
-                                                  "transaction_id", it->tx.pb.transaction_id,
-                                                  "partition", (json_int_t)j->partition[i],
-                                                  "offset", (json_int_t)j->offset[i]));
+        json_t *a =
+            json_pack("{s:I, s:s}", "index", (json_int_t)i, "transaction_id", elem_id(j, i));
+        if (j->kind == JOB_TRANSACTIONS) {
+            json_object_set_new(a, "partition", json_integer(e->dec.partition));
+            json_object_set_new(a, "offset", json_integer((json_int_t)e->dec.offset));
+            json_object_set_new(a, "score", json_real(e->dec.score));
+            json_object_set_new(a, "level", json_string(level_name(e->dec.level)));
+            json_object_set_new(a, "replay", json_boolean(e->dec.replay));
+        } else {
+            json_object_set_new(a, "pending", json_boolean(e->pending));
+        }
+        json_array_append_new(accepted, a);
     }
-    int status = n_ok ? 202 : n_overload ? 429 : n_invalid == j->nitems ? 400 : 503;
-    json_t *body = json_pack("{s:o, s:o}", "accepted", accepted, "rejected", rejected);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    vg_http_respond(j->req, status, "application/json", text, strlen(text),
-                    status == 429 ? "Retry-After: 1\r\n" : NULL);
-    free(text);
+    int status = n_ok ? 202 : n_overload ? 429 : n_invalid == j->n ? 400 : 503;
+    respond_json(j->req, status,
+                 json_pack("{s:o, s:o}", "accepted", accepted, "rejected", rejected));
     job_free(j, ing->nparts);
 }
 
@@ -135,75 +212,127 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     struct job *j = pj->job;
     vg_append_msg_t *m = (vg_append_msg_t *)reply;
     for (size_t k = 0; k < pj->n; k++) {
-        if (m->status == 0)
-            j->offset[pj->items[k]] = m->first_offset + k;
-        else
-            j->fail[pj->items[k]] = "unavailable";
+        struct elem *e = &j->e[pj->elem[k]];
+        if (m->status != 0)
+            e->fail = "unavailable";
+        else if (j->kind != JOB_LABELS)
+            e->dec = pj->items[k].decision;
     }
     if (--j->outstanding == 0)
         finish(ing, j);
 }
 
-/* Packs each good item and groups them by partition. */
-static void plan(vg_ingest_t *ing, struct job *j)
+static void add_to_partition(struct job *j, unsigned p, size_t i, uint16_t type, int64_t ts)
+{
+    struct part_job *pj = &j->pj[p];
+    if (!pj->items) {
+        pj->items = vg_xcalloc(j->n, sizeof(*pj->items));
+        pj->elem = vg_xmalloc(j->n * sizeof(*pj->elem));
+    }
+    vg_pipe_item_t *it = &pj->items[pj->n];
+    it->rec = (vg_seglog_rec_t){type, ts, j->e[i].payload, (uint32_t)j->e[i].len};
+    if (type == VG_SEGLOG_TYPE_TRANSACTION)
+        it->tx = &j->txs[i].tx.pb;
+    else
+        it->label = &j->labels[i].pb;
+    pj->elem[pj->n++] = i;
+}
+
+static unsigned partition_of(const vg_ingest_t *ing, const char *account_id)
+{
+    return ing->nparts ? (unsigned)(vg_hash64(account_id, strlen(account_id)) % ing->nparts) : 0;
+}
+
+/* A transaction already decided: its original decision, without appending anything. */
+static bool known_decision(vg_ingest_t *ing, unsigned p, const char *id, vg_decision_t *out)
+{
+    vg_state_t *st = vg_partition_state(ing->parts[p]);
+    vg_seglog_t *declog = vg_partition_decisions(ing->parts[p]);
+    vg_txindex_t x;
+    if (!st || vg_txindex_get(st, id, &x) != 0 || x.tx_offset == VG_NO_OFFSET ||
+        x.decision_offset == VG_NO_OFFSET)
+        return false;
+    ProtobufCMessage *m = NULL;
+    if (vg_log_read_message(declog, x.decision_offset, VG_SEGLOG_TYPE_DECISION, &m) != 0)
+        return false; /* let the partition answer it */
+    vg_decision_from_pb((Vigil__Decision *)m, out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    out->decision_offset = x.decision_offset;
+    out->replay = true;
+    return true;
+}
+
+/* Packs each good transaction and groups them by partition; a transaction_id already decided
+ * is answered from the index and not appended again. */
+static void plan_transactions(vg_ingest_t *ing, struct job *j)
 {
     int64_t now = vg_clock_wall_ms();
-    for (size_t i = 0; i < j->nitems; i++) {
-        vg_tx_item_t *it = &j->items[i];
+    for (size_t i = 0; i < j->n; i++) {
+        vg_tx_item_t *it = &j->txs[i];
+        struct elem *e = &j->e[i];
+        e->ok = it->ok;
+        e->error = &it->error;
         if (!it->ok)
             continue;
-        const char *acct = it->tx.pb.account_id;
-        unsigned p = (unsigned)(vg_hash64(acct, strlen(acct)) % ing->nparts);
-        j->partition[i] = p;
+        unsigned p = partition_of(ing, it->tx.pb.account_id);
+        e->partition = p;
+        if (known_decision(ing, p, it->tx.pb.transaction_id, &e->dec))
+            continue;
         it->tx.pb.received_ms = now;
-        size_t len = vigil__transaction__get_packed_size(&it->tx.pb);
-        j->payloads[i] = vg_xmalloc(len ? len : 1);
-        vigil__transaction__pack(&it->tx.pb, j->payloads[i]);
-        struct part_job *pj = &j->pj[p];
-        if (!pj->recs) {
-            pj->recs = vg_xmalloc(j->nitems * sizeof(*pj->recs));
-            pj->items = vg_xmalloc(j->nitems * sizeof(*pj->items));
-        }
-        pj->recs[pj->n] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_TRANSACTION, it->tx.pb.timestamp_ms,
-                                            j->payloads[i], (uint32_t)len};
-        pj->items[pj->n++] = i;
+        e->len = vigil__transaction__get_packed_size(&it->tx.pb);
+        e->payload = vg_xmalloc(e->len ? e->len : 1);
+        vigil__transaction__pack(&it->tx.pb, e->payload);
+        add_to_partition(j, p, i, VG_SEGLOG_TYPE_TRANSACTION, it->tx.pb.timestamp_ms);
     }
 }
 
-static void handle_transactions(vg_http_req_t *req, void *ctx)
+/* Labels go to their account's partition: the given account_id, else the partition whose
+ * index holds the transaction, else (not seen yet) every partition, where each keeps it
+ * until the transaction arrives. */
+static void plan_labels(vg_ingest_t *ing, struct job *j)
 {
-    vg_ingest_t *ing = ctx;
-    const char *ct = vg_http_req_header(req, "content-type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
-        vg_http_respond_error(req, 415, "unsupported_media_type",
-                              "send the body as Content-Type: application/json", NULL);
-        return;
+    for (size_t i = 0; i < j->n; i++) {
+        vg_label_item_t *it = &j->labels[i];
+        struct elem *e = &j->e[i];
+        e->ok = it->ok;
+        e->error = &it->error;
+        if (!it->ok)
+            continue;
+        e->len = vigil__label__get_packed_size(&it->pb);
+        e->payload = vg_xmalloc(e->len ? e->len : 1);
+        vigil__label__pack(&it->pb, e->payload);
+        int64_t ts = it->pb.reported_at_ms;
+        if (it->account_id[0]) {
+            add_to_partition(j, partition_of(ing, it->account_id), i, VG_SEGLOG_TYPE_LABEL, ts);
+            continue;
+        }
+        unsigned found = ing->nparts;
+        for (unsigned p = 0; p < ing->nparts && found == ing->nparts; p++) {
+            vg_state_t *st = vg_partition_state(ing->parts[p]);
+            vg_txindex_t x;
+            if (st && vg_txindex_get(st, it->pb.transaction_id, &x) == 0 &&
+                x.tx_offset != VG_NO_OFFSET)
+                found = p;
+        }
+        if (found < ing->nparts) {
+            add_to_partition(j, found, i, VG_SEGLOG_TYPE_LABEL, ts);
+            continue;
+        }
+        e->pending = true;
+        for (unsigned p = 0; p < ing->nparts; p++)
+            add_to_partition(j, p, i, VG_SEGLOG_TYPE_LABEL, ts);
     }
-    vg_bytes_t body = vg_http_req_body(req);
-    struct job *j = vg_xcalloc(1, sizeof(*j));
-    vg_tx_limits_t lim = ing->limits;
-    lim.now_ms = vg_clock_wall_ms();
-    vg_tx_error_t err;
-    if (vg_tx_parse_json((const char *)body.ptr, body.len, &lim, &j->items, &j->nitems, &err) !=
-        0) {
-        vg_http_respond_error(req, 400, err.code, err.message, err.field[0] ? err.field : NULL);
-        free(j);
-        return;
-    }
-    j->req = req;
-    j->partition = vg_xcalloc(j->nitems, sizeof(*j->partition));
-    j->offset = vg_xcalloc(j->nitems, sizeof(*j->offset));
-    j->fail = vg_xcalloc(j->nitems, sizeof(*j->fail));
-    j->payloads = vg_xcalloc(j->nitems, sizeof(*j->payloads));
-    j->pj = vg_xcalloc(ing->nparts, sizeof(*j->pj));
-    plan(ing, j);
+}
+
+static void send_job(vg_ingest_t *ing, struct job *j)
+{
     j->outstanding = 1; /* held while sending, so no reply can finish the job early */
     for (unsigned p = 0; p < ing->nparts; p++) {
         struct part_job *pj = &j->pj[p];
         if (!pj->n)
             continue;
         pj->job = j;
-        pj->msg.recs = pj->recs;
+        pj->msg.items = pj->items;
         pj->msg.n = pj->n;
         int rc = vg_actor_request(&ing->actor, vg_partition_actor(ing->parts[p]), &pj->msg.hdr,
                                   on_appended, pj);
@@ -212,10 +341,235 @@ static void handle_transactions(vg_http_req_t *req, void *ctx)
             continue;
         }
         for (size_t k = 0; k < pj->n; k++)
-            j->fail[pj->items[k]] = rc == VG_EMAILBOX_FULL ? "overloaded" : "unavailable";
+            j->e[pj->elem[k]].fail = rc == VG_EMAILBOX_FULL ? "overloaded" : "unavailable";
     }
     if (--j->outstanding == 0)
         finish(ing, j);
+}
+
+static bool json_body(vg_http_req_t *req)
+{
+    const char *ct = vg_http_req_header(req, "content-type");
+    if (ct && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    vg_http_respond_error(req, 415, "unsupported_media_type",
+                          "send the body as Content-Type: application/json", NULL);
+    return false;
+}
+
+static struct job *new_job(vg_ingest_t *ing, vg_http_req_t *req, enum job_kind kind, size_t n)
+{
+    struct job *j = vg_xcalloc(1, sizeof(*j));
+    j->kind = kind;
+    j->req = req;
+    j->n = n;
+    j->e = vg_xcalloc(n, sizeof(*j->e));
+    j->pj = vg_xcalloc(ing->nparts, sizeof(*j->pj));
+    return j;
+}
+
+static void handle_tx(vg_http_req_t *req, vg_ingest_t *ing, enum job_kind kind)
+{
+    if (!json_body(req))
+        return;
+    vg_bytes_t body = vg_http_req_body(req);
+    vg_tx_limits_t lim = ing->limits;
+    lim.now_ms = vg_clock_wall_ms();
+    if (kind == JOB_SCORE)
+        lim.max_batch = 1;
+    vg_tx_error_t err;
+    vg_tx_item_t *items = NULL;
+    size_t n = 0;
+    if (vg_tx_parse_json((const char *)body.ptr, body.len, &lim, &items, &n, &err) != 0) {
+        if (kind == JOB_SCORE && strcmp(err.code, "batch_too_large") == 0)
+            snprintf(err.message, sizeof(err.message),
+                     "POST /v1/score takes one transaction "
+                     "object; send batches to /v1/transactions");
+        vg_http_respond_error(req, 400, err.code, err.message, err.field[0] ? err.field : NULL);
+        return;
+    }
+    struct job *j = new_job(ing, req, kind, n);
+    j->txs = items;
+    plan_transactions(ing, j);
+    send_job(ing, j);
+}
+
+static void handle_transactions(vg_http_req_t *req, void *ctx)
+{
+    handle_tx(req, ctx, JOB_TRANSACTIONS);
+}
+
+static void handle_score(vg_http_req_t *req, void *ctx)
+{
+    handle_tx(req, ctx, JOB_SCORE);
+}
+
+static void handle_labels(vg_http_req_t *req, void *ctx)
+{
+    vg_ingest_t *ing = ctx;
+    if (!json_body(req))
+        return;
+    vg_bytes_t body = vg_http_req_body(req);
+    vg_tx_limits_t lim = ing->limits;
+    lim.now_ms = vg_clock_wall_ms();
+    vg_tx_error_t err;
+    vg_label_item_t *items = NULL;
+    size_t n = 0;
+    if (vg_label_parse_json((const char *)body.ptr, body.len, &lim, &items, &n, &err) != 0) {
+        vg_http_respond_error(req, 400, err.code, err.message, err.field[0] ? err.field : NULL);
+        return;
+    }
+    struct job *j = new_job(ing, req, JOB_LABELS, n);
+    j->labels = items;
+    plan_labels(ing, j);
+    send_job(ing, j);
+}
+
+/* ---- reads ---- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The path after `prefix`, percent-decoded into buf. false when empty, too long or bad. */
+static bool path_id(vg_http_req_t *req, const char *prefix, char *buf, size_t len)
+{
+    const char *s = vg_http_req_path(req) + strlen(prefix);
+    size_t k = 0;
+    for (; *s; s++) {
+        if (k + 1 >= len || *s == '/')
+            return false;
+        if (*s == '%') {
+            int hi = hexval(s[1]);
+            int lo = hi < 0 ? -1 : hexval(s[2]);
+            if (lo < 0)
+                return false;
+            buf[k++] = (char)(hi * 16 + lo);
+            s += 2;
+        } else {
+            buf[k++] = *s;
+        }
+    }
+    buf[k] = '\0';
+    return k > 0 && strlen(buf) == k;
+}
+
+static json_t *json_of_text(char *text)
+{
+    json_t *v = json_loads(text, 0, NULL);
+    free(text);
+    return v ? v : json_null();
+}
+
+static json_t *time_json(int64_t ms)
+{
+    char buf[40];
+    return json_string(vg_time_format(ms, buf, sizeof(buf)));
+}
+
+static json_t *label_json(const vg_txindex_t *x)
+{
+    if (!x->label)
+        return json_null();
+    return json_pack("{s:b, s:o}", "is_fraud", x->label == 2, "reported_at",
+                     time_json(x->label_reported_ms));
+}
+
+/* GET /v1/transactions/{id}: the transaction, its decision and its label. */
+static void handle_get_tx(vg_http_req_t *req, void *ctx)
+{
+    vg_ingest_t *ing = ctx;
+    char id[256];
+    if (!path_id(req, "/v1/transactions/", id, sizeof(id))) {
+        vg_http_respond_error(req, 400, "invalid_id", "give a transaction id in the path", NULL);
+        return;
+    }
+    for (unsigned p = 0; p < ing->nparts; p++) {
+        vg_state_t *st = vg_partition_state(ing->parts[p]);
+        vg_txindex_t x;
+        if (!st || vg_txindex_get(st, id, &x) != 0 || x.tx_offset == VG_NO_OFFSET)
+            continue;
+        ProtobufCMessage *m = NULL;
+        json_t *tx = json_null();
+        if (vg_log_read_message(vg_partition_log(ing->parts[p]), x.tx_offset,
+                                VG_SEGLOG_TYPE_TRANSACTION, &m) == 0) {
+            tx = json_of_text(vg_tx_to_json((Vigil__Transaction *)m));
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        json_t *dec = json_null();
+        if (x.decision_offset != VG_NO_OFFSET &&
+            vg_log_read_message(vg_partition_decisions(ing->parts[p]), x.decision_offset,
+                                VG_SEGLOG_TYPE_DECISION, &m) == 0) {
+            dec = json_of_text(vg_decision_to_json((Vigil__Decision *)m));
+            protobuf_c_message_free_unpacked(m, NULL);
+        }
+        respond_json(req, 200,
+                     json_pack("{s:s, s:I, s:I, s:o, s:o, s:o}", "transaction_id", id, "partition",
+                               (json_int_t)p, "offset", (json_int_t)x.tx_offset, "transaction", tx,
+                               "decision", dec, "label", label_json(&x)));
+        return;
+    }
+    vg_http_respond_error(req, 404, "not_found", "no transaction with this id", NULL);
+}
+
+static json_t *num_or_null(float v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+/* GET /v1/accounts/{id}: the profile and the window features as of its latest event. */
+static void handle_get_account(vg_http_req_t *req, void *ctx)
+{
+    vg_ingest_t *ing = ctx;
+    char id[256];
+    if (!path_id(req, "/v1/accounts/", id, sizeof(id))) {
+        vg_http_respond_error(req, 400, "invalid_id", "give an account id in the path", NULL);
+        return;
+    }
+    unsigned p = partition_of(ing, id);
+    vg_state_t *st = vg_partition_state(ing->parts[p]);
+    uint8_t buf[VG_PROFILE_BYTES];
+    size_t len = 0;
+    int rc = st ? vg_state_get(st, VG_STATE_ACCOUNTS, id, strlen(id), buf, sizeof(buf), &len)
+                : VG_EREADONLY;
+    vg_account_profile_t prof;
+    if (rc == 0)
+        rc = vg_profile_decode(buf, len, &prof);
+    if (rc == VG_ENOTFOUND) {
+        vg_http_respond_error(req, 404, "not_found", "no transaction seen for this account", NULL);
+        return;
+    }
+    if (rc != 0) {
+        vg_http_respond_error(req, 503, "unavailable", vg_strerror(rc), NULL);
+        return;
+    }
+    /* The windows as a transaction at the account's latest event time would see them. */
+    Vigil__Transaction probe = VIGIL__TRANSACTION__INIT;
+    probe.timestamp_ms = prof.last_ts_ms;
+    float f[VG_FEATURE_COUNT];
+    vg_features_compute(&probe, 0.0, &prof, f);
+    static const int shown[] = {
+        VG_FEATURE_tx_count_1h,     VG_FEATURE_tx_count_1d,    VG_FEATURE_tx_count_7d,
+        VG_FEATURE_tx_count_30d,    VG_FEATURE_amount_sum_1d,  VG_FEATURE_amount_sum_7d,
+        VG_FEATURE_amount_sum_30d,  VG_FEATURE_mean_amount_1d, VG_FEATURE_mean_amount_7d,
+        VG_FEATURE_mean_amount_30d,
+    };
+    json_t *feats = json_object();
+    for (size_t i = 0; i < VG_ARRAY_LEN(shown); i++)
+        json_object_set_new(feats, vg_feature_name((size_t)shown[i]), num_or_null(f[shown[i]]));
+    json_t *labels = json_pack("{s:I, s:I, s:o}", "fraud", (json_int_t)prof.fraud_labels, "genuine",
+                               (json_int_t)prof.genuine_labels, "last_fraud_reported_at",
+                               prof.last_fraud_ms ? time_json(prof.last_fraud_ms) : json_null());
+    respond_json(req, 200,
+                 json_pack("{s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "account_id", id, "partition",
+                           (json_int_t)p, "transactions", (json_int_t)prof.n, "late_transactions",
+                           (json_int_t)prof.late, "last_transaction_at",
+                           prof.n ? time_json(prof.last_ts_ms) : json_null(), "features", feats,
+                           "labels", labels));
 }
 
 int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsigned n,
@@ -226,10 +580,25 @@ int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsign
     ing->nparts = n;
     ing->limits = *limits;
     vg_actor_init(&ing->actor, loop, &ingest_ops, "ingest-http", 0);
-    int rc = vg_api_route(api, "POST", "/v1/transactions", 0, handle_transactions, ing);
-    if (rc != 0) {
-        vg_actor_stop(&ing->actor);
-        return rc;
+    const struct {
+        const char *method;
+        const char *path;
+        int prefix;
+        void (*fn)(vg_http_req_t *, void *);
+    } routes[] = {
+        {"POST", "/v1/transactions", 0, handle_transactions},
+        {"POST", "/v1/score", 0, handle_score},
+        {"POST", "/v1/labels", 0, handle_labels},
+        {"GET", "/v1/transactions/", 1, handle_get_tx},
+        {"GET", "/v1/accounts/", 1, handle_get_account},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(routes); i++) {
+        int rc = vg_api_route(api, routes[i].method, routes[i].path, routes[i].prefix, routes[i].fn,
+                              ing);
+        if (rc != 0) {
+            vg_actor_stop(&ing->actor);
+            return rc;
+        }
     }
     *out = ing;
     return 0;

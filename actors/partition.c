@@ -15,6 +15,7 @@
 #include "storage/datadir.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ struct vg_partition {
     vg_actor_t actor;
     unsigned index;
     vg_seglog_t *log;
+    vg_seglog_t *declog; /* decisions: derived, synced with the state */
+    vg_decider_t *decider;
     vg_state_t *state;
     vg_gcommit_t *gc;
     vg_timer_t timer; /* housekeeping: roll by age, retention, state sync */
@@ -38,6 +41,13 @@ struct vg_partition {
     char open_why[PATH_MAX + 256];
     vg_append_msg_t *pending_head; /* appended, waiting for durability, in offset order */
     vg_append_msg_t *pending_tail;
+    _Atomic int apply_rc; /* an apply failed: the partition stopped (apply_why set first) */
+    char apply_why[256];
+    /* scratch: the records of one append, the items of one apply */
+    vg_seglog_rec_t *recs;
+    size_t recs_cap;
+    vg_pipe_item_t *batch;
+    size_t batch_cap;
 };
 
 static void answer(vg_append_msg_t *m, int status)
@@ -47,40 +57,101 @@ static void answer(vg_append_msg_t *m, int status)
         VG_LOG_WARN("append answered to a stopped requester");
 }
 
-/* Group commit completion: acknowledge every append that is now durable (or failed). */
+/* Applies every durable message's items in one decider batch (one model call, one state
+ * commit), copies the decisions back, and answers. */
+static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append_msg_t *stop)
+{
+    size_t n = 0;
+    for (vg_append_msg_t *m = head; m != stop; m = m->next_pending)
+        n += m->n;
+    if (n > p->batch_cap) {
+        p->batch_cap = n;
+        p->batch = vg_xrealloc(p->batch, n * sizeof(*p->batch));
+    }
+    size_t k = 0;
+    for (vg_append_msg_t *m = head; m != stop; m = m->next_pending)
+        for (size_t i = 0; i < m->n; i++) {
+            p->batch[k] = m->items[i];
+            p->batch[k++].offset = m->first_offset + i;
+        }
+    int rc = atomic_load_explicit(&p->apply_rc, memory_order_relaxed);
+    if (rc == 0) {
+        rc = vg_decider_apply(p->decider, p->batch, n, head ? p->batch[n - 1].offset + 1 : 0);
+        if (rc != 0) {
+            snprintf(p->apply_why, sizeof(p->apply_why), "applying offsets %llu..%llu: %s",
+                     (unsigned long long)p->batch[0].offset,
+                     (unsigned long long)p->batch[n - 1].offset, vg_strerror(rc));
+            atomic_store_explicit(&p->apply_rc, rc, memory_order_release);
+            VG_LOG_ERROR("partition stops partition=%u why=%s", p->index, p->apply_why);
+        }
+    }
+    k = 0;
+    vg_append_msg_t *m = head;
+    while (m != stop) {
+        vg_append_msg_t *next = m->next_pending;
+        for (size_t i = 0; i < m->n; i++)
+            m->items[i].decision = p->batch[k++].decision;
+        answer(m, rc);
+        m = next;
+    }
+}
+
+/* Group commit completion: apply and acknowledge every append that is now durable; fail the
+ * rest when the log failed. */
 static void on_durable(void *ctx, uint64_t durable, int status)
 {
     vg_partition_t *p = ctx;
     if (status != 0)
         VG_LOG_ERROR("partition stops accepting writes partition=%u durable=%llu err=%s", p->index,
                      (unsigned long long)durable, vg_strerror(status));
-    while (p->pending_head && (status != 0 || p->pending_head->last_offset < durable)) {
+    vg_append_msg_t *head = p->pending_head;
+    vg_append_msg_t *cut = head;
+    while (cut && cut->last_offset < durable)
+        cut = cut->next_pending;
+    p->pending_head = cut;
+    if (!cut)
+        p->pending_tail = NULL;
+    if (head != cut)
+        apply_and_answer(p, head, cut);
+    if (status == 0)
+        return;
+    while (p->pending_head) {
         vg_append_msg_t *m = p->pending_head;
         p->pending_head = m->next_pending;
-        if (!p->pending_head)
-            p->pending_tail = NULL;
-        answer(m, m->last_offset < durable ? 0 : status);
+        answer(m, status);
     }
+    p->pending_tail = NULL;
 }
 
 static void finish_close(void *arg)
 {
     vg_partition_t *p = arg;
+    vg_decider_free(p->decider);
+    vg_seglog_close(p->declog);
     vg_seglog_close(p->log);
     vg_state_close(p->state);
+    free(p->recs);
+    free(p->batch);
     free(p);
 }
 
-/* The only message today: append a batch, answer once it is durable. */
+/* The only message today: append a batch; it is answered once durable and applied. */
 static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
 {
     vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
     vg_append_msg_t *m = (vg_append_msg_t *)msg;
-    if (p->open_rc != 0) {
-        answer(m, VG_EREADONLY);
+    if (p->open_rc != 0 || atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0 ||
+        m->n == 0) {
+        answer(m, m->n == 0 ? VG_EINVAL : VG_EREADONLY);
         return;
     }
-    int rc = vg_seglog_append(p->log, m->recs, m->n, &m->first_offset);
+    if (m->n > p->recs_cap) {
+        p->recs_cap = m->n;
+        p->recs = vg_xrealloc(p->recs, m->n * sizeof(*p->recs));
+    }
+    for (size_t i = 0; i < m->n; i++)
+        p->recs[i] = m->items[i].rec;
+    int rc = vg_seglog_append(p->log, p->recs, m->n, &m->first_offset);
     if (rc != 0) {
         answer(m, rc);
         return;
@@ -129,7 +200,11 @@ static void partition_on_stop(vg_actor_t *self)
 static void do_state_sync(uv_work_t *w)
 {
     vg_partition_t *p = vg_container_of(w, vg_partition_t, sync_work);
-    int rc = vg_state_sync(p->state);
+    /* Decisions first: the synced state never points past the synced decision log. */
+    int rc = vg_seglog_sync(p->declog);
+    if (rc != 0)
+        VG_LOG_WARN("decision log sync failed partition=%u err=%s", p->index, vg_strerror(rc));
+    rc = vg_state_sync(p->state);
     if (rc != 0)
         VG_LOG_WARN("state sync failed partition=%u err=%s", p->index, vg_strerror(rc));
 }
@@ -197,6 +272,28 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
                  (unsigned long long)applied, (unsigned long long)next);
         return VG_ECORRUPT;
     }
+    rc = vg_datadir_partition_path(o->data_dir, o->index, o->count, "decisions", dir, sizeof(dir));
+    vg_seglog_opts_t dopts = o->log;
+    dopts.fault = NULL;
+    if (rc == 0)
+        rc = vg_seglog_open(dir, &dopts, &p->declog, NULL, p->open_why, sizeof(p->open_why));
+    if (rc != 0)
+        return rc;
+    vg_decider_opts_t dec = {
+        o->index, p->state, p->log, p->declog, o->model, o->threshold_medium, o->threshold_high};
+    p->decider = vg_decider_new(&dec);
+    uint64_t replayed = 0;
+    uint64_t t0 = vg_clock_mono_ns();
+    rc = vg_decider_replay(p->decider, &replayed);
+    if (rc != 0) {
+        snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
+                 (unsigned long long)applied, vg_strerror(rc));
+        return rc;
+    }
+    if (replayed)
+        VG_LOG_INFO("partition caught up partition=%u from=%llu records=%llu ms=%llu", o->index,
+                    (unsigned long long)applied, (unsigned long long)replayed,
+                    (unsigned long long)((vg_clock_mono_ns() - t0) / 1000000));
     rc = vg_gcommit_new(p->log, vg_loop_uv(loop), &o->commit, on_durable, p, &p->gc);
     if (rc != 0)
         snprintf(p->open_why, sizeof(p->open_why), "group commit: %s", vg_strerror(rc));
@@ -213,7 +310,8 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     if (p->open_rc != 0)
         VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", opts->index,
                      vg_strerror(p->open_rc), p->open_why);
-    vg_actor_init(&p->actor, loop, &partition_ops, "partition", 0);
+    vg_actor_init(&p->actor, loop, &partition_ops, "partition",
+                  opts->mailbox ? opts->mailbox : 1024);
     p->sync_every_ms = opts->state_sync_ms ? opts->state_sync_ms : 1000;
     if (p->open_rc == 0) {
         vg_timer_init(&p->actor, &p->timer);
@@ -224,11 +322,36 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     return p->open_rc;
 }
 
+vg_state_t *vg_partition_state(vg_partition_t *p)
+{
+    return p->open_rc == 0 ? p->state : NULL;
+}
+
+vg_seglog_t *vg_partition_log(vg_partition_t *p)
+{
+    return p->open_rc == 0 ? p->log : NULL;
+}
+
+vg_seglog_t *vg_partition_decisions(vg_partition_t *p)
+{
+    return p->open_rc == 0 ? p->declog : NULL;
+}
+
+unsigned vg_partition_index(const vg_partition_t *p)
+{
+    return p->index;
+}
+
 int vg_partition_status(vg_partition_t *p, char *why, size_t len)
 {
     if (p->open_rc != 0) {
         snprintf(why, len, "partition %u: %s", p->index, p->open_why);
         return p->open_rc;
+    }
+    int arc = atomic_load_explicit(&p->apply_rc, memory_order_acquire);
+    if (arc != 0) {
+        snprintf(why, len, "partition %u: %s", p->index, p->apply_why);
+        return arc;
     }
     char msg[256];
     int rc = vg_seglog_failed(p->log, msg, sizeof(msg));

@@ -4,8 +4,12 @@
  * state, on one loop. Today it opens (recovering the log and checking the state's applied
  * offset against it), keeps house once a second (rolls the active segment by age, applies
  * retention below the state's applied offset, syncs the state on the threadpool every
- * state.sync_interval_ms), reports its health for /readyz, and closes cleanly; the pipeline
- * issue adds the messages that append transactions and apply them. A partition whose log cannot be
+ * state.sync_interval_ms), reports its health for /readyz, and closes cleanly. It appends
+ * batches of transactions and labels; once a group commit makes them durable it applies them
+ * (actors/decide.h: features, account state, index, scores, the decision log) in one state
+ * commit with the applied offset, and only then answers. On open it first replays the log
+ * from the state's applied offset, so a restart after kill -9 catches up before serving.
+ * A partition whose log cannot be
  * opened (a corrupt record in a sealed segment, a gap) or whose log later fails (a write or
  * fsync error) is stopped: it accepts nothing and says why; the other partitions go on.
  * Thread: its loop, except vg_partition_status (any).
@@ -13,6 +17,7 @@
 #ifndef VG_ACTORS_PARTITION_H
 #define VG_ACTORS_PARTITION_H
 
+#include "actors/decide.h"
 #include "runtime/actor.h"
 #include "runtime/compiler.h"
 #include "storage/groupcommit.h"
@@ -22,11 +27,13 @@
 typedef struct vg_partition vg_partition_t;
 
 /* An append request: send it with vg_actor_request to vg_partition_actor(p); the reply (the
- * same message) comes once every record is durable (status 0, first_offset set) or the
- * partition refused or failed (status < 0). The records and payloads stay the sender's. */
+ * same message) comes once every record is durable AND applied: status 0, first_offset set,
+ * and each transaction item's decision filled in (a duplicate transaction_id gets the original
+ * decision, marked replay); or the partition refused or failed (status < 0). The items and
+ * their payloads stay the sender's. */
 typedef struct vg_append_msg {
     vg_msg_t hdr;
-    const vg_seglog_rec_t *recs;
+    vg_pipe_item_t *items;
     size_t n;
     uint64_t first_offset; /* OUT */
     int status;            /* OUT */
@@ -44,7 +51,11 @@ typedef struct vg_partition_opts {
     vg_seglog_opts_t log;
     vg_state_opts_t state;
     vg_gcommit_opts_t commit;
-    uint64_t state_sync_ms; /* sync the state this often; 0 = 1000 */
+    uint64_t state_sync_ms;  /* sync the state this often; 0 = 1000 */
+    const vg_model_t *model; /* shared by every partition; NULL: no model */
+    double threshold_medium;
+    double threshold_high;
+    uint32_t mailbox; /* append messages queued at most; 0 = 1024 */
 } vg_partition_opts_t;
 
 /* Opens partition `opts->index` on `loop` (call on that loop's thread). Always creates the
@@ -54,6 +65,13 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
 
 /* 0 when healthy; else the error, with a one-line reason in `why`. Thread: any. */
 int vg_partition_status(vg_partition_t *p, char *why, size_t len);
+
+/* For readers on other threads (GET /v1/...): the state, the transaction log and the
+ * decision log, or NULL when the partition did not open. Readers are thread-safe. */
+vg_state_t *vg_partition_state(vg_partition_t *p);
+vg_seglog_t *vg_partition_log(vg_partition_t *p);
+vg_seglog_t *vg_partition_decisions(vg_partition_t *p);
+unsigned vg_partition_index(const vg_partition_t *p);
 
 /* Stops the actor: its log is synced and closed, then it frees itself. Thread: any. */
 void vg_partition_stop(vg_partition_t *p);

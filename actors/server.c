@@ -13,6 +13,7 @@
 #include "actors/partition.h"
 #include "actors/tcp.h"
 #include "config/config.h"
+#include "models/xgb.h"
 #include "runtime/actor.h"
 #include "runtime/alloc.h"
 #include "runtime/cli.h"
@@ -41,6 +42,7 @@ struct serve_flags {
     const char *log_level;
     const char *partitions;
     const char *durability;
+    const char *model;
     bool print_config;
 };
 
@@ -58,6 +60,9 @@ struct server {
     vg_ingest_t *ingest;
     int ingest_rc;
     unsigned opening; /* the partition start_partition opens */
+    vg_model_t *model;
+    double threshold_medium;
+    double threshold_high;
 };
 
 /* Applies the flags that were given, in a fixed order, through the config's own validation. */
@@ -76,6 +81,7 @@ static int apply_flags(vg_config_t *cfg, const struct serve_flags *f, char *err,
         {f->log_level, "server.log_level", "--log-level"},
         {f->partitions, "log.partitions", "--partitions"},
         {f->durability, "log.durability", "--durability"},
+        {f->model, "scoring.model", "--model"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(map); i++) {
         if (!map[i].value)
@@ -167,6 +173,9 @@ static void start_partition(void *arg)
                 .max_us = (uint32_t)c->log.group_commit_us,
             },
         .state_sync_ms = (uint64_t)c->state.sync_interval_ms,
+        .model = s->model,
+        .threshold_medium = s->threshold_medium,
+        .threshold_high = s->threshold_high,
     };
     vg_loop_t *loop = vg_runtime_loop(s->rt, s->opening % vg_runtime_nloops(s->rt));
     /* A partition that cannot open is kept, stopped, and reported by /readyz. */
@@ -262,6 +271,42 @@ static void shutdown_server(struct server *s)
     s->parts = NULL;
 }
 
+/* scoring.model: load it (and its sidecar) before any partition replays its log, so the
+ * replay decides with the same model. The sidecar's thresholds win over the config's. */
+static int load_model(struct server *s)
+{
+    s->threshold_medium = s->cfg.scoring.threshold_medium;
+    s->threshold_high = s->cfg.scoring.threshold_high;
+    const char *path = s->cfg.scoring.model;
+    if (!path || !*path) {
+        VG_LOG_WARN("no model (scoring.model is empty): every transaction is LOW");
+        return 0;
+    }
+    char err[512];
+    int rc = vg_model_load(path, &s->model, err, sizeof(err));
+    char src[128];
+    vg_config_source(&s->cfg, "scoring.model", src, sizeof(src));
+    if (rc != 0) {
+        fprintf(stderr, "vigil: cannot load the model: %s (scoring.model from %s)\n", err, src);
+        return rc;
+    }
+    (void)vg_model_thresholds(s->model, &s->threshold_medium, &s->threshold_high);
+    /* The model must have been trained on this build's feature table, column for column. */
+    bool same = vg_model_feature_count(s->model) == VG_FEATURE_COUNT;
+    for (size_t i = 0; same && i < VG_FEATURE_COUNT; i++)
+        same = strcmp(vg_model_feature_name(s->model, i), vg_feature_name(i)) == 0;
+    if (!same) {
+        fprintf(stderr,
+                "vigil: model %s was trained on other features than this build's feature table "
+                "(%zu columns, the table has %d): retrain it with vigil train\n",
+                path, vg_model_feature_count(s->model), VG_FEATURE_COUNT);
+        return VG_EMODEL;
+    }
+    VG_LOG_INFO("model loaded path=%s version=%s medium=%.3f high=%.3f", path,
+                vg_model_version(s->model), s->threshold_medium, s->threshold_high);
+    return 0;
+}
+
 static int run_server(struct server *s)
 {
     pid_t holder = 0;
@@ -300,10 +345,13 @@ static int run_server(struct server *s)
     if (rc == 0)
         rc = s->start_rc;
     if (rc == 0)
+        rc = load_model(s);
+    if (rc == 0)
         rc = open_partitions(s);
     if (rc != 0) {
         shutdown_server(s);
         vg_datadir_close(s->dd);
+        vg_model_free(s->model);
         return 1;
     }
     vg_api_set_ready(s->api, true, NULL);
@@ -318,6 +366,7 @@ static int run_server(struct server *s)
     VG_LOG_INFO("shutdown requested signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
     shutdown_server(s);
     vg_datadir_close(s->dd);
+    vg_model_free(s->model);
     VG_LOG_INFO("shutdown complete");
     return 0;
 }
@@ -340,6 +389,8 @@ static int serve_main(int argc, char **argv, bool demo)
          NULL},
         {"durability", VG_CLI_STRING, &f.durability, "MODE", "fsync, os or none (log.durability)",
          0, 0, NULL},
+        {"model", VG_CLI_STRING, &f.model, "FILE",
+         "XGBoost model file with its .meta.json sidecar (scoring.model)", 0, 0, NULL},
         {"log-level", VG_CLI_STRING, &f.log_level, "LEVEL",
          "debug, info, warn or error (server.log_level)", 0, 0, NULL},
         {"print-config", VG_CLI_BOOL, &f.print_config, NULL,

@@ -5,6 +5,7 @@
  * applies the rules shared with the protobuf path. Thread: any.
  */
 #include "actors/txcodec.h"
+#include "models/features.h"
 #include "runtime/error.h"
 #include "runtime/timefmt.h"
 
@@ -398,27 +399,39 @@ static int parse_one(json_t *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_e
     return rc;
 }
 
-int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg_tx_item_t **items,
-                     size_t *n, vg_tx_error_t *err)
+/* The body: one object or a non-empty array of at most lim->max_batch. NULL with err set. */
+static json_t *load_body(const char *body, size_t len, const vg_tx_limits_t *lim, size_t *count,
+                         vg_tx_error_t *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root)
-        return fail(err, "invalid_json", "", "invalid JSON at line %d column %d: %s", jerr.line,
-                    jerr.column, jerr.text);
-    size_t count = json_is_array(root) ? json_array_size(root) : 1;
+    if (!root) {
+        fail(err, "invalid_json", "", "invalid JSON at line %d column %d: %s", jerr.line,
+             jerr.column, jerr.text);
+        return NULL;
+    }
+    *count = json_is_array(root) ? json_array_size(root) : 1;
     int rc = 0;
     if (!json_is_array(root) && !json_is_object(root))
         rc = fail(err, "invalid_type", "", "the body must be an object or an array of them");
-    else if (count == 0)
+    else if (*count == 0)
         rc = fail(err, "invalid_type", "", "the array is empty");
-    else if (lim->max_batch && count > lim->max_batch)
-        rc = fail(err, "batch_too_large", "", "at most %zu transactions per request",
-                  lim->max_batch);
+    else if (lim->max_batch && *count > lim->max_batch)
+        rc = fail(err, "batch_too_large", "", "at most %zu elements per request", lim->max_batch);
     if (rc != 0) {
         json_decref(root);
-        return rc;
+        return NULL;
     }
+    return root;
+}
+
+int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg_tx_item_t **items,
+                     size_t *n, vg_tx_error_t *err)
+{
+    size_t count = 0;
+    json_t *root = load_body(body, len, lim, &count, err);
+    if (!root)
+        return VG_EINVAL;
     vg_tx_item_t *out = vg_xcalloc(count, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
         json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
@@ -429,6 +442,98 @@ int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg
     *items = out;
     *n = count;
     return 0;
+}
+
+/* ---- labels ---- */
+
+int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim, vg_tx_error_t *err)
+{
+    int rc = check_id(l->transaction_id, "transaction_id", true, err);
+    if (rc == 0 && lim->max_future_skew_ms >= 0 &&
+        l->reported_at_ms > lim->now_ms + lim->max_future_skew_ms)
+        rc = fail(err, "timestamp_in_future", "reported_at", "reported_at is in the future");
+    if (rc == 0 && l->source && strlen(l->source) > MAX_ID)
+        rc = fail(err, "invalid_id", "source", "source is longer than %d bytes", MAX_ID);
+    return rc;
+}
+
+static int parse_label(json_t *obj, const vg_tx_limits_t *lim, vg_label_item_t *it)
+{
+    Vigil__Label init = VIGIL__LABEL__INIT;
+    it->pb = init;
+    it->account_id = "";
+    vg_arena_init(&it->arena, 256);
+    vg_tx_error_t *err = &it->error;
+    if (!json_is_object(obj))
+        return fail(err, "invalid_type", "", "a label must be a JSON object");
+    const char *key;
+    json_t *v;
+    bool has_reported = false;
+    json_object_foreach(obj, key, v)
+    {
+        const char *sv = NULL;
+        int rc = 0;
+        if (strcmp(key, "transaction_id") == 0 || strcmp(key, "source") == 0 ||
+            strcmp(key, "account_id") == 0) {
+            rc = get_string(v, key, &sv, err);
+            if (rc != 0 || !sv)
+                return rc ? rc : VG_EINVAL;
+            char *copy = arena_str(&it->arena, sv);
+            if (key[0] == 't')
+                it->pb.transaction_id = copy;
+            else if (key[0] == 's')
+                it->pb.source = copy;
+            else
+                rc = check_id(it->account_id = copy, "account_id", false, err);
+        } else if (strcmp(key, "is_fraud") == 0) {
+            if (!json_is_boolean(v))
+                return fail(err, "invalid_type", key, "is_fraud must be true or false");
+            it->pb.is_fraud = json_is_true(v);
+        } else if (strcmp(key, "reported_at") == 0) {
+            rc = parse_timestamp(v, &it->pb.reported_at_ms, err);
+            if (rc != 0)
+                snprintf(err->field, sizeof(err->field), "reported_at");
+            has_reported = true;
+        } else {
+            return fail(err, "unknown_field", key, "unknown field %s", key);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    static const char *const required[] = {"transaction_id", "is_fraud"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(required); i++) {
+        if (!json_object_get(obj, required[i]))
+            return fail(err, "missing_field", required[i], "%s is required", required[i]);
+    }
+    if (!has_reported)
+        it->pb.reported_at_ms = lim->now_ms;
+    return vg_label_validate(&it->pb, lim, err);
+}
+
+int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
+                        vg_label_item_t **items, size_t *n, vg_tx_error_t *err)
+{
+    size_t count = 0;
+    json_t *root = load_body(body, len, lim, &count, err);
+    if (!root)
+        return VG_EINVAL;
+    vg_label_item_t *out = vg_xcalloc(count, sizeof(*out));
+    for (size_t i = 0; i < count; i++) {
+        json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
+        out[i].index = i;
+        out[i].ok = parse_label(obj, lim, &out[i]) == 0;
+    }
+    json_decref(root);
+    *items = out;
+    *n = count;
+    return 0;
+}
+
+void vg_label_items_free(vg_label_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vg_arena_close(&items[i].arena);
+    free(items);
 }
 
 void vg_tx_items_free(vg_tx_item_t *items, size_t n)
@@ -506,7 +611,9 @@ char *vg_decision_to_json(const Vigil__Decision *d)
     for (size_t i = 0; i < d->n_reasons; i++) {
         json_t *r = json_object();
         json_object_set_new(r, "feature", json_string(d->reasons[i]->feature));
-        json_object_set_new(r, "value", json_real(d->reasons[i]->value));
+        json_object_set_new(r, "value",
+                            isnan(d->reasons[i]->value) ? json_null()
+                                                        : json_real(d->reasons[i]->value));
         json_object_set_new(r, "contribution", json_real(d->reasons[i]->contribution));
         json_array_append_new(reasons, r);
     }
@@ -519,6 +626,11 @@ char *vg_decision_to_json(const Vigil__Decision *d)
     json_object_set_new(o, "partition", json_integer(d->partition));
     json_object_set_new(o, "offset", json_integer((json_int_t)d->offset));
     json_object_set_new(o, "replay", json_boolean(d->replay));
+    json_t *feats = json_object();
+    for (size_t i = 0; i < d->n_features && i < VG_FEATURE_COUNT; i++)
+        json_object_set_new(feats, vg_feature_name(i),
+                            isnan(d->features[i]) ? json_null() : json_real(d->features[i]));
+    json_object_set_new(o, "features", feats);
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return text;

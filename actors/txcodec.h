@@ -79,6 +79,27 @@ void vg_tx_items_free(vg_tx_item_t *items, size_t n);
 VG_MUST_CHECK int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim,
                                  vg_tx_error_t *err);
 
+/* One element of a POST /v1/labels body: transaction_id and is_fraud required; reported_at
+ * (RFC 3339 or epoch ms; default now), source and account_id (a routing hint: the label goes
+ * straight to that account's partition) optional. */
+typedef struct vg_label_item {
+    size_t index;
+    bool ok;
+    Vigil__Label pb;        /* strings in arena */
+    const char *account_id; /* "" when not given */
+    vg_arena_t arena;
+    vg_tx_error_t error;
+} vg_label_item_t;
+
+/* As vg_tx_parse_json, for labels. Free with vg_label_items_free. */
+VG_MUST_CHECK int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
+                                      vg_label_item_t **items, size_t *n, vg_tx_error_t *err);
+void vg_label_items_free(vg_label_item_t *items, size_t n);
+
+/* The checks of a label that arrived as protobuf. 0 or VG_EINVAL. */
+VG_MUST_CHECK int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim,
+                                    vg_tx_error_t *err);
+
 /* JSON for a transaction (amount as an exact decimal string, timestamp as RFC 3339 UTC).
  * malloc'd; the caller frees. */
 char *vg_tx_to_json(const Vigil__Transaction *tx);

@@ -282,6 +282,17 @@ static float rflt(const uint8_t **p)
     return f;
 }
 
+void vg_profile_label(vg_account_profile_t *p, bool is_fraud, int64_t reported_ms)
+{
+    if (!is_fraud) {
+        p->genuine_labels++;
+        return;
+    }
+    p->fraud_labels++;
+    if (reported_ms > p->last_fraud_ms)
+        p->last_fraud_ms = reported_ms;
+}
+
 void vg_profile_encode(const vg_account_profile_t *p, uint8_t *out)
 {
     memset(out, 0, VG_PROFILE_BYTES);
@@ -313,6 +324,9 @@ void vg_profile_encode(const vg_account_profile_t *p, uint8_t *out)
     }
     for (int i = 0; i < 3; i++)
         *w.p++ = p->seen_pos[i];
+    w32(&w, p->fraud_labels);
+    w32(&w, p->genuine_labels);
+    w64(&w, (uint64_t)p->last_fraud_ms);
     VG_CHECK(w.p - out <= VG_PROFILE_BYTES); /* the layout fits the fixed size */
 }
 
@@ -350,6 +364,9 @@ int vg_profile_decode(const uint8_t *in, size_t len, vg_account_profile_t *p)
     }
     for (int i = 0; i < 3; i++)
         q.seen_pos[i] = *r++;
+    q.fraud_labels = r32(&r);
+    q.genuine_labels = r32(&r);
+    q.last_fraud_ms = (int64_t)r64(&r);
     if (q.recent_len > VG_PROFILE_RECENT || q.recent_head >= VG_PROFILE_RECENT ||
         q.seen_pos[0] >= VG_PROFILE_SEEN || q.seen_pos[1] >= VG_PROFILE_SEEN ||
         q.seen_pos[2] >= VG_PROFILE_SEEN || (size_t)(r - in) > VG_PROFILE_BYTES)

@@ -14,7 +14,8 @@
  * `late` only. Missing values are NaN (XGBoost treats NaN as missing).
  *
  * Not yet in the table: merchant features (count and fraud "risk" over 1/7/30 days with a
- * label delay) and label-driven account history; they need the merchant state (issue 4).
+ * label delay, which need the merchant state) and features from the account's label history
+ * (kept in the profile, below, but not scored).
  * Thread: any (no shared state).
  */
 #ifndef VG_MODELS_FEATURES_H
@@ -53,6 +54,9 @@ typedef struct vg_account_profile {
     uint32_t seen_device[VG_PROFILE_SEEN];
     uint32_t seen_country[VG_PROFILE_SEEN];
     uint8_t seen_pos[3];
+    uint32_t fraud_labels; /* labels received for the account's transactions, by kind */
+    uint32_t genuine_labels;
+    int64_t last_fraud_ms; /* reported_at of the latest fraud label; 0 = none */
 } vg_account_profile_t;
 
 /* X(name, description) in column order. */
@@ -100,6 +104,10 @@ void vg_features_compute(const Vigil__Transaction *tx, double amount_major,
 
 /* Adds `tx` to the profile. */
 void vg_profile_update(vg_account_profile_t *p, const Vigil__Transaction *tx, double amount_major);
+
+/* Records a label on one of the account's transactions (fraud history; not a feature yet:
+ * training would have to apply labels in the same order as the log). */
+void vg_profile_label(vg_account_profile_t *p, bool is_fraud, int64_t reported_ms);
 
 /* Fixed-size little-endian encoding with a version byte. out[VG_PROFILE_BYTES]. */
 void vg_profile_encode(const vg_account_profile_t *p, uint8_t *out);

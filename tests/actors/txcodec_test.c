@@ -7,6 +7,8 @@
 #include "actors/txcodec.h"
 #include "tests/vg_test.h"
 
+#include <math.h>
+
 static const vg_tx_limits_t lim = {
     .now_ms = 1795502401000ll, /* 2026-11-24T06:40:01Z */
     .max_future_skew_ms = 300000,
@@ -249,10 +251,14 @@ VG_TEST(codec_decision_json)
     d.model_version = "xgb-1";
     d.partition = 3;
     d.offset = 77;
+    float feats[] = {12.5f, NAN}; /* amount, log_amount (NaN: missing, shown as null) */
+    d.n_features = 2;
+    d.features = feats;
     char *j = vg_decision_to_json(&d);
     ASSERT_STR_EQ(j, "{\"transaction_id\":\"t1\",\"score\":0.5,\"level\":\"HIGH\",\"reasons\":[{"
                      "\"feature\":\"amount_zscore\",\"value\":4.5,\"contribution\":1.25}],"
                      "\"rules\":[\"r-big\"],\"model_version\":\"xgb-1\",\"partition\":3,"
-                     "\"offset\":77,\"replay\":false}");
+                     "\"offset\":77,\"replay\":false,"
+                     "\"features\":{\"amount\":12.5,\"log_amount\":null}}");
     free(j);
 }

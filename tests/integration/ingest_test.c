@@ -2,7 +2,8 @@
 /*
  * POST /v1/transactions through the real binary: 202 with partition and offset once durable,
  * bad elements reported by index and kept out of the log, body-level errors, and kill -9 of
- * the engine mid-stream: every transaction the client saw acknowledged is in the log.
+ * the engine mid-stream: every transaction the client saw acknowledged is in the log, and
+ * after a restart each account's state counts its logged transactions exactly once.
  */
 #include "runtime/alloc.h"
 #include "storage/datadir.h"
@@ -19,9 +20,8 @@
 
 #define PARTS 4
 
-static void start(vg_tp_t *p, char *data, size_t len, int *port)
+static void start_on(vg_tp_t *p, const char *data, int *port)
 {
-    snprintf(data, len, "%s/data", vg_test_tmpdir());
     const char *args[] = {"serve",      "--data", data,           "--http-port", "0",
                           "--tcp-port", "0",      "--partitions", "4",           NULL};
     ASSERT_OK(vg_tp_spawn(p, args, NULL));
@@ -33,6 +33,12 @@ static void start(vg_tp_t *p, char *data, size_t len, int *port)
     *port = atoi(strchr(strstr(line, "http="), ':') + 1);
 }
 
+static void start(vg_tp_t *p, char *data, size_t len, int *port)
+{
+    snprintf(data, len, "%s/data", vg_test_tmpdir());
+    start_on(p, data, port);
+}
+
 static int post(int port, const char *body, char **resp)
 {
     vg_tc_response_t r;
@@ -42,8 +48,11 @@ static int post(int port, const char *body, char **resp)
     return r.status;
 }
 
-/* Every transaction id in the data directory's logs, newline-separated. */
-static char *logged_ids(const char *data)
+#define KILL_ACCOUNTS 37
+
+/* Every transaction id in the data directory's logs, newline-separated; when per_account is
+ * not NULL, also how many transactions of account "A<k>" the logs hold. */
+static char *logged_ids(const char *data, unsigned *per_account)
 {
     size_t cap = 1 << 16;
     size_t len = 0;
@@ -60,8 +69,12 @@ static char *logged_ids(const char *data)
         ASSERT_OK(vg_seglog_reader_open(log, 0, &r));
         vg_seglog_view_t v;
         while (vg_seglog_reader_next(r, &v) == 0) {
+            if (v.type != VG_SEGLOG_TYPE_TRANSACTION)
+                continue;
             Vigil__Transaction *tx = vigil__transaction__unpack(NULL, v.len, v.payload);
             ASSERT_NOT_NULL(tx);
+            if (per_account && tx->account_id[0] == 'A')
+                per_account[atoi(tx->account_id + 1) % KILL_ACCOUNTS]++;
             size_t need = strlen(tx->transaction_id) + 2;
             if (len + need >= cap) {
                 cap = cap * 2 + need;
@@ -119,7 +132,7 @@ VG_TEST(ingest_accepts_good_rejects_bad_and_persists)
     ASSERT_OK(vg_tp_wait(&p, 20000, &status));
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     vg_tp_cleanup(&p);
-    char *ids = logged_ids(data);
+    char *ids = logged_ids(data, NULL);
     ASSERT_STR_CONTAINS(ids, "\nt1\n");
     ASSERT_STR_CONTAINS(ids, "\nt2\n");
     ASSERT_FALSE(strstr(ids, "\nbad\n") != NULL); /* nothing half-written reached the log */
@@ -140,12 +153,15 @@ VG_TEST(ingest_kill9_loses_no_acknowledged_transaction)
     if (client == 0) {
         /* Post transactions one by one; report each id once acknowledged. */
         close(pfd[0]);
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        long long now_ms = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
         for (int i = 0;; i++) {
             char body[256];
             snprintf(body, sizeof(body),
                      "{\"transaction_id\":\"k%06d\",\"account_id\":\"A%d\",\"amount\":%d,"
-                     "\"currency\":\"EUR\",\"timestamp\":1795500000000}",
-                     i, i % 37, 1 + i % 50);
+                     "\"currency\":\"EUR\",\"timestamp\":%lld}",
+                     i, i % KILL_ACCOUNTS, 1 + i % 50, (long long)now_ms);
             vg_tc_response_t r;
             if (vg_tc_request(port, "POST", "/v1/transactions", "application/json", body,
                               strlen(body), &r) != 0)
@@ -176,7 +192,8 @@ VG_TEST(ingest_kill9_loses_no_acknowledged_transaction)
     acked[n] = '\0';
     close(pfd[0]);
     ASSERT_GT(n, 8); /* the client got some acknowledgements */
-    char *ids = logged_ids(data);
+    unsigned per_account[KILL_ACCOUNTS] = {0};
+    char *ids = logged_ids(data, per_account);
     size_t count = 0;
     for (char *line = acked; *line; line += 8) {
         char want[16];
@@ -187,4 +204,28 @@ VG_TEST(ingest_kill9_loses_no_acknowledged_transaction)
     }
     fprintf(stderr, "%zu acknowledged transactions, all in the log\n", count);
     free(ids);
+    /* Restarted, the engine replays its logs from the applied offsets: each account's state
+     * counts every transaction of its log exactly once, in its velocity features too. */
+    start_on(&p, data, &port);
+    for (unsigned a = 0; a < KILL_ACCOUNTS; a++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/accounts/A%u", a);
+        vg_tc_response_t r;
+        ASSERT_OK(vg_tc_request(port, "GET", path, NULL, NULL, 0, &r));
+        if (per_account[a] == 0) {
+            ASSERT_EQ(r.status, 404);
+            vg_tc_response_free(&r);
+            continue;
+        }
+        ASSERT_EQ(r.status, 200);
+        char want[96];
+        snprintf(want, sizeof(want), "\"transactions\":%u,", per_account[a]);
+        ASSERT_STR_CONTAINS(r.body, want);
+        snprintf(want, sizeof(want), "\"tx_count_30d\":%u.0,", per_account[a]);
+        ASSERT_STR_CONTAINS(r.body, want);
+        vg_tc_response_free(&r);
+    }
+    vg_tp_signal(&p, SIGTERM);
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    vg_tp_cleanup(&p);
 }

@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The apply-and-decide step; see decide.h. Two passes over a batch: the first walks the
+ * records in log order (dedupe, features from the profile before, profile update, labels),
+ * the second scores the batch's feature rows at once, appends the decisions to the decision
+ * log and writes the index entries that point at them; then one commit.
+ * Thread: the partition's loop (lookups: any).
+ */
+#define VG_LOG_MODULE "decide"
+#include "actors/decide.h"
+#include "actors/txcodec.h"
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/error.h"
+#include "runtime/logging.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TXINDEX_BYTES 32
+#define REPLAY_CHUNK  1024
+
+struct vg_decider {
+    vg_decider_opts_t o;
+    /* scratch, grown to the largest batch */
+    size_t cap;
+    float *rows;     /* [cap][VG_FEATURE_COUNT] */
+    float *scores;   /* [cap] */
+    size_t *row_of;  /* item index of each row */
+    float *flagged;  /* [cap][VG_FEATURE_COUNT] rows that need reasons */
+    float *contribs; /* [cap][VG_FEATURE_COUNT + 1] */
+    size_t *flag_row;
+    vg_seglog_rec_t *drecs;
+    uint8_t **dbufs;
+};
+
+/* ---- the index entry ---- */
+
+static void le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void txindex_encode(const vg_txindex_t *x, uint8_t *out)
+{
+    memset(out, 0, TXINDEX_BYTES);
+    le64(out, x->tx_offset);
+    le64(out + 8, x->decision_offset);
+    out[16] = (uint8_t)x->label;
+    le64(out + 24, (uint64_t)x->label_reported_ms);
+}
+
+static int txindex_decode(const uint8_t *in, size_t len, vg_txindex_t *x)
+{
+    if (len != TXINDEX_BYTES || in[16] > 2)
+        return VG_ECORRUPT;
+    x->tx_offset = rd64(in);
+    x->decision_offset = rd64(in + 8);
+    x->label = in[16];
+    x->label_reported_ms = (int64_t)rd64(in + 24);
+    return 0;
+}
+
+int vg_txindex_get(vg_state_t *st, const char *transaction_id, vg_txindex_t *out)
+{
+    uint8_t buf[TXINDEX_BYTES];
+    size_t len = 0;
+    int rc = vg_state_get(st, VG_STATE_TXINDEX, transaction_id, strlen(transaction_id), buf,
+                          sizeof(buf), &len);
+    if (rc == VG_ETOOBIG)
+        return VG_ECORRUPT;
+    return rc != 0 ? rc : txindex_decode(buf, len, out);
+}
+
+static int batch_txindex(vg_state_batch_t *b, const char *id, vg_txindex_t *out)
+{
+    vg_bytes_t v;
+    int rc = vg_state_batch_get(b, VG_STATE_TXINDEX, id, strlen(id), &v);
+    return rc != 0 ? rc : txindex_decode(v.ptr, v.len, out);
+}
+
+static int put_txindex(vg_state_batch_t *b, const char *id, const vg_txindex_t *x)
+{
+    uint8_t buf[TXINDEX_BYTES];
+    txindex_encode(x, buf);
+    return vg_state_batch_put(b, VG_STATE_TXINDEX, id, strlen(id), buf, sizeof(buf));
+}
+
+/* ---- profiles ---- */
+
+static int load_profile(vg_state_batch_t *b, const char *acct, vg_account_profile_t *p)
+{
+    vg_bytes_t v;
+    int rc = vg_state_batch_get(b, VG_STATE_ACCOUNTS, acct, strlen(acct), &v);
+    if (rc == VG_ENOTFOUND) {
+        vg_profile_init(p);
+        return 0;
+    }
+    return rc != 0 ? rc : vg_profile_decode(v.ptr, v.len, p);
+}
+
+static int store_profile(vg_state_batch_t *b, const char *acct, const vg_account_profile_t *p)
+{
+    uint8_t buf[VG_PROFILE_BYTES];
+    vg_profile_encode(p, buf);
+    return vg_state_batch_put(b, VG_STATE_ACCOUNTS, acct, strlen(acct), buf, sizeof(buf));
+}
+
+static double amount_major(const Vigil__Transaction *tx)
+{
+    int e = vg_currency_exponent(tx->currency);
+    return (double)tx->amount_minor / pow(10.0, e < 0 ? 2 : e);
+}
+
+/* ---- log reads ---- */
+
+int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type, ProtobufCMessage **out)
+{
+    vg_seglog_reader_t *r = NULL;
+    int rc = vg_seglog_reader_open(log, offset, &r);
+    if (rc != 0)
+        return rc;
+    vg_seglog_view_t v;
+    rc = vg_seglog_reader_next(r, &v);
+    if (rc == 0 && (v.offset != offset || v.type != type))
+        rc = VG_ENOTFOUND; /* retention removed it, or the index points elsewhere */
+    if (rc == 0) {
+        const ProtobufCMessageDescriptor *desc = type == VG_SEGLOG_TYPE_DECISION
+                                                     ? &vigil__decision__descriptor
+                                                     : &vigil__transaction__descriptor;
+        *out = protobuf_c_message_unpack(desc, NULL, v.len, v.payload);
+        if (!*out)
+            rc = VG_ECORRUPT;
+    }
+    vg_seglog_reader_close(r);
+    return rc;
+}
+
+/* ---- decisions ---- */
+
+/* protobuf-c's message structs have non-const pointers even for messages only packed. */
+static char *pb_str(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u = {s};
+    return u.m;
+}
+
+static float *pb_floats(const float *f)
+{
+    union {
+        const float *c;
+        float *m;
+    } u = {f};
+    return u.m;
+}
+
+void vg_decision_to_pb(const vg_decision_t *d, const char *transaction_id, Vigil__Decision *out,
+                       Vigil__Reason reasons[VG_DECISION_REASONS],
+                       Vigil__Reason *rptr[VG_DECISION_REASONS])
+{
+    vigil__decision__init(out);
+    out->transaction_id = pb_str(transaction_id);
+    out->partition = d->partition;
+    out->offset = d->offset;
+    out->score = d->score;
+    out->level = (Vigil__Level)d->level;
+    for (unsigned i = 0; i < d->n_reasons; i++) {
+        vigil__reason__init(&reasons[i]);
+        reasons[i].feature = pb_str(vg_feature_name(d->reasons[i].feature));
+        reasons[i].value = d->reasons[i].value;
+        reasons[i].contribution = d->reasons[i].contribution;
+        rptr[i] = &reasons[i];
+    }
+    out->n_reasons = d->n_reasons;
+    out->reasons = rptr;
+    out->model_version = pb_str(d->model_version);
+    out->n_features = VG_FEATURE_COUNT;
+    out->features = pb_floats(d->features);
+    out->decided_ms = d->decided_ms;
+    out->replay = d->replay;
+}
+
+void vg_decision_from_pb(const Vigil__Decision *pb, vg_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->offset = pb->offset;
+    out->partition = pb->partition;
+    out->score = (float)pb->score;
+    out->level = (int)pb->level;
+    out->replay = pb->replay;
+    out->applied = true;
+    for (size_t i = 0; i < pb->n_reasons && out->n_reasons < VG_DECISION_REASONS; i++) {
+        int f = vg_feature_index(pb->reasons[i]->feature);
+        if (f < 0)
+            continue;
+        unsigned k = out->n_reasons++;
+        out->reasons[k].feature = (uint16_t)f;
+        out->reasons[k].value = (float)pb->reasons[i]->value;
+        out->reasons[k].contribution = (float)pb->reasons[i]->contribution;
+    }
+    for (size_t i = 0; i < pb->n_features && i < VG_FEATURE_COUNT; i++)
+        out->features[i] = pb->features[i];
+    out->decided_ms = pb->decided_ms;
+    snprintf(out->model_version, sizeof(out->model_version), "%s", pb->model_version);
+}
+
+/* The original decision of a duplicate: from this batch, or from the decision log. */
+static void original_decision(vg_decider_t *d, const vg_pipe_item_t *items, size_t upto,
+                              const vg_txindex_t *x, vg_decision_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < upto; i++) {
+        if (items[i].offset == x->tx_offset) {
+            out->offset = x->tx_offset; /* decided in pass 2; vg_decider_apply copies it */
+            out->replay = true;
+            return;
+        }
+    }
+    out->offset = x->tx_offset;
+    out->decision_offset = x->decision_offset;
+    out->partition = d->o.partition;
+    out->level = VIGIL__LEVEL__LEVEL_UNSPECIFIED;
+    ProtobufCMessage *m = NULL;
+    if (x->decision_offset != VG_NO_OFFSET &&
+        vg_log_read_message(d->o.declog, x->decision_offset, VG_SEGLOG_TYPE_DECISION, &m) == 0) {
+        vg_decision_from_pb((Vigil__Decision *)m, out);
+        out->decision_offset = x->decision_offset;
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    out->replay = true;
+}
+
+static int level_of(const vg_decider_t *d, float score)
+{
+    if (score >= d->o.threshold_high)
+        return VIGIL__LEVEL__LEVEL_HIGH;
+    if (score >= d->o.threshold_medium)
+        return VIGIL__LEVEL__LEVEL_MEDIUM;
+    return VIGIL__LEVEL__LEVEL_LOW;
+}
+
+static void grow(vg_decider_t *d, size_t n)
+{
+    if (n <= d->cap)
+        return;
+    size_t c = d->cap ? d->cap : 256;
+    while (c < n)
+        c *= 2;
+    d->rows = vg_xrealloc(d->rows, c * VG_FEATURE_COUNT * sizeof(float));
+    d->flagged = vg_xrealloc(d->flagged, c * VG_FEATURE_COUNT * sizeof(float));
+    d->contribs = vg_xrealloc(d->contribs, c * (VG_FEATURE_COUNT + 1) * sizeof(float));
+    d->scores = vg_xrealloc(d->scores, c * sizeof(float));
+    d->row_of = vg_xrealloc(d->row_of, c * sizeof(size_t));
+    d->flag_row = vg_xrealloc(d->flag_row, c * sizeof(size_t));
+    d->drecs = vg_xrealloc(d->drecs, c * sizeof(*d->drecs));
+    d->dbufs = vg_xrealloc(d->dbufs, c * sizeof(*d->dbufs));
+    d->cap = c;
+}
+
+/* A label on an indexed transaction: record it and move the account's label counts. */
+static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_t *items,
+                       size_t upto, const Vigil__Label *l, vg_txindex_t *x)
+{
+    int now = l->is_fraud ? 2 : 1;
+    int before = x->label;
+    x->label = now;
+    x->label_reported_ms = l->reported_at_ms;
+    if (x->tx_offset == VG_NO_OFFSET || before == now)
+        return 0;
+    /* The account: from this batch when the transaction is in it, else from the log. */
+    const char *acct = NULL;
+    ProtobufCMessage *m = NULL;
+    for (size_t i = 0; i < upto && !acct; i++)
+        if (items[i].tx && items[i].offset == x->tx_offset)
+            acct = items[i].tx->account_id;
+    if (!acct) {
+        int rc = vg_log_read_message(d->o.log, x->tx_offset, VG_SEGLOG_TYPE_TRANSACTION, &m);
+        if (rc != 0) {
+            VG_LOG_WARN("labelled transaction not readable partition=%u offset=%llu err=%s",
+                        d->o.partition, (unsigned long long)x->tx_offset, vg_strerror(rc));
+            return 0; /* retention removed it: the index keeps the label */
+        }
+        acct = ((Vigil__Transaction *)m)->account_id;
+    }
+    vg_account_profile_t p;
+    int rc = load_profile(b, acct, &p);
+    if (rc == 0) {
+        if (before == 2 && p.fraud_labels)
+            p.fraud_labels--;
+        else if (before == 1 && p.genuine_labels)
+            p.genuine_labels--;
+        vg_profile_label(&p, l->is_fraud, l->reported_at_ms);
+        rc = store_profile(b, acct, &p);
+    }
+    if (m)
+        protobuf_c_message_free_unpacked(m, NULL);
+    return rc;
+}
+
+/* Pass 1 for one transaction: *added says whether it became feature row `nrows` (a
+ * duplicate does not). */
+static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t i,
+                    size_t nrows, bool *added)
+{
+    *added = false;
+    vg_pipe_item_t *it = &items[i];
+    const Vigil__Transaction *tx = it->tx;
+    vg_txindex_t x;
+    int rc = batch_txindex(b, tx->transaction_id, &x);
+    if (rc != 0 && rc != VG_ENOTFOUND)
+        return rc;
+    bool waiting_label = rc == 0 && x.tx_offset == VG_NO_OFFSET;
+    if (rc == 0 && !waiting_label) {
+        original_decision(d, items, i, &x, &it->decision);
+        return 0;
+    }
+    if (rc != 0)
+        x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
+    vg_account_profile_t p;
+    rc = load_profile(b, tx->account_id, &p);
+    if (rc != 0)
+        return rc;
+    double amount = amount_major(tx);
+    float *row = d->rows + nrows * VG_FEATURE_COUNT;
+    vg_features_compute(tx, amount, &p, row);
+    vg_profile_update(&p, tx, amount);
+    if (waiting_label)
+        vg_profile_label(&p, x.label == 2, x.label_reported_ms);
+    rc = store_profile(b, tx->account_id, &p);
+    if (rc != 0)
+        return rc;
+    x.tx_offset = it->offset;
+    d->row_of[nrows] = i;
+    memset(&it->decision, 0, sizeof(it->decision));
+    it->decision.offset = it->offset;
+    it->decision.partition = d->o.partition;
+    *added = true;
+    return put_txindex(b, tx->transaction_id, &x);
+}
+
+/* Pass 2a: one model call for the batch's rows; exact SHAP reasons for the flagged ones in
+ * one more. */
+static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
+{
+    const vg_model_t *model = d->o.model;
+    int64_t now = vg_clock_wall_ms();
+    if (model && nrows) {
+        int rc = vg_model_predict(model, d->rows, nrows, VG_FEATURE_COUNT, d->scores);
+        if (rc != 0)
+            return rc;
+    } else {
+        memset(d->scores, 0, nrows * sizeof(float));
+    }
+    size_t nflag = 0;
+    for (size_t r = 0; r < nrows; r++) {
+        vg_decision_t *dec = &items[d->row_of[r]].decision;
+        dec->score = d->scores[r];
+        dec->level = model ? level_of(d, d->scores[r]) : VIGIL__LEVEL__LEVEL_LOW;
+        dec->decided_ms = now;
+        memcpy(dec->features, d->rows + r * VG_FEATURE_COUNT, sizeof(dec->features));
+        if (model)
+            snprintf(dec->model_version, sizeof(dec->model_version), "%s", vg_model_version(model));
+        if (dec->level >= VIGIL__LEVEL__LEVEL_MEDIUM) {
+            memcpy(d->flagged + nflag * VG_FEATURE_COUNT, dec->features, sizeof(dec->features));
+            d->flag_row[nflag++] = r;
+        }
+    }
+    if (!nflag)
+        return 0;
+    int rc = vg_model_contributions(model, d->flagged, nflag, VG_FEATURE_COUNT, true, d->contribs);
+    if (rc != 0)
+        return rc;
+    for (size_t k = 0; k < nflag; k++) {
+        vg_decision_t *dec = &items[d->row_of[d->flag_row[k]]].decision;
+        vg_reason_t rs[VG_DECISION_REASONS];
+        size_t nr = vg_model_top_reasons(d->contribs + k * (VG_FEATURE_COUNT + 1), VG_FEATURE_COUNT,
+                                         VG_DECISION_REASONS, rs);
+        dec->n_reasons = (uint8_t)nr;
+        for (size_t j = 0; j < nr; j++) {
+            dec->reasons[j].feature = (uint16_t)rs[j].feature;
+            dec->reasons[j].value = dec->features[rs[j].feature];
+            dec->reasons[j].contribution = rs[j].contribution;
+        }
+    }
+    return 0;
+}
+
+/* Pass 2b: the decision records (one append) and the index entries that point at them. */
+static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t nrows)
+{
+    for (size_t r = 0; r < nrows; r++) {
+        const vg_pipe_item_t *it = &items[d->row_of[r]];
+        Vigil__Decision pb;
+        Vigil__Reason reasons[VG_DECISION_REASONS];
+        Vigil__Reason *rptr[VG_DECISION_REASONS];
+        vg_decision_to_pb(&it->decision, it->tx->transaction_id, &pb, reasons, rptr);
+        size_t len = vigil__decision__get_packed_size(&pb);
+        d->dbufs[r] = vg_xmalloc(len ? len : 1);
+        vigil__decision__pack(&pb, d->dbufs[r]);
+        d->drecs[r] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_DECISION, it->tx->timestamp_ms, d->dbufs[r],
+                                        (uint32_t)len};
+    }
+    uint64_t first = 0;
+    int rc = nrows ? vg_seglog_append(d->o.declog, d->drecs, nrows, &first) : 0;
+    for (size_t r = 0; r < nrows; r++)
+        free(d->dbufs[r]);
+    for (size_t r = 0; r < nrows && rc == 0; r++) {
+        vg_pipe_item_t *it = &items[d->row_of[r]];
+        it->decision.decision_offset = first + r;
+        it->decision.applied = true;
+        vg_txindex_t x;
+        rc = batch_txindex(b, it->tx->transaction_id, &x);
+        if (rc == 0) {
+            x.decision_offset = first + r;
+            rc = put_txindex(b, it->tx->transaction_id, &x);
+        }
+    }
+    return rc;
+}
+
+int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
+{
+    grow(d, n);
+    vg_state_batch_t *b = vg_state_batch_begin(d->o.state);
+    size_t nrows = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        vg_pipe_item_t *it = &items[i];
+        if (it->rec.type == VG_SEGLOG_TYPE_TRANSACTION && it->tx) {
+            bool added = false;
+            rc = apply_tx(d, b, items, i, nrows, &added);
+            nrows += added;
+        } else if (it->rec.type == VG_SEGLOG_TYPE_LABEL && it->label) {
+            const Vigil__Label *l = it->label;
+            vg_txindex_t x;
+            rc = batch_txindex(b, l->transaction_id, &x);
+            if (rc == VG_ENOTFOUND) {
+                x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
+                rc = 0;
+            }
+            if (rc == 0)
+                rc = apply_label(d, b, items, i, l, &x);
+            if (rc == 0)
+                rc = put_txindex(b, l->transaction_id, &x);
+        }
+    }
+    if (rc == 0)
+        rc = score_rows(d, items, nrows);
+    if (rc == 0)
+        rc = log_decisions(d, b, items, nrows);
+    /* Duplicates of a transaction decided in this batch copy its final decision. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        vg_pipe_item_t *it = &items[i];
+        if (!it->tx || !it->decision.replay || it->decision.applied)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (items[j].offset == it->decision.offset && items[j].decision.applied) {
+                it->decision = items[j].decision;
+                it->decision.replay = true;
+                break;
+            }
+        }
+        it->decision.applied = true;
+    }
+    if (rc != 0) {
+        vg_state_batch_abort(b);
+        return rc;
+    }
+    return vg_state_batch_commit(b, next_offset);
+}
+
+/* Reads up to REPLAY_CHUNK records below `end` into items (unpacking into msgs). OUT: *n,
+ * *next (the offset after the last one read). 0, or the read / decode error. */
+static int read_chunk(vg_decider_t *d, vg_seglog_reader_t *r, uint64_t end, vg_pipe_item_t *items,
+                      ProtobufCMessage **msgs, size_t *n, uint64_t *next)
+{
+    vg_seglog_view_t v;
+    int rc = 0;
+    *n = 0;
+    while (*n < REPLAY_CHUNK && *next < end && (rc = vg_seglog_reader_next(r, &v)) == 0) {
+        vg_pipe_item_t *it = &items[*n];
+        memset(it, 0, sizeof(*it));
+        it->rec.type = v.type;
+        it->offset = v.offset;
+        *next = v.offset + 1;
+        msgs[*n] = NULL;
+        if (v.type == VG_SEGLOG_TYPE_TRANSACTION) {
+            msgs[*n] =
+                protobuf_c_message_unpack(&vigil__transaction__descriptor, NULL, v.len, v.payload);
+            it->tx = (const Vigil__Transaction *)msgs[*n];
+        } else if (v.type == VG_SEGLOG_TYPE_LABEL) {
+            msgs[*n] = protobuf_c_message_unpack(&vigil__label__descriptor, NULL, v.len, v.payload);
+            it->label = (const Vigil__Label *)msgs[*n];
+        } else {
+            (*n)++; /* another record type: nothing to apply */
+            continue;
+        }
+        if (!msgs[*n]) {
+            VG_LOG_ERROR("undecodable record partition=%u offset=%llu", d->o.partition,
+                         (unsigned long long)v.offset);
+            return VG_ECORRUPT;
+        }
+        (*n)++;
+    }
+    return rc == VG_ENOTFOUND ? 0 : rc;
+}
+
+int vg_decider_replay(vg_decider_t *d, uint64_t *replayed)
+{
+    *replayed = 0;
+    uint64_t from = 0;
+    int rc = vg_state_applied_offset(d->o.state, &from);
+    uint64_t end = vg_seglog_next_offset(d->o.log);
+    if (rc != 0 || from >= end)
+        return rc;
+    vg_seglog_reader_t *r = NULL;
+    rc = vg_seglog_reader_open(d->o.log, from, &r);
+    if (rc != 0)
+        return rc;
+    vg_pipe_item_t *items = vg_xcalloc(REPLAY_CHUNK, sizeof(*items));
+    ProtobufCMessage **msgs = vg_xcalloc(REPLAY_CHUNK, sizeof(ProtobufCMessage *));
+    uint64_t next = from;
+    while (rc == 0 && next < end) {
+        size_t n = 0;
+        rc = read_chunk(d, r, end, items, msgs, &n, &next);
+        if (rc == 0 && n)
+            rc = vg_decider_apply(d, items, n, next);
+        for (size_t i = 0; i < n; i++) {
+            if (msgs[i])
+                protobuf_c_message_free_unpacked(msgs[i], NULL);
+            msgs[i] = NULL;
+        }
+        *replayed += n;
+        if (n == 0)
+            break;
+    }
+    free(msgs);
+    free(items);
+    vg_seglog_reader_close(r);
+    return rc;
+}
+
+vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts)
+{
+    vg_decider_t *d = vg_xcalloc(1, sizeof(*d));
+    d->o = *opts;
+    grow(d, 256);
+    return d;
+}
+
+void vg_decider_free(vg_decider_t *d)
+{
+    if (!d)
+        return;
+    free(d->rows);
+    free(d->flagged);
+    free(d->contribs);
+    free(d->scores);
+    free(d->row_of);
+    free(d->flag_row);
+    free(d->drecs);
+    free(d->dbufs);
+    free(d);
+}

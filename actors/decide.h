@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The partition's apply-and-decide step: the records of one group commit (or of a replay
+ * chunk), in log order, become account state, transaction-index entries and decisions, and
+ * all of it is committed to the partition's LMDB environment in ONE write transaction
+ * together with the applied log offset. The live path, the restart replay and (later) the
+ * backtest run this same code, so they compute the same numbers.
+ *
+ * Per transaction: its features come from the account profile as it was before it (the
+ * feature table in models/features.h is the only definition); then the profile is updated.
+ * A transaction_id already in the index (or earlier in the same batch) is a duplicate: it
+ * changes no state, and its decision is the original one, marked replay. The batch's feature
+ * rows are scored with ONE XGBoost call; rows at or above the MEDIUM threshold get exact SHAP
+ * contributions in one more call, and the top 3 positive ones are their reasons. Each
+ * decision is appended to the partition's decision log (derived data; the transaction index
+ * points at it). Without a model every transaction is LOW with score 0 and no model version
+ * (the rules that would decide then are not built yet).
+ *
+ * Per label: when its transaction is indexed, the label is recorded there and the account's
+ * label history is updated (a relabel moves the count); otherwise it waits in the index and
+ * is applied when the transaction arrives.
+ *
+ * The transaction index (DB txindex), key = transaction_id, value = 32 bytes little-endian:
+ *   0 8 offset of the transaction (UINT64_MAX: not seen yet, only a label waits)
+ *   8 8 offset of its decision in the decision log (UINT64_MAX: none)
+ *  16 1 label: 0 none, 1 genuine, 2 fraud      17 7 zero
+ *  24 8 the label's reported_at_ms
+ * Thread: the partition's loop (one decider per partition).
+ */
+#ifndef VG_ACTORS_DECIDE_H
+#define VG_ACTORS_DECIDE_H
+
+#include "models/features.h"
+#include "models/xgb.h"
+#include "runtime/compiler.h"
+#include "storage/seglog.h"
+#include "storage/state.h"
+
+#include "storage/vigil.pb-c.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VG_DECISION_REASONS 3
+#define VG_NO_OFFSET        UINT64_MAX
+
+/* A decision, flat (no pointers), so it can be copied into a reply. */
+typedef struct vg_decision {
+    uint64_t offset;          /* the transaction's offset in the partition's log */
+    uint64_t decision_offset; /* its record in the decision log */
+    uint32_t partition;
+    float score;  /* probability, 0..1 */
+    int level;    /* Vigil__Level */
+    bool replay;  /* a duplicate transaction_id: this is the original decision */
+    bool applied; /* set once the decision is final */
+    uint8_t n_reasons;
+    struct {
+        uint16_t feature;
+        float value;
+        float contribution;
+    } reasons[VG_DECISION_REASONS];
+    float features[VG_FEATURE_COUNT];
+    int64_t decided_ms;
+    char model_version[40];
+} vg_decision_t;
+
+/* One record of a batch. The caller fills rec and tx or label; offset is set by the
+ * partition; decision is the output for transactions. */
+typedef struct vg_pipe_item {
+    vg_seglog_rec_t rec;
+    const Vigil__Transaction *tx; /* rec.type == VG_SEGLOG_TYPE_TRANSACTION */
+    const Vigil__Label *label;    /* rec.type == VG_SEGLOG_TYPE_LABEL */
+    uint64_t offset;
+    vg_decision_t decision; /* OUT */
+} vg_pipe_item_t;
+
+/* An index entry, decoded. */
+typedef struct vg_txindex {
+    uint64_t tx_offset;
+    uint64_t decision_offset;
+    int label; /* 0 none, 1 genuine, 2 fraud */
+    int64_t label_reported_ms;
+} vg_txindex_t;
+
+typedef struct vg_decider vg_decider_t;
+
+typedef struct vg_decider_opts {
+    unsigned partition;
+    vg_state_t *state;
+    vg_seglog_t *log;        /* the transactions (read to find a labelled one's account) */
+    vg_seglog_t *declog;     /* the decisions */
+    const vg_model_t *model; /* may be NULL; shared, outlives the decider */
+    double threshold_medium;
+    double threshold_high;
+} vg_decider_opts_t;
+
+vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts);
+void vg_decider_free(vg_decider_t *d);
+
+/* Applies items[0..n) (offsets increasing) and commits them with applied offset
+ * `next_offset`. Sets each transaction's decision. 0, or the state or log error (nothing of
+ * the batch is committed; the decision log may hold decisions that a replay rewrites). */
+VG_MUST_CHECK int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n,
+                                   uint64_t next_offset);
+
+/* Replays the log from the state's applied offset to its end through vg_decider_apply, in
+ * chunks. OUT: *replayed (records). 0 or the error. */
+VG_MUST_CHECK int vg_decider_replay(vg_decider_t *d, uint64_t *replayed);
+
+/* ---- lookups (thread: any; read-only) ---- */
+
+/* 0, VG_ENOTFOUND or the state error. */
+VG_MUST_CHECK int vg_txindex_get(vg_state_t *st, const char *transaction_id, vg_txindex_t *out);
+
+/* Reads the record at `offset` of `log` and unpacks it as `type` (a Vigil__Transaction* or
+ * Vigil__Decision*; free with protobuf_c_message_free_unpacked). 0, VG_ENOTFOUND,
+ * VG_ECORRUPT. */
+VG_MUST_CHECK int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type,
+                                      ProtobufCMessage **out);
+
+/* Fills `out` (a decision message whose arrays point into `reasons`, `rptr` and the
+ * decision itself: valid while `d` and those are) from a flat decision. */
+void vg_decision_to_pb(const vg_decision_t *d, const char *transaction_id, Vigil__Decision *out,
+                       Vigil__Reason reasons[VG_DECISION_REASONS],
+                       Vigil__Reason *rptr[VG_DECISION_REASONS]);
+
+/* The flat decision from a decision-log record. */
+void vg_decision_from_pb(const Vigil__Decision *pb, vg_decision_t *out);
+
+#endif

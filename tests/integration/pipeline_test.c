@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transaction pipeline through the real binary over loopback: POST /v1/score decides with
+ * a model trained by `vigil train` (reasons for flagged ones), every bad-input case gets its
+ * 4xx error and stays out of the log, a repeated transaction_id gets the original decision
+ * and changes no state, labels before and after their transaction, and the feature values of
+ * a scripted account history checked against numbers computed by hand.
+ */
+#include "tests/support/http_client.h"
+#include "tests/support/proc.h"
+#include "tests/vg_test.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define DAY_MS 86400000LL
+
+struct engine {
+    vg_tp_t proc;
+    int port;
+    char data[512];
+    char model[512];
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Trains a small model with the project's own trainer, then starts the engine with it. */
+static void engine_start(struct engine *e)
+{
+    snprintf(e->data, sizeof(e->data), "%s/data", vg_test_tmpdir());
+    snprintf(e->model, sizeof(e->model), "%s/model.json", vg_test_tmpdir());
+    const char *train[] = {"train",  "--synthetic", "--out",   e->model, "--accounts", "500",
+                           "--days", "30",          "--trees", "30",     NULL};
+    int code = -1;
+    char *err = NULL;
+    ASSERT_OK(vg_tp_run(train, NULL, 120000, &code, NULL, &err));
+    if (code != 0)
+        VG_FAIL("vigil train failed: %s", err);
+    free(err);
+    const char *args[] = {"serve", "--data",       e->data, "--http-port", "0",      "--tcp-port",
+                          "0",     "--partitions", "4",     "--model",     e->model, NULL};
+    ASSERT_OK(vg_tp_spawn(&e->proc, args, NULL));
+    char line[512];
+    if (vg_tp_wait_line(&e->proc, "vigil: serving", line, sizeof(line), 30000) != 0)
+        VG_FAIL("engine did not start: %s", vg_tp_stderr(&e->proc));
+    e->port = atoi(strchr(strstr(line, "http="), ':') + 1);
+}
+
+static void engine_stop(struct engine *e)
+{
+    vg_tp_signal(&e->proc, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e->proc, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&e->proc);
+}
+
+/* One request; returns the status, the body in *body (caller frees). */
+static int call(struct engine *e, const char *method, const char *path, const char *ctype,
+                const char *payload, char **body)
+{
+    vg_tc_response_t r;
+    ASSERT_OK(
+        vg_tc_request(e->port, method, path, ctype, payload, payload ? strlen(payload) : 0, &r));
+    *body = r.body;
+    return r.status;
+}
+
+static int score(struct engine *e, const char *payload, char **body)
+{
+    return call(e, "POST", "/v1/score", "application/json", payload, body);
+}
+
+/* The number after "key": in json (the first occurrence), or NAN. */
+static double num(const char *json, const char *key)
+{
+    char pat[96];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    if (!p || strncmp(p + strlen(pat), "null", 4) == 0)
+        return NAN;
+    return strtod(p + strlen(pat), NULL);
+}
+
+static void tx_json(char *buf, size_t len, const char *id, const char *acct, const char *amount,
+                    long long ts, const char *extra)
+{
+    snprintf(buf, len,
+             "{\"transaction_id\":\"%s\",\"account_id\":\"%s\",\"amount\":\"%s\","
+             "\"currency\":\"EUR\",\"timestamp\":%lld%s%s}",
+             id, acct, amount, ts, extra ? "," : "", extra ? extra : "");
+}
+
+VG_TEST(score_decides_with_the_model_and_explains_flagged_ones)
+{
+    struct engine e;
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    char body[512];
+    char *resp = NULL;
+    tx_json(body, sizeof(body), "s1", "acct-s", "12.50", t, "\"merchant_id\":\"m1\"");
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transaction_id\":\"s1\"");
+    ASSERT_STR_CONTAINS(resp, "\"level\":\"LOW\"");
+    ASSERT_STR_CONTAINS(resp, "\"model_version\":\"xgb-");
+    ASSERT_STR_CONTAINS(resp, "\"replay\":false");
+    ASSERT_STR_CONTAINS(resp, "\"reasons\":[]"); /* LOW: no reasons computed */
+    double s = num(resp, "score");
+    ASSERT_TRUE(s >= 0 && s < 0.5);
+    ASSERT_EQ_DBL(num(resp, "amount"), 12.5, 1e-6);
+    free(resp);
+    /* A burst of large e-commerce payments abroad within seconds: the trained model flags it,
+     * and a flagged decision carries up to 3 reasons with positive contributions. */
+    int flagged = 0;
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "s-burst-%d", i);
+        tx_json(body, sizeof(body), id, "acct-s", "950.00", t + 1000 + i,
+                "\"channel\":\"ecommerce\",\"country\":\"BR\"");
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        if (!strstr(resp, "\"level\":\"LOW\"")) {
+            flagged++;
+            ASSERT_STR_CONTAINS(resp, "\"reasons\":[{\"feature\":\"");
+            ASSERT_TRUE(num(resp, "contribution") > 0);
+            ASSERT_TRUE(num(resp, "score") >= 0.5);
+        }
+        free(resp);
+    }
+    ASSERT_GT(flagged, 3);
+    /* The decision is kept: GET shows the transaction, the same decision and no label. */
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/s-burst-9", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transaction\":{\"transaction_id\":\"s-burst-9\"");
+    ASSERT_STR_CONTAINS(resp, "\"amount\":\"950.00\"");
+    ASSERT_STR_CONTAINS(resp, "\"decision\":{\"transaction_id\":\"s-burst-9\"");
+    ASSERT_STR_CONTAINS(resp, "\"label\":null");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/nope", NULL, NULL, &resp), 404);
+    free(resp);
+    engine_stop(&e);
+}
+
+VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
+{
+    struct engine e;
+    engine_start(&e);
+    long long t = now_ms();
+    char future[64];
+    snprintf(future, sizeof(future), "%lld", t + 2 * DAY_MS);
+    static const struct {
+        const char *json; /* the fields after transaction_id */
+        const char *code;
+        const char *field;
+    } cases[] = {
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\"", "missing_field",
+         "timestamp"},
+        {"\"account_id\":\"\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":1",
+         "missing_field", "account_id"},
+        {"\"account_id\":\"a\",\"amount\":\"-5\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "amount"},
+        {"\"account_id\":\"a\",\"amount\":\"\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "amount"},
+        {"\"account_id\":\"a\",\"amount\":\"12abc\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "amount"},
+        {"\"account_id\":\"a\",\"amount\":1e15,\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "amount"},
+        {"\"account_id\":\"a\",\"amount\":\"0\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "amount"},
+        {"\"account_id\":\"a\",\"amount\":\"1.234\",\"currency\":\"EUR\",\"timestamp\":T",
+         "too_many_decimals", "amount"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"XXQ\",\"timestamp\":T",
+         "unknown_currency", "currency"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":\"soon\"",
+         "invalid_timestamp", "timestamp"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":F",
+         "timestamp_in_future", "timestamp"},
+        {"\"account_id\":7,\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T", "invalid_type",
+         "account_id"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T,\"colour\":"
+         "\"red\"",
+         "unknown_field", "colour"},
+    };
+    char *resp = NULL;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char fields[512];
+        char ts[32];
+        snprintf(ts, sizeof(ts), "%lld", t);
+        /* substitute T (now) and F (the far future) */
+        size_t k = 0;
+        for (const char *c = cases[i].json; *c && k < sizeof(fields) - 40; c++) {
+            if ((*c == 'T' || *c == 'F') && c[-1] == ':') {
+                k +=
+                    (size_t)snprintf(fields + k, sizeof(fields) - k, "%s", *c == 'T' ? ts : future);
+            } else {
+                fields[k++] = *c;
+            }
+        }
+        fields[k] = '\0';
+        char body[700];
+        snprintf(body, sizeof(body), "{\"transaction_id\":\"bad-%zu\",%s}", i, fields);
+        int status = score(&e, body, &resp);
+        if (status != 400 || !strstr(resp, cases[i].code) || !strstr(resp, cases[i].field))
+            VG_FAIL("case %zu (%s): got %d %s, want 400 %s on %s", i, body, status, resp,
+                    cases[i].code, cases[i].field);
+        ASSERT_STR_CONTAINS(resp, "{\"error\":{\"code\":\"");
+        free(resp);
+    }
+    /* Body-level errors. */
+    ASSERT_EQ(score(&e, "{\"transaction_id\":", &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_json\"");
+    free(resp);
+    ASSERT_EQ(score(&e, "[{},{}]", &resp), 400); /* /v1/score takes one transaction */
+    ASSERT_STR_CONTAINS(resp, "one transaction");
+    free(resp);
+    ASSERT_EQ(call(&e, "POST", "/v1/score", "text/plain", "{}", &resp), 415);
+    free(resp);
+    size_t big_len = 2u << 20;
+    char *big = malloc(big_len + 1);
+    memset(big, ' ', big_len);
+    big[0] = '{';
+    big[big_len - 1] = '}';
+    big[big_len] = '\0';
+    ASSERT_EQ(score(&e, big, &resp), 413);
+    ASSERT_STR_CONTAINS(resp, "body_too_large");
+    free(resp);
+    free(big);
+    /* In an array, each bad element is reported by index and the good ones are accepted. */
+    char arr[1024];
+    snprintf(arr, sizeof(arr),
+             "[{\"transaction_id\":\"arr-ok\",\"account_id\":\"a\",\"amount\":\"3\","
+             "\"currency\":\"EUR\",\"timestamp\":%lld},{\"transaction_id\":\"arr-bad\","
+             "\"account_id\":\"a\",\"amount\":\"3\",\"currency\":\"EURO\",\"timestamp\":%lld}]",
+             t, t);
+    ASSERT_EQ(call(&e, "POST", "/v1/transactions", "application/json", arr, &resp), 202);
+    ASSERT_STR_CONTAINS(resp, "\"accepted\":[{\"index\":0,\"transaction_id\":\"arr-ok\"");
+    ASSERT_STR_CONTAINS(resp,
+                        "\"rejected\":[{\"index\":1,\"error\":{\"code\":\"unknown_currency\"");
+    free(resp);
+    /* None of the bad ones reached the log or the index. */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/transactions/bad-%zu", i);
+        ASSERT_EQ(call(&e, "GET", path, NULL, NULL, &resp), 404);
+        free(resp);
+    }
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/arr-bad", NULL, NULL, &resp), 404);
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/a", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":1,");
+    free(resp);
+    engine_stop(&e);
+}
+
+VG_TEST(repeated_transaction_id_returns_the_original_decision)
+{
+    struct engine e;
+    engine_start(&e);
+    long long t = now_ms() - 1000;
+    char body[512];
+    char *first = NULL;
+    char *again = NULL;
+    tx_json(body, sizeof(body), "dup-1", "acct-d", "40.00", t, NULL);
+    ASSERT_EQ(score(&e, body, &first), 200);
+    /* The retry may even differ in amount: the id decides, and nothing changes. */
+    tx_json(body, sizeof(body), "dup-1", "acct-d", "99.00", t + 5, NULL);
+    ASSERT_EQ(score(&e, body, &again), 200);
+    ASSERT_STR_CONTAINS(again, "\"replay\":true");
+    ASSERT_TRUE(num(first, "score") == num(again, "score"));
+    ASSERT_TRUE(num(first, "offset") == num(again, "offset"));
+    ASSERT_EQ_DBL(num(again, "amount"), 40.0, 1e-6);
+    free(first);
+    free(again);
+    /* Twice in one array: the second is a replay of the first. */
+    char arr[1024];
+    snprintf(arr, sizeof(arr),
+             "[{\"transaction_id\":\"dup-2\",\"account_id\":\"acct-d\",\"amount\":\"5\","
+             "\"currency\":\"EUR\",\"timestamp\":%lld},{\"transaction_id\":\"dup-2\","
+             "\"account_id\":\"acct-d\",\"amount\":\"5\",\"currency\":\"EUR\",\"timestamp\":%lld}]",
+             t + 10, t + 10);
+    char *resp = NULL;
+    ASSERT_EQ(call(&e, "POST", "/v1/transactions", "application/json", arr, &resp), 202);
+    ASSERT_STR_CONTAINS(resp, "\"replay\":false");
+    ASSERT_STR_CONTAINS(resp, "\"replay\":true");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-d", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":2,"); /* dup-1 and dup-2, once each */
+    ASSERT_EQ_DBL(num(resp, "amount_sum_1d"), 45.0, 1e-6);
+    free(resp);
+    /* After a restart the index still knows them. */
+    engine_stop(&e);
+    const char *args[] = {"serve", "--data",       e.data, "--http-port", "0",     "--tcp-port",
+                          "0",     "--partitions", "4",    "--model",     e.model, NULL};
+    ASSERT_OK(vg_tp_spawn(&e.proc, args, NULL));
+    char line[512];
+    ASSERT_OK(vg_tp_wait_line(&e.proc, "vigil: serving", line, sizeof(line), 30000));
+    e.port = atoi(strchr(strstr(line, "http="), ':') + 1);
+    tx_json(body, sizeof(body), "dup-1", "acct-d", "40.00", t, NULL);
+    ASSERT_EQ(score(&e, body, &again), 200);
+    ASSERT_STR_CONTAINS(again, "\"replay\":true");
+    free(again);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-d", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":2,");
+    free(resp);
+    engine_stop(&e);
+}
+
+VG_TEST(labels_before_and_after_their_transaction)
+{
+    struct engine e;
+    engine_start(&e);
+    long long t = now_ms() - 1000;
+    char *resp = NULL;
+    /* Before: kept, applied when the transaction arrives. */
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "{\"transaction_id\":\"lab-1\",\"is_fraud\":true,\"source\":\"chargeback\"}",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"pending\":true");
+    free(resp);
+    char body[512];
+    tx_json(body, sizeof(body), "lab-1", "acct-l", "10.00", t, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":0,");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-1", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"label\":{\"is_fraud\":true,");
+    free(resp);
+    /* After: found through the index, applied at once. */
+    tx_json(body, sizeof(body), "lab-2", "acct-l", "11.00", t + 1, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    free(resp);
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "[{\"transaction_id\":\"lab-2\",\"is_fraud\":true},{\"transaction_id\":\"\","
+                   "\"is_fraud\":true},{\"transaction_id\":\"x\",\"is_fraud\":\"yes\"}]",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"accepted\":[{\"index\":0,\"transaction_id\":\"lab-2\","
+                              "\"pending\":false}]");
+    ASSERT_STR_CONTAINS(resp, "{\"index\":1,\"error\":{\"code\":\"missing_field\"");
+    ASSERT_STR_CONTAINS(resp, "{\"index\":2,\"error\":{\"code\":\"invalid_type\"");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":2,\"genuine\":0,");
+    free(resp);
+    /* A relabel moves the count; the same label again changes nothing. */
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ(
+            call(&e, "POST", "/v1/labels", "application/json",
+                 "{\"transaction_id\":\"lab-2\",\"is_fraud\":false,\"account_id\":\"acct-l\"}",
+                 &resp),
+            202);
+        free(resp);
+    }
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":1,");
+    free(resp);
+    engine_stop(&e);
+}
+
+/* Hand-computed from the feature table's definitions (models/features.h). */
+VG_TEST(scripted_account_history_gives_hand_computed_features)
+{
+    struct engine e;
+    engine_start(&e);
+    /* Day D = 5 days ago at 00:00 UTC. History: 100.00 at D-8d (outside 7 days, inside 30),
+     * then 10.00 at D+10:00, 20.00 at D+10:30, 30.00 at D+12:30 in Paris, and the probe:
+     * 40.00 at D+13:00 in London, same merchant as before. */
+    long long d = (now_ms() / DAY_MS - 5) * DAY_MS;
+    long long h = 3600000;
+    struct {
+        const char *id;
+        const char *amount;
+        long long ts;
+        const char *extra;
+    } hist[] = {
+        {"h0", "100.00", d - 8 * DAY_MS + 10 * h, "\"merchant_id\":\"m-a\""},
+        {"h1", "10.00", d + 10 * h, "\"merchant_id\":\"m-b\""},
+        {"h2", "20.00", d + 10 * h + h / 2, "\"merchant_id\":\"m-b\""},
+        {"h3", "30.00", d + 12 * h + h / 2,
+         "\"merchant_id\":\"m-b\",\"lat\":48.8566,\"lon\":2.3522,\"country\":\"FR\""},
+        {"h4", "40.00", d + 13 * h,
+         "\"merchant_id\":\"m-b\",\"lat\":51.5074,\"lon\":-0.1278,\"country\":\"GB\""},
+    };
+    char *resp = NULL;
+    for (size_t i = 0; i < sizeof(hist) / sizeof(hist[0]); i++) {
+        char body[512];
+        tx_json(body, sizeof(body), hist[i].id, "acct-f", hist[i].amount, hist[i].ts,
+                hist[i].extra);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        if (i + 1 < sizeof(hist) / sizeof(hist[0]))
+            free(resp);
+    }
+    /* resp: h4's decision and its feature vector. */
+    ASSERT_EQ_DBL(num(resp, "amount"), 40.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "log_amount"), 3.713572, 1e-5); /* log1p(40) */
+    ASSERT_EQ_DBL(num(resp, "hour_of_day"), 13.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "seconds_since_last"), 1800.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "tx_count_1h"), 1.0, 1e-6);  /* h3, 30 min before */
+    ASSERT_EQ_DBL(num(resp, "tx_count_1d"), 3.0, 1e-6);  /* h1, h2, h3 */
+    ASSERT_EQ_DBL(num(resp, "tx_count_7d"), 3.0, 1e-6);  /* h0 is 8 days back */
+    ASSERT_EQ_DBL(num(resp, "tx_count_30d"), 4.0, 1e-6); /* ... but inside 30 */
+    ASSERT_EQ_DBL(num(resp, "amount_sum_1d"), 60.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "amount_sum_30d"), 160.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "mean_amount_1d"), 20.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "mean_amount_30d"), 40.0, 1e-6);
+    /* log1p of 100, 10, 20, 30: mean 3.372881, sample stddev 0.931899;
+     * (log1p(40) - mean) / sd = 0.365587 */
+    ASSERT_EQ_DBL(num(resp, "amount_zscore"), 0.365587, 1e-4);
+    ASSERT_EQ_DBL(num(resp, "is_new_merchant"), 0.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "is_new_country"), 1.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "distance_km"), 343.56, 0.5); /* Paris to London, haversine */
+    ASSERT_EQ_DBL(num(resp, "speed_kmh"), 687.1, 1.0);    /* in 30 minutes */
+    free(resp);
+    /* The account as the API shows it after h4, at h4's event time. */
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-f", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":5,");
+    ASSERT_EQ_DBL(num(resp, "tx_count_1d"), 4.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "amount_sum_30d"), 200.0, 1e-6);
+    free(resp);
+    engine_stop(&e);
+}
