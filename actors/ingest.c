@@ -9,10 +9,10 @@
 #define VG_LOG_MODULE "ingest"
 #include "actors/ingest.h"
 #include "actors/http.h"
+#include "actors/route.h"
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
-#include "runtime/hash.h"
 #include "runtime/logging.h"
 #include "runtime/timefmt.h"
 #include "storage/seglog.h"
@@ -238,30 +238,6 @@ static void add_to_partition(struct job *j, unsigned p, size_t i, uint16_t type,
     pj->elem[pj->n++] = i;
 }
 
-static unsigned partition_of(const vg_ingest_t *ing, const char *account_id)
-{
-    return ing->nparts ? (unsigned)(vg_hash64(account_id, strlen(account_id)) % ing->nparts) : 0;
-}
-
-/* A transaction already decided: its original decision, without appending anything. */
-static bool known_decision(vg_ingest_t *ing, unsigned p, const char *id, vg_decision_t *out)
-{
-    vg_state_t *st = vg_partition_state(ing->parts[p]);
-    vg_seglog_t *declog = vg_partition_decisions(ing->parts[p]);
-    vg_txindex_t x;
-    if (!st || vg_txindex_get(st, id, &x) != 0 || x.tx_offset == VG_NO_OFFSET ||
-        x.decision_offset == VG_NO_OFFSET)
-        return false;
-    ProtobufCMessage *m = NULL;
-    if (vg_log_read_message(declog, x.decision_offset, VG_SEGLOG_TYPE_DECISION, &m) != 0)
-        return false; /* let the partition answer it */
-    vg_decision_from_pb((Vigil__Decision *)m, out);
-    protobuf_c_message_free_unpacked(m, NULL);
-    out->decision_offset = x.decision_offset;
-    out->replay = true;
-    return true;
-}
-
 /* Packs each good transaction and groups them by partition; a transaction_id already decided
  * is answered from the index and not appended again. */
 static void plan_transactions(vg_ingest_t *ing, struct job *j)
@@ -274,9 +250,9 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
         e->error = &it->error;
         if (!it->ok)
             continue;
-        unsigned p = partition_of(ing, it->tx.pb.account_id);
+        unsigned p = vg_route_account(ing->nparts, it->tx.pb.account_id);
         e->partition = p;
-        if (known_decision(ing, p, it->tx.pb.transaction_id, &e->dec))
+        if (vg_route_known_decision(ing->parts[p], it->tx.pb.transaction_id, &e->dec))
             continue;
         it->tx.pb.received_ms = now;
         e->len = vigil__transaction__get_packed_size(&it->tx.pb);
@@ -302,20 +278,10 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         e->payload = vg_xmalloc(e->len ? e->len : 1);
         vigil__label__pack(&it->pb, e->payload);
         int64_t ts = it->pb.reported_at_ms;
-        if (it->account_id[0]) {
-            add_to_partition(j, partition_of(ing, it->account_id), i, VG_SEGLOG_TYPE_LABEL, ts);
-            continue;
-        }
-        unsigned found = ing->nparts;
-        for (unsigned p = 0; p < ing->nparts && found == ing->nparts; p++) {
-            vg_state_t *st = vg_partition_state(ing->parts[p]);
-            vg_txindex_t x;
-            if (st && vg_txindex_get(st, it->pb.transaction_id, &x) == 0 &&
-                x.tx_offset != VG_NO_OFFSET)
-                found = p;
-        }
-        if (found < ing->nparts) {
-            add_to_partition(j, found, i, VG_SEGLOG_TYPE_LABEL, ts);
+        unsigned to =
+            vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id);
+        if (to < ing->nparts) {
+            add_to_partition(j, to, i, VG_SEGLOG_TYPE_LABEL, ts);
             continue;
         }
         e->pending = true;
@@ -530,7 +496,7 @@ static void handle_get_account(vg_http_req_t *req, void *ctx)
         vg_http_respond_error(req, 400, "invalid_id", "give an account id in the path", NULL);
         return;
     }
-    unsigned p = partition_of(ing, id);
+    unsigned p = vg_route_account(ing->nparts, id);
     vg_state_t *st = vg_partition_state(ing->parts[p]);
     uint8_t buf[VG_PROFILE_BYTES];
     size_t len = 0;

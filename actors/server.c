@@ -212,6 +212,13 @@ static void start_ingest(void *arg)
     };
     s->ingest_rc =
         vg_ingest_new(vg_runtime_loop(s->rt, 0), s->api, s->parts, s->nparts, &lim, &s->ingest);
+    vg_tcp_ingest_opts_t topts = {
+        .parts = s->parts,
+        .nparts = s->nparts,
+        .limits = lim,
+        .max_frame = (size_t)s->cfg.ingest.max_frame_bytes,
+    };
+    vg_tcp_ingest_attach(s->tcp, &topts); /* the TCP listener lives on loop 0 too */
 }
 
 static int open_partitions(struct server *s)

@@ -1,45 +1,607 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TCP ingest listener; see tcp.h. Connections are accepted and closed until the framing and
- * pipeline land, with a debug line each, so a client sees a clean close rather than a hang.
+ * TCP ingest; see tcp.h. Per connection: a frame decoder, a ring of slots (one per request,
+ * in arrival order, each waiting for its reply frame), and the batch being built from the
+ * current read. A batch holds the unpacked requests its append items point into, so it lives
+ * until every partition has answered. Replies are written in slot order as soon as the
+ * oldest slots are done. A connection is freed once its handle is closed and no batch of it
+ * is in flight.
  * Thread: the owning loop.
  */
 #define VG_LOG_MODULE "tcp"
 #include "actors/tcp.h"
+#include "actors/frame.h"
+#include "actors/route.h"
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define READ_BUF       (64u * 1024u)
+#define DEFAULT_WINDOW 4096u
+
+struct conn;
 
 struct vg_tcp_ingest {
     vg_actor_t actor;
     uv_tcp_t listener;
     int port;
     uint64_t accepted;
+    bool attached;
+    bool closing;    /* listener closed or closing */
+    bool actor_gone; /* on_stop ran */
+    bool listener_closed;
+    vg_tcp_ingest_opts_t o;
+    struct conn *conns; /* live connections */
+    unsigned nconns;    /* not yet freed */
+};
+
+struct slot {
+    uint64_t seq;
+    unsigned waiting; /* partitions that have not answered (a label may go to all) */
+    bool done;
+    uint8_t *frame; /* the packed reply frame, once done */
+    size_t len;
+};
+
+/* The items of one read that go to one partition. */
+struct tpart {
+    vg_append_msg_t msg;
+    vg_pipe_item_t *items;
+    uint64_t *slot; /* absolute slot index of each item */
+    size_t n;
+    size_t cap;
+    struct batch *b;
+};
+
+struct batch {
+    struct conn *c;
+    struct tpart *parts;
+    unsigned outstanding;
+    Vigil__IngestRequest **reqs;
+    size_t nreqs;
+    size_t capreqs;
+    uint8_t **payloads;
+    size_t npayloads;
+    size_t cappayloads;
 };
 
 struct conn {
     uv_tcp_t handle;
+    vg_tcp_ingest_t *t;
+    struct conn *next;
+    struct conn *prev;
+    vg_frame_decoder_t dec;
+    struct slot *slots; /* ring */
+    size_t cap;
+    size_t head;
+    size_t count;
+    uint64_t base; /* absolute index of slots[head] */
+    struct batch *cur;
+    unsigned batches; /* in flight */
+    bool reading;
+    bool closed;      /* uv_close called */
+    bool handle_gone; /* close callback ran */
+    bool close_after_flush;
+    unsigned writes; /* in flight */
+    uint8_t rbuf[READ_BUF];
 };
 
-static void on_listener_closed(uv_handle_t *h);
-static void on_connection(uv_stream_t *server, int status);
-static void on_conn_closed(uv_handle_t *h);
+struct wreq {
+    uv_write_t req;
+    struct conn *c;
+    uint8_t *buf;
+};
+
+static void conn_close(struct conn *c);
+static void conn_maybe_free(struct conn *c);
+static void maybe_free_actor(vg_tcp_ingest_t *t);
+
+/* ---- slots and replies ---- */
+
+static struct slot *slot_at(struct conn *c, uint64_t idx)
+{
+    return &c->slots[(c->head + (size_t)(idx - c->base)) % c->cap];
+}
+
+static uint64_t slot_push(struct conn *c, uint64_t seq)
+{
+    if (c->count == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 256;
+        struct slot *n = vg_xcalloc(ncap, sizeof(*n));
+        for (size_t i = 0; i < c->count; i++)
+            n[i] = c->slots[(c->head + i) % c->cap];
+        free(c->slots);
+        c->slots = n;
+        c->cap = ncap;
+        c->head = 0;
+    }
+    struct slot *s = &c->slots[(c->head + c->count) % c->cap];
+    memset(s, 0, sizeof(*s));
+    s->seq = seq;
+    c->count++;
+    return c->base + c->count - 1;
+}
+
+static void slot_finish(struct slot *s, const Vigil__IngestReply *r)
+{
+    size_t len = vigil__ingest_reply__get_packed_size(r);
+    s->frame = vg_xmalloc(VG_FRAME_HEADER_BYTES + len);
+    vg_frame_header(s->frame, (uint32_t)len);
+    vigil__ingest_reply__pack(r, s->frame + VG_FRAME_HEADER_BYTES);
+    s->len = VG_FRAME_HEADER_BYTES + len;
+    s->done = true;
+}
+
+static void slot_error(struct slot *s, const char *code, const char *message, const char *field)
+{
+    Vigil__IngestError e = VIGIL__INGEST_ERROR__INIT;
+    char codebuf[32];
+    char msgbuf[256];
+    char fieldbuf[96];
+    snprintf(codebuf, sizeof(codebuf), "%s", code);
+    snprintf(msgbuf, sizeof(msgbuf), "%s", message);
+    snprintf(fieldbuf, sizeof(fieldbuf), "%s", field ? field : "");
+    e.code = codebuf;
+    e.message = msgbuf;
+    e.field = fieldbuf;
+    Vigil__IngestReply r = VIGIL__INGEST_REPLY__INIT;
+    r.seq = s->seq;
+    r.result_case = VIGIL__INGEST_REPLY__RESULT_ERROR;
+    r.error = &e;
+    slot_finish(s, &r);
+}
+
+static void slot_decision(struct slot *s, const vg_decision_t *d, const char *transaction_id)
+{
+    Vigil__Decision pb;
+    Vigil__Reason reasons[VG_DECISION_REASONS];
+    Vigil__Reason *rptr[VG_DECISION_REASONS];
+    vg_decision_to_pb(d, transaction_id, &pb, reasons, rptr);
+    Vigil__IngestReply r = VIGIL__INGEST_REPLY__INIT;
+    r.seq = s->seq;
+    r.result_case = VIGIL__INGEST_REPLY__RESULT_DECISION;
+    r.decision = &pb;
+    slot_finish(s, &r);
+}
+
+static void slot_accepted(struct slot *s)
+{
+    Vigil__IngestReply r = VIGIL__INGEST_REPLY__INIT;
+    r.seq = s->seq;
+    r.result_case = VIGIL__INGEST_REPLY__RESULT_ACCEPTED;
+    r.accepted = true;
+    slot_finish(s, &r);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct wreq *w = vg_container_of(req, struct wreq, req);
+    struct conn *c = w->c;
+    free(w->buf);
+    free(w);
+    c->writes--;
+    bool failed = status != 0;
+    bool finished = c->close_after_flush && c->writes == 0;
+    if ((failed || finished) && !c->closed)
+        conn_close(c);
+    conn_maybe_free(c);
+}
+
+/* Writes the replies of the oldest done slots, in order, with one write. */
+static void flush(struct conn *c)
+{
+    size_t n = 0;
+    size_t bytes = 0;
+    while (n < c->count && c->slots[(c->head + n) % c->cap].done) {
+        bytes += c->slots[(c->head + n) % c->cap].len;
+        n++;
+    }
+    if (n == 0)
+        return;
+    uint8_t *buf = vg_xmalloc(bytes);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct slot *s = &c->slots[c->head];
+        memcpy(buf + off, s->frame, s->len);
+        off += s->len;
+        free(s->frame);
+        s->frame = NULL;
+        c->head = (c->head + 1) % c->cap;
+        c->base++;
+        c->count--;
+    }
+    if (c->closed) {
+        free(buf);
+        return;
+    }
+    struct wreq *w = vg_xmalloc(sizeof(*w));
+    w->c = c;
+    w->buf = buf;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)bytes);
+    if (uv_write(&w->req, (uv_stream_t *)&c->handle, &b, 1, on_written) != 0) {
+        free(buf);
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->writes++;
+}
+
+/* ---- batches ---- */
+
+static struct batch *batch_new(struct conn *c)
+{
+    struct batch *b = vg_xcalloc(1, sizeof(*b));
+    b->c = c;
+    b->parts = vg_xcalloc(c->t->o.nparts, sizeof(*b->parts));
+    return b;
+}
+
+static void batch_free(struct batch *b, unsigned nparts)
+{
+    for (size_t i = 0; i < b->nreqs; i++)
+        vigil__ingest_request__free_unpacked(b->reqs[i], NULL);
+    for (size_t i = 0; i < b->npayloads; i++)
+        free(b->payloads[i]);
+    for (unsigned p = 0; p < nparts; p++) {
+        free(b->parts[p].items);
+        free(b->parts[p].slot);
+    }
+    free(b->reqs);
+    free(b->payloads);
+    free(b->parts);
+    free(b);
+}
+
+static void keep_req(struct batch *b, Vigil__IngestRequest *r)
+{
+    if (b->nreqs == b->capreqs) {
+        b->capreqs = b->capreqs ? b->capreqs * 2 : 64;
+        b->reqs = vg_xrealloc(b->reqs, b->capreqs * sizeof(Vigil__IngestRequest *));
+    }
+    b->reqs[b->nreqs++] = r;
+}
+
+static uint8_t *keep_payload(struct batch *b, size_t len)
+{
+    if (b->npayloads == b->cappayloads) {
+        b->cappayloads = b->cappayloads ? b->cappayloads * 2 : 64;
+        b->payloads = vg_xrealloc(b->payloads, b->cappayloads * sizeof(*b->payloads));
+    }
+    uint8_t *p = vg_xmalloc(len ? len : 1);
+    b->payloads[b->npayloads++] = p;
+    return p;
+}
+
+static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t rec,
+                     const Vigil__Transaction *tx, const Vigil__Label *label)
+{
+    struct tpart *tp = &b->parts[p];
+    if (tp->n == tp->cap) {
+        tp->cap = tp->cap ? tp->cap * 2 : 64;
+        tp->items = vg_xrealloc(tp->items, tp->cap * sizeof(*tp->items));
+        tp->slot = vg_xrealloc(tp->slot, tp->cap * sizeof(*tp->slot));
+    }
+    vg_pipe_item_t *it = &tp->items[tp->n];
+    memset(it, 0, sizeof(*it));
+    it->rec = rec;
+    it->tx = tx;
+    it->label = label;
+    tp->slot[tp->n++] = slot;
+}
+
+static void conn_maybe_free(struct conn *c)
+{
+    if (!c->handle_gone || c->batches || c->writes)
+        return;
+    vg_tcp_ingest_t *t = c->t;
+    for (size_t i = 0; i < c->count; i++)
+        free(c->slots[(c->head + i) % c->cap].frame);
+    free(c->slots);
+    vg_frame_decoder_close(&c->dec);
+    free(c);
+    t->nconns--;
+    maybe_free_actor(t);
+}
+
+static void resume_reading(struct conn *c);
+
+static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
+{
+    (void)self;
+    (void)reply;
+    struct tpart *tp = ctx;
+    struct batch *b = tp->b;
+    struct conn *c = b->c;
+    int status = tp->msg.status;
+    for (size_t k = 0; k < tp->n; k++) {
+        struct slot *s = slot_at(c, tp->slot[k]);
+        if (s->done)
+            continue; /* a label whose other partition failed */
+        if (status != 0) {
+            slot_error(s, "unavailable", "partition cannot store transactions", NULL);
+        } else if (tp->items[k].tx) {
+            slot_decision(s, &tp->items[k].decision, tp->items[k].tx->transaction_id);
+        } else if (--s->waiting == 0) {
+            slot_accepted(s);
+        }
+    }
+    c->batches--;
+    if (--b->outstanding == 0)
+        batch_free(b, c->t->o.nparts);
+    flush(c);
+    resume_reading(c);
+    conn_maybe_free(c);
+}
+
+/* Sends the current batch: one append per partition that has items. */
+static void batch_send(struct conn *c)
+{
+    struct batch *b = c->cur;
+    c->cur = NULL;
+    vg_tcp_ingest_t *t = c->t;
+    b->outstanding = 1;
+    for (unsigned p = 0; p < t->o.nparts; p++) {
+        struct tpart *tp = &b->parts[p];
+        if (!tp->n)
+            continue;
+        tp->b = b;
+        tp->msg.items = tp->items;
+        tp->msg.n = tp->n;
+        int rc = vg_actor_request(&t->actor, vg_partition_actor(t->o.parts[p]), &tp->msg.hdr,
+                                  on_appended, tp);
+        if (rc == 0) {
+            b->outstanding++;
+            c->batches++;
+            continue;
+        }
+        for (size_t k = 0; k < tp->n; k++) {
+            struct slot *s = slot_at(c, tp->slot[k]);
+            if (!s->done)
+                slot_error(s, rc == VG_EMAILBOX_FULL ? "overloaded" : "unavailable",
+                           rc == VG_EMAILBOX_FULL ? "partition is busy: retry later"
+                                                  : "partition cannot store transactions",
+                           NULL);
+        }
+    }
+    if (--b->outstanding == 0)
+        batch_free(b, t->o.nparts);
+}
+
+/* ---- requests ---- */
+
+static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *tx)
+{
+    vg_tcp_ingest_t *t = c->t;
+    struct slot *s = slot_at(c, idx);
+    vg_tx_limits_t lim = t->o.limits;
+    lim.now_ms = vg_clock_wall_ms();
+    vg_tx_error_t err;
+    if (vg_tx_validate(tx, &lim, &err) != 0) {
+        slot_error(s, err.code, err.message, err.field);
+        return;
+    }
+    unsigned p = vg_route_account(t->o.nparts, tx->account_id);
+    vg_decision_t d;
+    if (vg_route_known_decision(t->o.parts[p], tx->transaction_id, &d)) {
+        slot_decision(s, &d, tx->transaction_id);
+        return;
+    }
+    tx->received_ms = lim.now_ms;
+    size_t len = vigil__transaction__get_packed_size(tx);
+    uint8_t *payload = keep_payload(c->cur, len);
+    vigil__transaction__pack(tx, payload);
+    s->waiting = 1;
+    add_item(
+        c->cur, p, idx,
+        (vg_seglog_rec_t){VG_SEGLOG_TYPE_TRANSACTION, tx->timestamp_ms, payload, (uint32_t)len}, tx,
+        NULL);
+}
+
+static void take_label(struct conn *c, uint64_t idx, Vigil__Label *l)
+{
+    vg_tcp_ingest_t *t = c->t;
+    struct slot *s = slot_at(c, idx);
+    vg_tx_limits_t lim = t->o.limits;
+    lim.now_ms = vg_clock_wall_ms();
+    if (l->reported_at_ms == 0)
+        l->reported_at_ms = lim.now_ms;
+    vg_tx_error_t err;
+    if (vg_label_validate(l, &lim, &err) != 0) {
+        slot_error(s, err.code, err.message, err.field);
+        return;
+    }
+    size_t len = vigil__label__get_packed_size(l);
+    uint8_t *payload = keep_payload(c->cur, len);
+    vigil__label__pack(l, payload);
+    vg_seglog_rec_t rec = {VG_SEGLOG_TYPE_LABEL, l->reported_at_ms, payload, (uint32_t)len};
+    unsigned to = vg_route_label(t->o.parts, t->o.nparts, l->transaction_id, NULL);
+    if (to < t->o.nparts) {
+        s->waiting = 1;
+        add_item(c->cur, to, idx, rec, NULL, l);
+        return;
+    }
+    s->waiting = t->o.nparts;
+    for (unsigned p = 0; p < t->o.nparts; p++)
+        add_item(c->cur, p, idx, rec, NULL, l);
+}
+
+static int on_frame(void *ctx, vg_bytes_t payload)
+{
+    struct conn *c = ctx;
+    Vigil__IngestRequest *r = vigil__ingest_request__unpack(NULL, payload.len, payload.ptr);
+    uint64_t idx = slot_push(c, r ? r->seq : 0);
+    if (!r) {
+        slot_error(slot_at(c, idx), "invalid_protobuf", "the frame is not a vigil.IngestRequest",
+                   NULL);
+        return 0;
+    }
+    keep_req(c->cur, r);
+    if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
+        take_transaction(c, idx, r->transaction);
+    else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_LABEL)
+        take_label(c, idx, r->label);
+    else
+        slot_error(slot_at(c, idx), "missing_field", "a request holds a transaction or a label",
+                   "item");
+    return 0;
+}
+
+/* ---- the connection ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct conn *c = vg_container_of((uv_tcp_t *)h, struct conn, handle);
+    *buf = uv_buf_init((char *)c->rbuf, READ_BUF);
+}
+
+static size_t window_of(const struct conn *c)
+{
+    return c->t->o.window ? c->t->o.window : DEFAULT_WINDOW;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct conn *c = vg_container_of((uv_tcp_t *)stream, struct conn, handle);
+    if (nread < 0) {
+        conn_close(c); /* EOF or error: answers still in flight are dropped with it */
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->cur = batch_new(c);
+    int rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
+    batch_send(c);
+    if (rc == VG_ETOOBIG) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "a frame is over the %zu-byte limit: closing",
+                 c->t->o.max_frame);
+        slot_error(slot_at(c, slot_push(c, 0)), "frame_too_large", msg, NULL);
+        c->close_after_flush = true;
+        uv_read_stop(stream);
+        c->reading = false;
+    }
+    flush(c);
+    if (c->reading && c->count >= window_of(c)) {
+        uv_read_stop(stream); /* backpressure: resumes as answers drain */
+        c->reading = false;
+    }
+}
+
+static void resume_reading(struct conn *c)
+{
+    if (c->reading || c->closed || c->close_after_flush || c->count > window_of(c) / 2)
+        return;
+    c->reading = uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = vg_container_of((uv_tcp_t *)h, struct conn, handle);
+    c->handle_gone = true;
+    conn_maybe_free(c);
+}
+
+static void conn_close(struct conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    vg_tcp_ingest_t *t = c->t;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)server, vg_tcp_ingest_t, listener);
+    if (status != 0) {
+        VG_LOG_WARN("tcp accept failed err=%s", vg_strerror(status));
+        return;
+    }
+    struct conn *c = vg_xcalloc(1, sizeof(*c));
+    c->t = t;
+    if (uv_tcp_init(server->loop, &c->handle) != 0) {
+        free(c);
+        return;
+    }
+    t->nconns++;
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    vg_frame_decoder_init(&c->dec, t->o.max_frame ? t->o.max_frame : 65536);
+    int rc = uv_accept(server, (uv_stream_t *)&c->handle);
+    t->accepted++;
+    if (rc != 0 || !t->attached || t->closing) {
+        conn_close(c);
+        return;
+    }
+    (void)uv_tcp_nodelay(&c->handle, 1);
+    resume_reading(c);
+}
+
+/* ---- the actor ---- */
 
 static void tcp_receive(vg_actor_t *self, vg_msg_t *msg)
 {
     (void)self;
-    free(msg); /* no messages are defined yet */
+    free(msg); /* only replies come here, through on_reply */
+}
+
+static void maybe_free_actor(vg_tcp_ingest_t *t)
+{
+    if (t->actor_gone && t->listener_closed && t->nconns == 0)
+        free(t);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)h, vg_tcp_ingest_t, listener);
+    VG_LOG_DEBUG("tcp ingest closed port=%d accepted=%llu", t->port,
+                 (unsigned long long)t->accepted);
+    t->listener_closed = true;
+    maybe_free_actor(t);
+}
+
+/* Stops accepting and closes every connection; batches in flight still come back. */
+static void close_all(void *arg)
+{
+    vg_tcp_ingest_t *t = arg;
+    if (t->closing)
+        return;
+    t->closing = true;
+    uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    while (t->conns)
+        conn_close(t->conns);
 }
 
 static void tcp_on_stop(vg_actor_t *self)
 {
     vg_tcp_ingest_t *t = vg_container_of(self, vg_tcp_ingest_t, actor);
-    uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    close_all(t);
+    t->actor_gone = true;
+    maybe_free_actor(t);
 }
 
 static const vg_actor_ops_t tcp_ops = {"tcp-ingest", tcp_receive, tcp_on_stop};
+
+static void on_unused_listener_closed(uv_handle_t *h)
+{
+    free(vg_container_of((uv_tcp_t *)h, vg_tcp_ingest_t, listener));
+}
 
 int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port, vg_tcp_ingest_t **out)
 {
@@ -65,12 +627,18 @@ int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port, vg_tcp_ingest
     }
     if (rc != 0) {
         /* Never became an actor: close the handle and free in its callback. */
-        uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+        uv_close((uv_handle_t *)&t->listener, on_unused_listener_closed);
         return rc;
     }
     vg_actor_init(&t->actor, loop, &tcp_ops, "tcp-ingest", 0);
     *out = t;
     return 0;
+}
+
+void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts)
+{
+    tcp->o = *opts;
+    tcp->attached = true;
 }
 
 int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp)
@@ -80,37 +648,8 @@ int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp)
 
 void vg_tcp_ingest_stop(vg_tcp_ingest_t *tcp)
 {
-    vg_actor_stop(&tcp->actor);
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)h, vg_tcp_ingest_t, listener);
-    VG_LOG_DEBUG("tcp ingest closed port=%d accepted=%llu", t->port,
-                 (unsigned long long)t->accepted);
-    free(t);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)server, vg_tcp_ingest_t, listener);
-    if (status != 0) {
-        VG_LOG_WARN("tcp accept failed err=%s", vg_strerror(status));
-        return;
-    }
-    struct conn *c = vg_xcalloc(1, sizeof(*c));
-    int rc = uv_tcp_init(server->loop, &c->handle);
-    if (rc != 0) {
-        free(c);
-        return;
-    }
-    rc = uv_accept(server, (uv_stream_t *)&c->handle);
-    t->accepted++;
-    VG_LOG_DEBUG("tcp connection closed: ingest not built yet rc=%s", vg_err_name(rc));
-    uv_close((uv_handle_t *)&c->handle, on_conn_closed);
-}
-
-static void on_conn_closed(uv_handle_t *h)
-{
-    free(vg_container_of((uv_tcp_t *)h, struct conn, handle));
+    /* Close the sockets now; the actor itself stops with the runtime, after the partitions
+     * have answered what is in flight. */
+    if (vg_loop_call(tcp->actor.loop, close_all, tcp) != 0)
+        vg_actor_stop(&tcp->actor);
 }

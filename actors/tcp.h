@@ -1,28 +1,58 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The TCP ingest actor: listens on the ingest port (default 7070) on one loop. Today it only
- * owns the listening socket, so the port is reserved, reported and checked at start-up; the
- * protobuf framing and the pipeline behind it are not built yet (the pipeline issue), so a
- * connection is accepted and closed at once. Thread: its loop.
+ * The TCP ingest actor: listens on the ingest port (default 7070) on one loop and speaks the
+ * framed protocol of storage/vigil.proto: each frame is a 4-byte big-endian length and one
+ * IngestRequest (a transaction or a label, with the client's seq); each request gets exactly
+ * one IngestReply frame, in request order: the decision, "accepted" for a label, or an error
+ * with a code and the field at fault. Clients pipeline: everything one read brings in is
+ * validated and sent to the partitions as one append per partition, so a busy connection
+ * costs one message per partition per read, not per transaction.
+ *
+ * Bad input: a frame that does not decode, or a request that fails validation, gets an error
+ * reply and the connection goes on (its length kept the stream in step). A frame over
+ * ingest.max_frame_bytes cannot be skipped safely: it gets an error reply (seq 0) and the
+ * connection is closed once that reply is written.
+ *
+ * Backpressure: a connection with `window` requests unanswered stops reading its socket until
+ * answers drain below half of it; a partition whose mailbox is full answers "overloaded" and
+ * the connection pauses reading for a moment. Memory per connection is bounded by the window
+ * and one read buffer.
+ *
+ * Thread: its loop.
  */
 #ifndef VG_ACTORS_TCP_H
 #define VG_ACTORS_TCP_H
 
+#include "actors/partition.h"
+#include "actors/txcodec.h"
 #include "runtime/actor.h"
 #include "runtime/compiler.h"
 
 typedef struct vg_tcp_ingest vg_tcp_ingest_t;
 
 /* Creates the actor on `loop` and starts listening on bind:port (0 = a free port).
+ * Connections that arrive before vg_tcp_ingest_attach are closed at once.
  * Thread: `loop`'s (use vg_loop_call_wait). OUT: *out. 0, -EADDRINUSE, -EADDRNOTAVAIL,
  * VG_EINVAL (bad address) or -errno. The actor frees itself after vg_tcp_ingest_stop. */
 VG_MUST_CHECK int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port,
                                     vg_tcp_ingest_t **out);
 
+typedef struct vg_tcp_ingest_opts {
+    vg_partition_t **parts; /* must outlive the actor */
+    unsigned nparts;
+    vg_tx_limits_t limits;
+    size_t max_frame; /* payload bytes */
+    size_t window;    /* unanswered requests per connection before reading pauses; 0 = 4096 */
+} vg_tcp_ingest_opts_t;
+
+/* Starts serving ingest. Thread: the actor's loop. */
+void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts);
+
 /* The bound port. Thread: any, after new returned. */
 int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp);
 
-/* Closes the listener; the actor frees itself once its handles are closed. Thread: any. */
+/* Closes the listener and every connection; the actor frees itself once its handles are
+ * closed and the partitions have answered what was in flight. Thread: any. */
 void vg_tcp_ingest_stop(vg_tcp_ingest_t *tcp);
 
 #endif

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,10 +128,13 @@ int vg_tc_send(vg_tc_conn_t *c, const char *method, const char *path, const char
     if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
         n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
     n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n", extra_headers ? extra_headers : "");
+    /* A server may answer early and close (413 for a body over the limit): writing on would
+     * raise SIGPIPE, so ignore it and read the answer that is already there. */
+    signal(SIGPIPE, SIG_IGN);
     int rc = vg_io_write_all(c->fd, head, (size_t)n);
     if (rc == 0 && len > 0)
         rc = vg_io_write_all(c->fd, body, len);
-    if (rc != 0)
+    if (rc != 0 && rc != -EPIPE && rc != -ECONNRESET)
         return rc;
     return read_response(c, strcmp(method, "HEAD") == 0, out);
 }

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Record routing; see route.h. Thread: any. */
+#include "actors/route.h"
+#include "runtime/hash.h"
+
+#include <string.h>
+
+unsigned vg_route_account(unsigned nparts, const char *account_id)
+{
+    return nparts ? (unsigned)(vg_hash64(account_id, strlen(account_id)) % nparts) : 0;
+}
+
+unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
+                        const char *account_id)
+{
+    if (account_id && account_id[0])
+        return vg_route_account(nparts, account_id);
+    for (unsigned p = 0; p < nparts; p++) {
+        vg_state_t *st = vg_partition_state(parts[p]);
+        vg_txindex_t x;
+        if (st && vg_txindex_get(st, transaction_id, &x) == 0 && x.tx_offset != VG_NO_OFFSET)
+            return p;
+    }
+    return nparts;
+}
+
+bool vg_route_known_decision(vg_partition_t *p, const char *transaction_id, vg_decision_t *out)
+{
+    vg_state_t *st = vg_partition_state(p);
+    vg_txindex_t x;
+    if (!st || vg_txindex_get(st, transaction_id, &x) != 0 || x.tx_offset == VG_NO_OFFSET ||
+        x.decision_offset == VG_NO_OFFSET)
+        return false;
+    ProtobufCMessage *m = NULL;
+    if (vg_log_read_message(vg_partition_decisions(p), x.decision_offset, VG_SEGLOG_TYPE_DECISION,
+                            &m) != 0)
+        return false; /* let the partition answer it */
+    vg_decision_from_pb((Vigil__Decision *)m, out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    out->decision_offset = x.decision_offset;
+    out->replay = true;
+    return true;
+}

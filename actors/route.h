@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Where a record goes, shared by the HTTP and TCP ingest paths: a transaction to
+ * hash(account_id) % P; a label to its account's partition when the client names the account,
+ * else to the partition whose transaction index holds the transaction, else (not seen yet) to
+ * every partition, each of which keeps it until the transaction arrives. And the fast path
+ * for a repeated transaction_id: its original decision straight from the index and the
+ * decision log, without appending anything. Thread: any (partition reads are thread-safe).
+ */
+#ifndef VG_ACTORS_ROUTE_H
+#define VG_ACTORS_ROUTE_H
+
+#include "actors/decide.h"
+#include "actors/partition.h"
+
+#include <stdbool.h>
+
+/* hash(account_id) % nparts (0 when nparts is 0). */
+unsigned vg_route_account(unsigned nparts, const char *account_id);
+
+/* The partition for a label, or nparts when it must go to every partition. `account_id` may
+ * be NULL or "". */
+unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
+                        const char *account_id);
+
+/* True when partition `p` has already decided `transaction_id`: OUT *out, the original
+ * decision, marked replay. */
+bool vg_route_known_decision(vg_partition_t *p, const char *transaction_id, vg_decision_t *out);
+
+#endif

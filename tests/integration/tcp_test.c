@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TCP ingest through the real binary: pipelined frames get one reply each, in order (the
+ * decision, an error with code and field, "accepted" for a label), a frame that does not
+ * decode is answered and the stream goes on, a frame over the limit is answered and closes
+ * the connection, a repeated transaction_id replays its decision, and kill -9 mid-stream
+ * loses no transaction the client saw decided and counts none twice.
+ */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#include "actors/frame.h"
+#include "runtime/alloc.h"
+#include "storage/vigil.pb-c.h"
+#include "tests/support/http_client.h"
+#include "tests/support/proc.h"
+#include "tests/vg_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start(vg_tp_t *p, const char *data, int *http, int *tcp)
+{
+    const char *args[] = {"serve",      "--data", data,           "--http-port", "0",
+                          "--tcp-port", "0",      "--partitions", "4",           NULL};
+    ASSERT_OK(vg_tp_spawn(p, args, NULL));
+    char line[512];
+    if (vg_tp_wait_line(p, "vigil: serving", line, sizeof(line), 20000) != 0)
+        VG_FAIL("engine did not start: %s", vg_tp_stderr(p));
+    *http = atoi(strchr(strstr(line, "http="), ':') + 1);
+    *tcp = atoi(strchr(strstr(line, "tcp="), ':') + 1);
+}
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return -1;
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+/* A growing byte buffer of frames. */
+struct out {
+    uint8_t *buf;
+    size_t len;
+};
+
+static void put_frame(struct out *o, const uint8_t *payload, size_t len)
+{
+    o->buf = vg_xrealloc(o->buf, o->len + 4 + len);
+    vg_frame_header(o->buf + o->len, (uint32_t)len);
+    memcpy(o->buf + o->len + 4, payload, len);
+    o->len += 4 + len;
+}
+
+static void put_request(struct out *o, const Vigil__IngestRequest *r)
+{
+    size_t len = vigil__ingest_request__get_packed_size(r);
+    uint8_t *b = vg_xmalloc(len + 1);
+    vigil__ingest_request__pack(r, b);
+    put_frame(o, b, len);
+    free(b);
+}
+
+static void put_tx(struct out *o, uint64_t seq, const char *id, const char *acct, int64_t minor,
+                   const char *currency)
+{
+    char idbuf[64];
+    char acctbuf[64];
+    char curbuf[8];
+    snprintf(idbuf, sizeof(idbuf), "%s", id);
+    snprintf(acctbuf, sizeof(acctbuf), "%s", acct);
+    snprintf(curbuf, sizeof(curbuf), "%s", currency);
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.transaction_id = idbuf;
+    tx.account_id = acctbuf;
+    tx.amount_minor = minor;
+    tx.currency = curbuf;
+    tx.timestamp_ms = now_ms();
+    Vigil__IngestRequest r = VIGIL__INGEST_REQUEST__INIT;
+    r.seq = seq;
+    r.item_case = VIGIL__INGEST_REQUEST__ITEM_TRANSACTION;
+    r.transaction = &tx;
+    put_request(o, &r);
+}
+
+static void send_all(int fd, const struct out *o)
+{
+    size_t off = 0;
+    while (off < o->len) {
+        ssize_t n = write(fd, o->buf + off, o->len - off);
+        ASSERT_GT(n, 0);
+        off += (size_t)n;
+    }
+}
+
+/* Reads one reply frame; NULL at EOF. */
+static Vigil__IngestReply *read_reply(int fd)
+{
+    uint8_t hdr[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t n = read(fd, hdr + got, 4 - got);
+        if (n <= 0)
+            return NULL;
+        got += (size_t)n;
+    }
+    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    uint8_t *b = vg_xmalloc(len + 1);
+    got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, b + got, len - got);
+        ASSERT_GT(n, 0);
+        got += (size_t)n;
+    }
+    Vigil__IngestReply *r = vigil__ingest_reply__unpack(NULL, len, b);
+    free(b);
+    ASSERT_NOT_NULL(r);
+    return r;
+}
+
+VG_TEST(tcp_pipelined_frames_get_ordered_replies)
+{
+    vg_tp_t p;
+    char data[512];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    int http = 0;
+    int tcp = 0;
+    start(&p, data, &http, &tcp);
+    int fd = connect_to(tcp);
+    ASSERT_GE(fd, 0);
+    struct out o = {0};
+    enum { N = 300 };
+    for (uint64_t i = 0; i < N; i++) {
+        char id[32];
+        char acct[32];
+        snprintf(id, sizeof(id), "tcp-%03u", (unsigned)i);
+        snprintf(acct, sizeof(acct), "acct-%u", (unsigned)(i % 17));
+        if (i == 10)
+            put_tx(&o, i, id, acct, 100, "XXQ"); /* unknown currency */
+        else if (i == 20)
+            put_tx(&o, i, id, acct, -5, "EUR"); /* negative amount */
+        else if (i == 30)
+            put_frame(&o, (const uint8_t *)"\xff\xff\xff garbage", 12); /* not protobuf */
+        else if (i == 40)
+            put_tx(&o, i, "tcp-000", "acct-0", 100, "EUR"); /* repeats seq 0's id */
+        else
+            put_tx(&o, i, id, acct, 100 + (int64_t)i, "EUR");
+    }
+    Vigil__Label l = VIGIL__LABEL__INIT;
+    l.transaction_id = "tcp-001";
+    l.is_fraud = true;
+    Vigil__IngestRequest lr = VIGIL__INGEST_REQUEST__INIT;
+    lr.seq = N;
+    lr.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
+    lr.label = &l;
+    put_request(&o, &lr);
+    send_all(fd, &o);
+    free(o.buf);
+    for (uint64_t i = 0; i <= N; i++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        ASSERT_NOT_NULL(r);
+        if (i != 30)
+            ASSERT_EQ_U(r->seq, i); /* in order; the garbage frame has no seq to echo */
+        if (i == 10 || i == 20 || i == 30) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+            ASSERT_STR_EQ(r->error->code, i == 10   ? "unknown_currency"
+                                          : i == 20 ? "invalid_amount"
+                                                    : "invalid_protobuf");
+            if (i != 30)
+                ASSERT_STR_EQ(r->error->field, i == 10 ? "currency" : "amount");
+        } else if (i == N) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ACCEPTED);
+        } else {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+            ASSERT_EQ(r->decision->replay, i == 40);
+            ASSERT_EQ(r->decision->level, VIGIL__LEVEL__LEVEL_LOW); /* no model: LOW */
+            ASSERT_EQ(r->decision->n_features, 25);
+        }
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    /* A frame over the limit (64 KiB by default): an error, then the connection closes. */
+    uint8_t big[4];
+    vg_frame_header(big, 1u << 24);
+    ASSERT_EQ(write(fd, big, 4), 4);
+    Vigil__IngestReply *r = read_reply(fd);
+    ASSERT_NOT_NULL(r);
+    ASSERT_STR_EQ(r->error->code, "frame_too_large");
+    vigil__ingest_reply__free_unpacked(r, NULL);
+    ASSERT_NULL(read_reply(fd));
+    close(fd);
+    /* What TCP took, HTTP shows. */
+    vg_tc_response_t h;
+    ASSERT_OK(vg_tc_request(http, "GET", "/v1/transactions/tcp-001", NULL, NULL, 0, &h));
+    ASSERT_EQ(h.status, 200);
+    ASSERT_STR_CONTAINS(h.body, "\"label\":{\"is_fraud\":true");
+    vg_tc_response_free(&h);
+    ASSERT_OK(vg_tc_request(http, "GET", "/v1/transactions/tcp-010", NULL, NULL, 0, &h));
+    ASSERT_EQ(h.status, 404);
+    vg_tc_response_free(&h);
+    vg_tp_signal(&p, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&p);
+}
+
+#define KILL_ACCOUNTS 11
+
+/* The client streams pipelined transactions and reports each decided seq on a pipe. */
+static void kill_client(int tcp, int out)
+{
+    int fd = connect_to(tcp);
+    if (fd < 0)
+        _exit(1);
+    uint64_t sent = 0;
+    for (;;) {
+        struct out o = {0};
+        for (int k = 0; k < 64; k++, sent++) {
+            char id[32];
+            char acct[16];
+            snprintf(id, sizeof(id), "kt%07llu", (unsigned long long)sent);
+            snprintf(acct, sizeof(acct), "K%llu", (unsigned long long)(sent % KILL_ACCOUNTS));
+            put_tx(&o, sent, id, acct, 500, "EUR");
+        }
+        size_t off = 0;
+        while (off < o.len) {
+            ssize_t n = write(fd, o.buf + off, o.len - off);
+            if (n <= 0)
+                _exit(0);
+            off += (size_t)n;
+        }
+        free(o.buf);
+        for (int k = 0; k < 64; k++) {
+            Vigil__IngestReply *r = read_reply(fd);
+            if (!r)
+                _exit(0); /* the engine is gone */
+            if (r->result_case == VIGIL__INGEST_REPLY__RESULT_DECISION) {
+                uint64_t seq = r->seq;
+                if (write(out, &seq, sizeof(seq)) != sizeof(seq))
+                    _exit(1);
+            }
+            vigil__ingest_reply__free_unpacked(r, NULL);
+        }
+    }
+}
+
+VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
+{
+    vg_tp_t p;
+    char data[512];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    int http = 0;
+    int tcp = 0;
+    start(&p, data, &http, &tcp);
+    int pfd[2];
+    ASSERT_EQ(pipe(pfd), 0);
+    (void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20); /* room for the seqs while we sleep */
+    pid_t client = fork();
+    ASSERT_GE(client, 0);
+    if (client == 0) {
+        close(pfd[0]);
+        kill_client(tcp, pfd[1]);
+    }
+    close(pfd[1]);
+    struct timespec ts = {0, (long)(300 + vg_test_seed() % 500) * 1000000};
+    nanosleep(&ts, NULL);
+    vg_tp_signal(&p, SIGKILL);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    /* Drain the pipe before waiting: the client exits once it sees the engine gone. */
+    uint64_t per_account[KILL_ACCOUNTS] = {0};
+    uint64_t seq = 0;
+    uint64_t decided = 0;
+    while (read(pfd[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
+        per_account[seq % KILL_ACCOUNTS]++;
+        decided++;
+    }
+    close(pfd[0]);
+    waitpid(client, &status, 0);
+    vg_tp_cleanup(&p);
+    ASSERT_GT(decided, 64);
+    /* After the restart, each account counts at least what the client saw decided, and
+     * exactly what is in its log: GET /v1/transactions finds every decided one. */
+    start(&p, data, &http, &tcp);
+    for (unsigned a = 0; a < KILL_ACCOUNTS; a++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/accounts/K%u", a);
+        vg_tc_response_t h;
+        ASSERT_OK(vg_tc_request(http, "GET", path, NULL, NULL, 0, &h));
+        ASSERT_EQ(h.status, 200);
+        const char *n = strstr(h.body, "\"transactions\":");
+        ASSERT_NOT_NULL(n);
+        uint64_t count = strtoull(n + 15, NULL, 10);
+        ASSERT_GE(count, per_account[a]);
+        const char *c30 = strstr(h.body, "\"tx_count_30d\":");
+        ASSERT_NOT_NULL(c30);
+        ASSERT_EQ_U(strtoull(c30 + 15, NULL, 10), count); /* once each in the velocity */
+        vg_tc_response_free(&h);
+    }
+    for (uint64_t i = 0; i < decided; i += 97) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/transactions/kt%07llu", (unsigned long long)i);
+        vg_tc_response_t h;
+        ASSERT_OK(vg_tc_request(http, "GET", path, NULL, NULL, 0, &h));
+        ASSERT_EQ(h.status, 200);
+        vg_tc_response_free(&h);
+    }
+    fprintf(stderr, "%llu transactions decided before kill -9, all kept, none twice\n",
+            (unsigned long long)decided);
+    vg_tp_signal(&p, SIGTERM);
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    vg_tp_cleanup(&p);
+}
