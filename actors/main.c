@@ -7,6 +7,7 @@
  */
 #include "actors/commands.h"
 #include "bench/bench.h"
+#include "bench/bench_ingest.h"
 #include "bench/bench_model.h"
 #include "runtime/compiler.h"
 #include "storage/logtool.h"
@@ -66,6 +67,7 @@ static int bench_main(int argc, char **argv)
         {"model", vg_bench_model, "XGBoost predict cost by batch size, SHAP cost"},
         {"log", vg_bench_log, "log appends/s per durability mode, fsync timing, reads"},
         {"state", vg_bench_state, "LMDB batched updates/s and bytes per key"},
+        {"ingest", vg_bench_ingest, "load generator: HTTP/TCP ingest req/s and latency"},
     };
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *out = argc < 2 ? stderr : stdout;
