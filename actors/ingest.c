@@ -115,7 +115,7 @@ static const char *level_name(int level)
 
 static void respond_json(vg_http_req_t *req, int status, json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(body);
     vg_http_respond(req, status, "application/json", text, strlen(text),
                     status == 429 ? "Retry-After: 1\r\n" : NULL);
@@ -123,13 +123,13 @@ static void respond_json(vg_http_req_t *req, int status, json_t *body)
 }
 
 /* The decision as the API shows it. */
-static char *decision_json(const vg_decision_t *d, const char *transaction_id)
+static char *decision_json(const vg_decision_t *d, const char *transaction_id, bool features)
 {
     Vigil__Decision pb;
     Vigil__Reason reasons[VG_DECISION_REASONS];
     Vigil__Reason *rptr[VG_DECISION_REASONS];
     vg_decision_to_pb(d, transaction_id, &pb, reasons, rptr);
-    return vg_decision_to_json(&pb);
+    return vg_decision_to_json(&pb, features);
 }
 
 /* POST /v1/score: the decision, 200; or the one error. */
@@ -148,7 +148,9 @@ static void finish_score(struct job *j)
             busy ? "partition is busy: retry later" : "partition cannot store transactions", NULL);
         return;
     }
-    char *text = decision_json(&e->dec, elem_id(j, 0));
+    char q[8];
+    bool features = vg_http_req_query(j->req, "features", q, sizeof(q)) && strcmp(q, "true") == 0;
+    char *text = decision_json(&e->dec, elem_id(j, 0), features);
     vg_http_respond(j->req, 200, "application/json", text, strlen(text), NULL);
     free(text);
 }
@@ -470,7 +472,7 @@ static void handle_get_tx(vg_http_req_t *req, void *ctx)
         if (x.decision_offset != VG_NO_OFFSET &&
             vg_log_read_message(vg_partition_decisions(ing->parts[p]), x.decision_offset,
                                 VG_SEGLOG_TYPE_DECISION, &m) == 0) {
-            dec = json_of_text(vg_decision_to_json((Vigil__Decision *)m));
+            dec = json_of_text(vg_decision_to_json((Vigil__Decision *)m, true));
             protobuf_c_message_free_unpacked(m, NULL);
         }
         respond_json(req, 200,

@@ -33,7 +33,7 @@ static const struct command commands[] = {
     {"import", not_built, "import transactions from CSV (e.g. the Fraud Detection Handbook)"},
     {"train", vg_cmd_train, "train an XGBoost model (today: on synthetic data)"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
-    {"bench", bench_main, "benchmarks: runtime, model, log, state"},
+    {"bench", bench_main, "benchmarks: runtime, model, log, state, ingest"},
     {"log", vg_logtool_main, "verify or inspect the segmented log"},
     {"token", not_built, "issue API tokens"},
 };

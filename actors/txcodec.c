@@ -599,7 +599,7 @@ char *vg_tx_to_json(const Vigil__Transaction *tx)
     return text;
 }
 
-char *vg_decision_to_json(const Vigil__Decision *d)
+char *vg_decision_to_json(const Vigil__Decision *d, bool with_features)
 {
     static const char *const levels[] = {"LOW", "LOW", "MEDIUM", "HIGH"};
     json_t *o = json_object();
@@ -626,12 +626,14 @@ char *vg_decision_to_json(const Vigil__Decision *d)
     json_object_set_new(o, "partition", json_integer(d->partition));
     json_object_set_new(o, "offset", json_integer((json_int_t)d->offset));
     json_object_set_new(o, "replay", json_boolean(d->replay));
-    json_t *feats = json_object();
-    for (size_t i = 0; i < d->n_features && i < VG_FEATURE_COUNT; i++)
-        json_object_set_new(feats, vg_feature_name(i),
-                            isnan(d->features[i]) ? json_null() : json_real(d->features[i]));
-    json_object_set_new(o, "features", feats);
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (with_features) {
+        json_t *feats = json_object();
+        for (size_t i = 0; i < d->n_features && i < VG_FEATURE_COUNT; i++)
+            json_object_set_new(feats, vg_feature_name(i),
+                                isnan(d->features[i]) ? json_null() : json_real(d->features[i]));
+        json_object_set_new(o, "features", feats);
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     return text;
 }

@@ -105,8 +105,9 @@ VG_MUST_CHECK int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t 
 char *vg_tx_to_json(const Vigil__Transaction *tx);
 
 /* JSON for a decision (score, level, reasons, rules, model_version, partition, offset,
- * replay). malloc'd; the caller frees. */
-char *vg_decision_to_json(const Vigil__Decision *d);
+ * replay, and with_features: the feature vector as {name: value}, NaN as null).
+ * malloc'd; the caller frees. */
+char *vg_decision_to_json(const Vigil__Decision *d, bool with_features);
 
 /* The API's error body {"error":{"code":..,"message":..,"field":..}}. malloc'd. */
 char *vg_tx_error_json(const vg_tx_error_t *err);

@@ -254,11 +254,14 @@ VG_TEST(codec_decision_json)
     float feats[] = {12.5f, NAN}; /* amount, log_amount (NaN: missing, shown as null) */
     d.n_features = 2;
     d.features = feats;
-    char *j = vg_decision_to_json(&d);
+    char *j = vg_decision_to_json(&d, true);
     ASSERT_STR_EQ(j, "{\"transaction_id\":\"t1\",\"score\":0.5,\"level\":\"HIGH\",\"reasons\":[{"
                      "\"feature\":\"amount_zscore\",\"value\":4.5,\"contribution\":1.25}],"
                      "\"rules\":[\"r-big\"],\"model_version\":\"xgb-1\",\"partition\":3,"
                      "\"offset\":77,\"replay\":false,"
                      "\"features\":{\"amount\":12.5,\"log_amount\":null}}");
+    free(j);
+    j = vg_decision_to_json(&d, false); /* the vector only when asked for */
+    ASSERT_FALSE(strstr(j, "features") != NULL);
     free(j);
 }

@@ -78,7 +78,7 @@ static int call(struct engine *e, const char *method, const char *path, const ch
 
 static int score(struct engine *e, const char *payload, char **body)
 {
-    return call(e, "POST", "/v1/score", "application/json", payload, body);
+    return call(e, "POST", "/v1/score?features=true", "application/json", payload, body);
 }
 
 /* The number after "key": in json (the first occurrence), or NAN. */
