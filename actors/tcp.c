@@ -23,6 +23,7 @@
 
 #define READ_BUF       (64u * 1024u)
 #define DEFAULT_WINDOW 4096u
+#define WRITE_HIGH     (1u << 20) /* reply bytes queued for a slow reader: stop reading */
 
 struct conn;
 
@@ -99,6 +100,7 @@ struct wreq {
 
 static void conn_close(struct conn *c);
 static void conn_maybe_free(struct conn *c);
+static void resume_reading(struct conn *c);
 static void maybe_free_actor(vg_tcp_ingest_t *t);
 
 /* ---- slots and replies ---- */
@@ -189,6 +191,8 @@ static void on_written(uv_write_t *req, int status)
     bool finished = c->close_after_flush && c->writes == 0;
     if ((failed || finished) && !c->closed)
         conn_close(c);
+    else
+        resume_reading(c);
     conn_maybe_free(c);
 }
 
@@ -308,8 +312,6 @@ static void conn_maybe_free(struct conn *c)
     t->nconns--;
     maybe_free_actor(t);
 }
-
-static void resume_reading(struct conn *c);
 
 static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
 {
@@ -489,7 +491,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         c->reading = false;
     }
     flush(c);
-    if (c->reading && c->count >= window_of(c)) {
+    if (c->reading &&
+        (c->count >= window_of(c) || uv_stream_get_write_queue_size(stream) >= WRITE_HIGH)) {
         uv_read_stop(stream); /* backpressure: resumes as answers drain */
         c->reading = false;
     }
@@ -497,7 +500,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void resume_reading(struct conn *c)
 {
-    if (c->reading || c->closed || c->close_after_flush || c->count > window_of(c) / 2)
+    if (c->reading || c->closed || c->close_after_flush || c->count > window_of(c) / 2 ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) > WRITE_HIGH / 2)
         return;
     c->reading = uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0;
 }

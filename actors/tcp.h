@@ -13,10 +13,10 @@
  * ingest.max_frame_bytes cannot be skipped safely: it gets an error reply (seq 0) and the
  * connection is closed once that reply is written.
  *
- * Backpressure: a connection with `window` requests unanswered stops reading its socket until
- * answers drain below half of it; a partition whose mailbox is full answers "overloaded" and
- * the connection pauses reading for a moment. Memory per connection is bounded by the window
- * and one read buffer.
+ * Backpressure: a connection with `window` requests unanswered, or with 1 MiB of replies its
+ * client has not read yet, stops reading its socket until both drain below half; a partition whose
+ * mailbox is full answers "overloaded" and the connection pauses reading for a moment. Memory per
+ * connection is bounded by the window and one read buffer.
  *
  * Thread: its loop.
  */
