@@ -359,9 +359,14 @@ static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
     const vg_model_t *model = d->o.model;
     int64_t now = vg_clock_wall_ms();
     if (model && nrows) {
-        int rc = vg_model_predict(model, d->rows, nrows, VG_FEATURE_COUNT, d->scores);
-        if (rc != 0)
-            return rc;
+        size_t chunk = d->o.batch_max ? d->o.batch_max : 1024;
+        for (size_t r = 0; r < nrows; r += chunk) {
+            size_t n = nrows - r < chunk ? nrows - r : chunk;
+            int rc = vg_model_predict(model, d->rows + r * VG_FEATURE_COUNT, n, VG_FEATURE_COUNT,
+                                      d->scores + r);
+            if (rc != 0)
+                return rc;
+        }
     } else {
         memset(d->scores, 0, nrows * sizeof(float));
     }

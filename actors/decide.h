@@ -92,6 +92,7 @@ typedef struct vg_decider_opts {
     const vg_model_t *model; /* may be NULL; shared, outlives the decider */
     double threshold_medium;
     double threshold_high;
+    size_t batch_max; /* rows per model call; 0 = 1024 */
 } vg_decider_opts_t;
 
 vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts);

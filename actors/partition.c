@@ -280,7 +280,15 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
     if (rc != 0)
         return rc;
     vg_decider_opts_t dec = {
-        o->index, p->state, p->log, p->declog, o->model, o->threshold_medium, o->threshold_high};
+        .partition = o->index,
+        .state = p->state,
+        .log = p->log,
+        .declog = p->declog,
+        .model = o->model,
+        .threshold_medium = o->threshold_medium,
+        .threshold_high = o->threshold_high,
+        .batch_max = o->batch_max,
+    };
     p->decider = vg_decider_new(&dec);
     uint64_t replayed = 0;
     uint64_t t0 = vg_clock_mono_ns();

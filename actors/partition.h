@@ -55,6 +55,7 @@ typedef struct vg_partition_opts {
     const vg_model_t *model; /* shared by every partition; NULL: no model */
     double threshold_medium;
     double threshold_high;
+    size_t batch_max; /* rows per model call */
     uint32_t mailbox; /* append messages queued at most; 0 = 1024 */
 } vg_partition_opts_t;
 

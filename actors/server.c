@@ -19,6 +19,7 @@
 #include "runtime/cli.h"
 #include "runtime/error.h"
 #include "runtime/event.h"
+#include "runtime/io.h"
 #include "runtime/logging.h"
 #include "storage/datadir.h"
 
@@ -184,6 +185,7 @@ static void start_partition(void *arg)
         .model = s->model,
         .threshold_medium = s->threshold_medium,
         .threshold_high = s->threshold_high,
+        .batch_max = (size_t)c->scoring.batch_max,
     };
     vg_loop_t *loop = partition_loop(s, s->opening);
     /* A partition that cannot open is kept, stopped, and reported by /readyz. */
@@ -385,6 +387,34 @@ static int run_server(struct server *s)
     return 0;
 }
 
+/* `vigil demo` without a model: train one on synthetic data into DATA/model.json the first
+ * time (a second or two), so the demo's decisions come from a real model. */
+static int demo_model(vg_config_t *cfg)
+{
+    if (cfg->scoring.model && cfg->scoring.model[0])
+        return 0;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/model.json", cfg->server.data_dir);
+    if (access(path, R_OK) != 0) {
+        printf("vigil demo: no model yet: training one on synthetic data into %s\n", path);
+        fflush(stdout);
+        int rc = vg_io_mkdirs(cfg->server.data_dir, 0755);
+        char a0[] = "train";
+        char a1[] = "--synthetic";
+        char a2[] = "--out";
+        char *args[] = {a0, a1, a2, path, NULL};
+        if (rc != 0 || vg_cmd_train(4, args) != 0) {
+            fprintf(stderr, "vigil demo: could not train the demo model\n");
+            return 1;
+        }
+    }
+    char err[256];
+    return vg_config_set(cfg, "scoring.model", path, VG_CONFIG_SRC_FLAG, "vigil demo", err,
+                         sizeof(err)) == 0
+               ? 0
+               : 1;
+}
+
 static int serve_main(int argc, char **argv, bool demo)
 {
     struct serve_flags f = {0};
@@ -437,8 +467,13 @@ static int serve_main(int argc, char **argv, bool demo)
     }
     /* server.log_level's values are listed in vg_log_level's order. */
     vg_log_set_level((enum vg_log_level)s.cfg.server.log_level);
-    if (demo)
+    if (demo) {
         printf("vigil demo: starting on the embedded defaults; Ctrl-C stops it\n");
+        if (demo_model(&s.cfg) != 0) {
+            vg_config_free(&s.cfg);
+            return 1;
+        }
+    }
     rc = run_server(&s);
     vg_config_free(&s.cfg);
     return rc;

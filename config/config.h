@@ -80,9 +80,10 @@
     X(state, writemap, BOOL, "true", 0, 0, NULL,                                                   \
       "LMDB MDB_WRITEMAP: about 2x faster random updates; a power loss may then damage the "       \
       "state, which is rebuilt from the log.")                                                     \
-    X(state, sync_interval_ms, INT, "1000", 1, 3600000, NULL,                                      \
-      "How often the state is synced to disk, in milliseconds (the log is the source of "          \
-      "truth).")                                                                                   \
+    X(state, sync_interval_ms, INT, "30000", 1, 3600000, NULL,                                     \
+      "How often the state is synced to disk, in milliseconds. The log is the source of truth: "   \
+      "a power loss replays at most this much of it. Each sync delays the log's fsyncs behind "    \
+      "it, so syncing every second tripled the HTTP p99 (BENCHMARKS.md).")                         \
     X(state, account_ttl_days, INT, "90", 1, 3650, NULL,                                           \
       "An account idle for this many days (event time) is dropped from the state.")                \
     X(state, cache_accounts, INT, "100000", 0, 100000000, NULL,                                    \
@@ -106,10 +107,8 @@
       "Score from which a transaction is MEDIUM risk.")                                            \
     X(scoring, threshold_high, DOUBLE, "0.9", 0, 1, NULL,                                          \
       "Score from which a transaction is HIGH risk and raises an alert.")                          \
-    X(scoring, batch_max, INT, "256", 1, 65536, NULL,                                              \
-      "Most transactions scored in one model call.")                                               \
-    X(scoring, batch_wait_us, INT, "200", 0, 1000000, NULL,                                        \
-      "Longest a transaction waits for its scoring batch to fill, in microseconds.")
+    X(scoring, batch_max, INT, "1024", 1, 65536, NULL,                                             \
+      "Most transactions scored in one model call; a bigger commit group is scored in chunks.")
 
 #define VG_CONFIG_SECTIONS(X)                                                                      \
     X(server, VG_CONFIG_SERVER)                                                                    \
