@@ -34,7 +34,66 @@ struct vg_decider {
     size_t *flag_row;
     vg_seglog_rec_t *drecs;
     uint8_t **dbufs;
+    /* merchant deltas of the batch being applied, and outbox entries to delete */
+    vg_mdelta_t *deltas;
+    size_t ndeltas;
+    size_t capdeltas;
+    vg_mdelta_t *forget;
+    size_t nforget;
+    size_t capforget;
 };
+
+static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, const char *merchant)
+{
+    if (d->ndeltas == d->capdeltas) {
+        d->capdeltas = d->capdeltas ? d->capdeltas * 2 : 256;
+        d->deltas = vg_xrealloc(d->deltas, d->capdeltas * sizeof(*d->deltas));
+    }
+    vg_mdelta_t *m = &d->deltas[d->ndeltas++];
+    memset(m, 0, sizeof(*m));
+    m->offset = offset;
+    m->ts_ms = ts;
+    m->owner = vg_merchant_owner(merchant, d->o.nparts);
+    snprintf(m->merchant_id, sizeof(m->merchant_id), "%s", merchant);
+    return m;
+}
+
+const vg_mdelta_t *vg_decider_deltas(const vg_decider_t *d, size_t *n)
+{
+    *n = d->ndeltas;
+    return d->deltas;
+}
+
+bool vg_decider_forgetting(const vg_decider_t *d)
+{
+    return d->nforget > 0;
+}
+
+void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t offset)
+{
+    if (d->nforget == d->capforget) {
+        d->capforget = d->capforget ? d->capforget * 2 : 256;
+        d->forget = vg_xrealloc(d->forget, d->capforget * sizeof(*d->forget));
+    }
+    vg_mdelta_t *m = &d->forget[d->nforget++];
+    m->owner = owner;
+    m->offset = offset;
+}
+
+/* The merchant columns of a row, from the owner's committed profile. */
+static void merchant_columns(vg_decider_t *d, const Vigil__Transaction *tx, float *row)
+{
+    if (!tx->merchant_id || !tx->merchant_id[0] || !d->o.merchant_get)
+        return; /* NaN from vg_features_compute */
+    vg_merchant_profile_t m;
+    unsigned owner = vg_merchant_owner(tx->merchant_id, d->o.nparts);
+    int rc = d->o.merchant_get(d->o.merchant_ctx, owner, tx->merchant_id, &m);
+    if (rc == VG_ENOTFOUND)
+        vg_merchant_init(&m);
+    else if (rc != 0)
+        return;
+    vg_merchant_features(&m, tx->timestamp_ms, row);
+}
 
 /* ---- the index entry ---- */
 
@@ -275,27 +334,33 @@ static void grow(vg_decider_t *d, size_t n)
 static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_t *items,
                        size_t upto, const Vigil__Label *l, vg_txindex_t *x)
 {
+    uint64_t label_offset = items[upto].offset;
     int now = l->is_fraud ? 2 : 1;
     int before = x->label;
     x->label = now;
     x->label_reported_ms = l->reported_at_ms;
     if (x->tx_offset == VG_NO_OFFSET || before == now)
         return 0;
-    /* The account: from this batch when the transaction is in it, else from the log. */
-    const char *acct = NULL;
+    /* The transaction: from this batch when it is in it, else from the log. */
+    const Vigil__Transaction *tx = NULL;
     ProtobufCMessage *m = NULL;
-    for (size_t i = 0; i < upto && !acct; i++)
+    for (size_t i = 0; i < upto && !tx; i++)
         if (items[i].tx && items[i].offset == x->tx_offset)
-            acct = items[i].tx->account_id;
-    if (!acct) {
+            tx = items[i].tx;
+    if (!tx) {
         int rc = vg_log_read_message(d->o.log, x->tx_offset, VG_SEGLOG_TYPE_TRANSACTION, &m);
         if (rc != 0) {
             VG_LOG_WARN("labelled transaction not readable partition=%u offset=%llu err=%s",
                         d->o.partition, (unsigned long long)x->tx_offset, vg_strerror(rc));
             return 0; /* retention removed it: the index keeps the label */
         }
-        acct = ((Vigil__Transaction *)m)->account_id;
+        tx = (const Vigil__Transaction *)m;
     }
+    const char *acct = tx->account_id;
+    int fraud_delta = (now == 2) - (before == 2);
+    if (fraud_delta && tx->merchant_id && tx->merchant_id[0])
+        new_delta(d, label_offset, tx->timestamp_ms, tx->merchant_id)->fraud_delta =
+            (int8_t)fraud_delta;
     vg_account_profile_t p;
     int rc = load_profile(b, acct, &p);
     if (rc == 0) {
@@ -337,7 +402,13 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     double amount = amount_major(tx);
     float *row = d->rows + nrows * VG_FEATURE_COUNT;
     vg_features_compute(tx, amount, &p, row);
+    merchant_columns(d, tx, row);
     vg_profile_update(&p, tx, amount);
+    if (tx->merchant_id && tx->merchant_id[0]) {
+        vg_mdelta_t *md = new_delta(d, it->offset, tx->timestamp_ms, tx->merchant_id);
+        md->tx_delta = 1;
+        md->fraud_delta = (int8_t)(waiting_label && x.label == 2);
+    }
     if (waiting_label)
         vg_profile_label(&p, x.label == 2, x.label_reported_ms);
     rc = store_profile(b, tx->account_id, &p);
@@ -439,10 +510,11 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
 
 int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
-    grow(d, n);
+    grow(d, n ? n : 1);
     vg_state_batch_t *b = vg_state_batch_begin(d->o.state);
     size_t nrows = 0;
     int rc = 0;
+    d->ndeltas = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         vg_pipe_item_t *it = &items[i];
         if (it->rec.type == VG_SEGLOG_TYPE_TRANSACTION && it->tx) {
@@ -481,11 +553,21 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         }
         it->decision.applied = true;
     }
+    for (size_t i = 0; i < d->ndeltas && rc == 0; i++)
+        rc = vg_outbox_put(b, &d->deltas[i]);
+    for (size_t i = 0; i < d->nforget && rc == 0; i++)
+        rc = vg_outbox_del(b, d->forget[i].owner, d->forget[i].offset);
     if (rc != 0) {
         vg_state_batch_abort(b);
+        d->ndeltas = 0;
         return rc;
     }
-    return vg_state_batch_commit(b, next_offset);
+    rc = vg_state_batch_commit(b, next_offset);
+    if (rc == 0)
+        d->nforget = 0;
+    else
+        d->ndeltas = 0;
+    return rc;
 }
 
 /* Reads up to REPLAY_CHUNK records below `end` into items (unpacking into msgs). OUT: *n,
@@ -579,5 +661,7 @@ void vg_decider_free(vg_decider_t *d)
     free(d->flag_row);
     free(d->drecs);
     free(d->dbufs);
+    free(d->deltas);
+    free(d->forget);
     free(d);
 }

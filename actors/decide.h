@@ -20,6 +20,10 @@
  * label history is updated (a relabel moves the count); otherwise it waits in the index and
  * is applied when the transaction arrives.
  *
+ * Merchants (actors/merchant.h): a transaction's merchant features come from the owner
+ * partition's committed merchant profile; the transaction, and a label that changes its fraud
+ * status, become merchant deltas in this partition's outbox, committed with the batch.
+ *
  * The transaction index (DB txindex), key = transaction_id, value = 32 bytes little-endian:
  *   0 8 offset of the transaction (UINT64_MAX: not seen yet, only a label waits)
  *   8 8 offset of its decision in the decision log (UINT64_MAX: none)
@@ -30,6 +34,7 @@
 #ifndef VG_ACTORS_DECIDE_H
 #define VG_ACTORS_DECIDE_H
 
+#include "actors/merchant.h"
 #include "models/features.h"
 #include "models/xgb.h"
 #include "runtime/compiler.h"
@@ -93,16 +98,34 @@ typedef struct vg_decider_opts {
     double threshold_medium;
     double threshold_high;
     size_t batch_max; /* rows per model call; 0 = 1024 */
+    unsigned nparts;  /* for merchant owners */
+    /* The committed profile of merchant_id from its owner partition: 0, VG_ENOTFOUND (a new
+     * merchant), or another error (owner unavailable: the merchant features are NaN). */
+    int (*merchant_get)(void *ctx, unsigned owner, const char *merchant_id,
+                        vg_merchant_profile_t *out);
+    void *merchant_ctx;
 } vg_decider_opts_t;
 
 vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts);
 void vg_decider_free(vg_decider_t *d);
 
 /* Applies items[0..n) (offsets increasing) and commits them with applied offset
- * `next_offset`. Sets each transaction's decision. 0, or the state or log error (nothing of
- * the batch is committed; the decision log may hold decisions that a replay rewrites). */
+ * `next_offset` (n may be 0: only the queued outbox deletions are committed). Sets each
+ * transaction's decision. 0, or the state or log error (nothing of the batch is committed; the
+ * decision log may hold decisions that a replay rewrites). */
 VG_MUST_CHECK int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n,
                                    uint64_t next_offset);
+
+/* The merchant deltas that the last successful vg_decider_apply put in the outbox, in
+ * offset order; valid until the next apply. */
+const vg_mdelta_t *vg_decider_deltas(const vg_decider_t *d, size_t *n);
+
+/* Queues the deletion of an outbox entry its owner has acknowledged; it is deleted in the
+ * next apply's commit. */
+void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t offset);
+
+/* Whether deletions are queued. */
+bool vg_decider_forgetting(const vg_decider_t *d);
 
 /* Replays the log from the state's applied offset to its end through vg_decider_apply, in
  * chunks. OUT: *replayed (records). 0 or the error. */

@@ -540,6 +540,39 @@ static void handle_get_account(vg_http_req_t *req, void *ctx)
                            "labels", labels));
 }
 
+/* GET /v1/merchants/{id}: the merchant's profile and features as of the end of its newest
+ * day (what a transaction late that day would see), from its owner partition. */
+static void handle_get_merchant(vg_http_req_t *req, void *ctx)
+{
+    vg_ingest_t *ing = ctx;
+    char id[256];
+    if (!path_id(req, "/v1/merchants/", id, sizeof(id))) {
+        vg_http_respond_error(req, 400, "invalid_id", "give a merchant id in the path", NULL);
+        return;
+    }
+    unsigned p = vg_merchant_owner(id, ing->nparts);
+    vg_state_t *st = vg_partition_state(ing->parts[p]);
+    vg_merchant_profile_t m;
+    int rc = st ? vg_merchant_get(st, id, &m) : VG_EREADONLY;
+    if (rc == VG_ENOTFOUND) {
+        vg_http_respond_error(req, 404, "not_found", "no transaction seen for this merchant", NULL);
+        return;
+    }
+    if (rc != 0) {
+        vg_http_respond_error(req, 503, "unavailable", vg_strerror(rc), NULL);
+        return;
+    }
+    float f[VG_FEATURE_COUNT];
+    vg_merchant_features(&m, (m.newest_day + 1) * 86400000LL - 1, f);
+    json_t *feats = json_object();
+    for (size_t i = VG_FEATURE_merchant_tx_count_1d; i <= VG_FEATURE_merchant_risk_30d; i++)
+        json_object_set_new(feats, vg_feature_name(i), num_or_null(f[i]));
+    respond_json(req, 200,
+                 json_pack("{s:s, s:I, s:I, s:I, s:o}", "merchant_id", id, "partition",
+                           (json_int_t)p, "transactions", (json_int_t)m.n, "fraud_labels",
+                           (json_int_t)m.frauds, "features", feats));
+}
+
 int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsigned n,
                   const vg_tx_limits_t *limits, vg_ingest_t **out)
 {
@@ -559,6 +592,7 @@ int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsign
         {"POST", "/v1/labels", 0, handle_labels},
         {"GET", "/v1/transactions/", 1, handle_get_tx},
         {"GET", "/v1/accounts/", 1, handle_get_account},
+        {"GET", "/v1/merchants/", 1, handle_get_merchant},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(routes); i++) {
         int rc = vg_api_route(api, routes[i].method, routes[i].path, routes[i].prefix, routes[i].fn,

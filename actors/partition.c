@@ -24,31 +24,61 @@
 
 struct vg_partition {
     vg_actor_t actor;
-    unsigned index;
     vg_seglog_t *log;
     vg_seglog_t *declog; /* decisions: derived, synced with the state */
     vg_decider_t *decider;
     vg_state_t *state;
     vg_gcommit_t *gc;
-    vg_timer_t timer; /* housekeeping: roll by age, retention, state sync */
-    bool timer_started;
+    vg_timer_t timer;    /* housekeeping: roll by age, retention, state sync */
     uv_work_t sync_work; /* vg_state_sync on the libuv threadpool */
-    bool syncing;
-    bool stopping; /* on_stop ran: finish once the sync work is back */
     uint64_t sync_every_ms;
     uint64_t since_sync_ms;
-    int open_rc;
-    char open_why[PATH_MAX + 256];
     vg_append_msg_t *pending_head; /* appended, waiting for durability, in offset order */
     vg_append_msg_t *pending_tail;
-    _Atomic int apply_rc; /* an apply failed: the partition stopped (apply_why set first) */
-    char apply_why[256];
     /* scratch: the records of one append, the items of one apply */
     vg_seglog_rec_t *recs;
     size_t recs_cap;
     vg_pipe_item_t *batch;
     size_t batch_cap;
+    /* merchant outbox: per owner, deltas not yet acknowledged, oldest first; at most one
+     * message in flight per owner, so an owner sees a source's deltas in offset order */
+    vg_partition_t **peers; /* set once every partition is open */
+    struct outq *outq;      /* [count] */
+    unsigned npeers;
+    unsigned count;
+    unsigned index;
+    int open_rc;
+    _Atomic int apply_rc; /* an apply failed: the partition stopped (apply_why set first) */
+    bool timer_started;
+    bool syncing;
+    bool stopping; /* on_stop ran: finish once the sync work is back */
+    char apply_why[256];
+    char open_why[PATH_MAX + 256];
 };
+
+struct outq {
+    vg_mdelta_t *d;
+    size_t head;
+    size_t len;
+    size_t cap;
+    bool in_flight;
+};
+
+/* A batch of merchant deltas for their owner; malloc'd by the source, freed by it on the
+ * reply, or by the owner when the source has stopped. */
+struct merchant_msg {
+    vg_msg_t hdr;
+    unsigned src;
+    unsigned owner;
+    int status;
+    size_t n;
+    vg_mdelta_t d[];
+};
+
+#define OUTBOX_CHUNK 1024
+
+static void outq_push(vg_partition_t *p, const vg_mdelta_t *d);
+static void send_outbox(vg_partition_t *p);
 
 static void answer(vg_append_msg_t *m, int status)
 {
@@ -84,6 +114,13 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
             atomic_store_explicit(&p->apply_rc, rc, memory_order_release);
             VG_LOG_ERROR("partition stops partition=%u why=%s", p->index, p->apply_why);
         }
+    }
+    if (rc == 0) {
+        size_t nd = 0;
+        const vg_mdelta_t *deltas = vg_decider_deltas(p->decider, &nd);
+        for (size_t i = 0; i < nd; i++)
+            outq_push(p, &deltas[i]);
+        send_outbox(p);
     }
     k = 0;
     vg_append_msg_t *m = head;
@@ -123,6 +160,97 @@ static void on_durable(void *ctx, uint64_t durable, int status)
     p->pending_tail = NULL;
 }
 
+/* ---- the merchant outbox ---- */
+
+static void outq_push(vg_partition_t *p, const vg_mdelta_t *d)
+{
+    if (d->owner >= p->count)
+        return;
+    struct outq *q = &p->outq[d->owner];
+    if (q->head + q->len == q->cap) {
+        if (q->head > 0) {
+            memmove(q->d, q->d + q->head, q->len * sizeof(*q->d));
+            q->head = 0;
+        } else {
+            q->cap = q->cap ? q->cap * 2 : 256;
+            q->d = vg_xrealloc(q->d, q->cap * sizeof(*q->d));
+        }
+    }
+    q->d[q->head + q->len++] = *d;
+}
+
+static void on_merchant_reply(vg_actor_t *self, vg_msg_t *reply, void *ctx)
+{
+    (void)ctx;
+    vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    struct merchant_msg *m = (struct merchant_msg *)reply;
+    struct outq *q = &p->outq[m->owner];
+    q->in_flight = false;
+    if (m->status == 0) {
+        for (size_t i = 0; i < m->n; i++)
+            vg_decider_forget(p->decider, m->owner, m->d[i].offset);
+        q->head += m->n;
+        q->len -= m->n;
+        if (q->len == 0)
+            q->head = 0;
+    } else {
+        VG_LOG_WARN("merchant deltas refused partition=%u owner=%u err=%s (kept, retried)",
+                    p->index, m->owner, vg_strerror(m->status));
+    }
+    int status = m->status;
+    free(m);
+    if (status == 0)
+        send_outbox(p);
+}
+
+/* Sends the oldest deltas of every owner that has none in flight. A refused send (a full
+ * mailbox) stays queued for the next batch or housekeeping tick. */
+static void send_outbox(vg_partition_t *p)
+{
+    if (!p->peers)
+        return;
+    for (unsigned o = 0; o < p->count; o++) {
+        struct outq *q = &p->outq[o];
+        if (q->in_flight || q->len == 0 || !p->peers[o])
+            continue;
+        size_t n = q->len < OUTBOX_CHUNK ? q->len : OUTBOX_CHUNK;
+        struct merchant_msg *m = vg_xcalloc(1, sizeof(*m) + n * sizeof(m->d[0]));
+        m->hdr.type = VG_PARTITION_MSG_MERCHANT;
+        m->src = p->index;
+        m->owner = o;
+        m->n = n;
+        memcpy(m->d, q->d + q->head, n * sizeof(m->d[0]));
+        if (vg_actor_request(&p->actor, vg_partition_actor(p->peers[o]), &m->hdr, on_merchant_reply,
+                             NULL) != 0) {
+            free(m);
+            continue;
+        }
+        q->in_flight = true;
+    }
+}
+
+/* The owner side: apply a source's deltas, answer. */
+static void receive_merchant(vg_partition_t *p, struct merchant_msg *m)
+{
+    m->status =
+        p->open_rc != 0 ? p->open_rc : vg_merchant_apply(p->state, m->src, m->d, m->n, NULL);
+    if (m->status != 0)
+        VG_LOG_WARN("merchant deltas not applied partition=%u from=%u err=%s", p->index, m->src,
+                    vg_strerror(m->status));
+    if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
+        free(m); /* the source stopped: its outbox resends after a restart */
+}
+
+/* The decider's merchant reads: the owner's committed profile. */
+static int merchant_get(void *ctx, unsigned owner, const char *id, vg_merchant_profile_t *out)
+{
+    vg_partition_t *p = ctx;
+    if (!p->peers || owner >= p->npeers || !p->peers[owner])
+        return VG_EREADONLY; /* not all partitions open yet (a start-up replay) */
+    vg_state_t *st = vg_partition_state(p->peers[owner]);
+    return st ? vg_merchant_get(st, id, out) : VG_EREADONLY;
+}
+
 static void finish_close(void *arg)
 {
     vg_partition_t *p = arg;
@@ -132,6 +260,9 @@ static void finish_close(void *arg)
     vg_state_close(p->state);
     free(p->recs);
     free(p->batch);
+    for (unsigned o = 0; p->outq && o < p->count; o++)
+        free(p->outq[o].d);
+    free(p->outq);
     free(p);
 }
 
@@ -139,6 +270,10 @@ static void finish_close(void *arg)
 static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
 {
     vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    if (msg->type == VG_PARTITION_MSG_MERCHANT) {
+        receive_merchant(p, (struct merchant_msg *)msg);
+        return;
+    }
     vg_append_msg_t *m = (vg_append_msg_t *)msg;
     if (p->open_rc != 0 || atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0 ||
         m->n == 0) {
@@ -231,6 +366,10 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
     unsigned deleted = 0;
     if (vg_seglog_retain(p->log, applied, now, &deleted) != 0)
         VG_LOG_WARN("retention failed partition=%u", p->index);
+    send_outbox(p);
+    /* Outbox entries acknowledged since the last batch: delete them now if traffic stopped. */
+    if (vg_decider_forgetting(p->decider) && vg_decider_apply(p->decider, NULL, 0, applied) != 0)
+        VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
     p->since_sync_ms += HOUSEKEEPING_MS;
     if (p->since_sync_ms >= p->sync_every_ms && !p->syncing) {
         p->since_sync_ms = 0;
@@ -240,6 +379,59 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
 }
 
 static const vg_actor_ops_t partition_ops = {"partition", partition_receive, partition_on_stop};
+
+/* The decision log, the decider, the replay from the applied offset, and the merchant outbox
+ * left from before. Fills p->open_why on failure. */
+static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint64_t applied)
+{
+    char dir[PATH_MAX];
+    int rc =
+        vg_datadir_partition_path(o->data_dir, o->index, o->count, "decisions", dir, sizeof(dir));
+    vg_seglog_opts_t dopts = o->log;
+    dopts.fault = NULL;
+    if (rc == 0)
+        rc = vg_seglog_open(dir, &dopts, &p->declog, NULL, p->open_why, sizeof(p->open_why));
+    if (rc != 0)
+        return rc;
+    vg_decider_opts_t dec = {
+        .partition = o->index,
+        .state = p->state,
+        .log = p->log,
+        .declog = p->declog,
+        .model = o->model,
+        .threshold_medium = o->threshold_medium,
+        .threshold_high = o->threshold_high,
+        .batch_max = o->batch_max,
+        .nparts = o->count,
+        .merchant_get = merchant_get,
+        .merchant_ctx = p,
+    };
+    p->decider = vg_decider_new(&dec);
+    uint64_t replayed = 0;
+    uint64_t t0 = vg_clock_mono_ns();
+    rc = vg_decider_replay(p->decider, &replayed);
+    if (rc != 0) {
+        snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
+                 (unsigned long long)applied, vg_strerror(rc));
+        return rc;
+    }
+    if (replayed)
+        VG_LOG_INFO("partition caught up partition=%u from=%llu records=%llu ms=%llu", o->index,
+                    (unsigned long long)applied, (unsigned long long)replayed,
+                    (unsigned long long)((vg_clock_mono_ns() - t0) / 1000000));
+    vg_mdelta_t *pending = NULL;
+    size_t npending = 0;
+    rc = vg_outbox_load(p->state, &pending, &npending);
+    if (rc != 0) {
+        snprintf(p->open_why, sizeof(p->open_why), "reading the merchant outbox: %s",
+                 vg_strerror(rc));
+        return rc;
+    }
+    for (size_t i = 0; i < npending; i++)
+        outq_push(p, &pending[i]); /* sent once every partition is open */
+    free(pending);
+    return 0;
+}
 
 /* Opens the log and the state, and checks they agree. Fills p->open_why on failure. */
 static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_opts_t *o)
@@ -272,36 +464,9 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
                  (unsigned long long)applied, (unsigned long long)next);
         return VG_ECORRUPT;
     }
-    rc = vg_datadir_partition_path(o->data_dir, o->index, o->count, "decisions", dir, sizeof(dir));
-    vg_seglog_opts_t dopts = o->log;
-    dopts.fault = NULL;
-    if (rc == 0)
-        rc = vg_seglog_open(dir, &dopts, &p->declog, NULL, p->open_why, sizeof(p->open_why));
+    rc = open_decisions(p, o, applied);
     if (rc != 0)
         return rc;
-    vg_decider_opts_t dec = {
-        .partition = o->index,
-        .state = p->state,
-        .log = p->log,
-        .declog = p->declog,
-        .model = o->model,
-        .threshold_medium = o->threshold_medium,
-        .threshold_high = o->threshold_high,
-        .batch_max = o->batch_max,
-    };
-    p->decider = vg_decider_new(&dec);
-    uint64_t replayed = 0;
-    uint64_t t0 = vg_clock_mono_ns();
-    rc = vg_decider_replay(p->decider, &replayed);
-    if (rc != 0) {
-        snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
-                 (unsigned long long)applied, vg_strerror(rc));
-        return rc;
-    }
-    if (replayed)
-        VG_LOG_INFO("partition caught up partition=%u from=%llu records=%llu ms=%llu", o->index,
-                    (unsigned long long)applied, (unsigned long long)replayed,
-                    (unsigned long long)((vg_clock_mono_ns() - t0) / 1000000));
     rc = vg_gcommit_new(p->log, vg_loop_uv(loop), &o->commit, on_durable, p, &p->gc);
     if (rc != 0)
         snprintf(p->open_why, sizeof(p->open_why), "group commit: %s", vg_strerror(rc));
@@ -314,6 +479,8 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
 {
     vg_partition_t *p = vg_xcalloc(1, sizeof(*p));
     p->index = opts->index;
+    p->count = opts->count;
+    p->outq = vg_xcalloc(opts->count ? opts->count : 1, sizeof(*p->outq));
     p->open_rc = open_storage(p, loop, opts);
     if (p->open_rc != 0)
         VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", opts->index,
@@ -328,6 +495,14 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     }
     *out = p;
     return p->open_rc;
+}
+
+void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned n)
+{
+    p->peers = peers;
+    p->npeers = n;
+    if (p->open_rc == 0)
+        send_outbox(p);
 }
 
 vg_state_t *vg_partition_state(vg_partition_t *p)

@@ -26,6 +26,9 @@
 
 typedef struct vg_partition vg_partition_t;
 
+/* Message types (vg_msg_t.type) a partition receives. */
+enum { VG_PARTITION_MSG_APPEND = 0, VG_PARTITION_MSG_MERCHANT = 1 };
+
 /* An append request: send it with vg_actor_request to vg_partition_actor(p); the reply (the
  * same message) comes once every record is durable AND applied: status 0, first_offset set,
  * and each transaction item's decision filled in (a duplicate transaction_id gets the original
@@ -66,6 +69,11 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
 
 /* 0 when healthy; else the error, with a one-line reason in `why`. Thread: any. */
 int vg_partition_status(vg_partition_t *p, char *why, size_t len);
+
+/* Hands the partition its peers (every partition of the engine, by index) once all are
+ * open: from then on it reads merchant profiles from their owners and sends its merchant
+ * outbox (actors/merchant.h). Thread: the partition's loop. */
+void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned n);
 
 /* For readers on other threads (GET /v1/...): the state, the transaction log and the
  * decision log, or NULL when the partition did not open. Readers are thread-safe. */

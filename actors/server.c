@@ -192,6 +192,13 @@ static void start_partition(void *arg)
     (void)vg_partition_new(loop, &o, &s->parts[s->opening]);
 }
 
+/* Every partition is open: each learns its peers (merchant owners) on its own loop. */
+static void give_peers(void *arg)
+{
+    struct server *s = arg;
+    vg_partition_set_peers(s->parts[s->opening], s->parts, s->nparts);
+}
+
 /* /readyz: every partition healthy. Thread: the API's loop. */
 static int partitions_health(void *ctx, char *why, size_t len)
 {
@@ -241,6 +248,12 @@ static int open_partitions(struct server *s)
         if (rc != 0)
             return rc;
     }
+    for (unsigned i = 0; i < s->nparts; i++) {
+        s->opening = i;
+        int rc = vg_loop_call_wait(partition_loop(s, i), give_peers, s);
+        if (rc != 0)
+            return rc;
+    }
     vg_api_set_health(s->api, partitions_health, s);
     int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
     return rc ? rc : s->ingest_rc;
@@ -287,6 +300,15 @@ static void shutdown_server(struct server *s)
     s->parts = NULL;
 }
 
+/* Whether the model was trained on this build's feature table, column for column. */
+static bool model_fits(const vg_model_t *m)
+{
+    bool same = vg_model_feature_count(m) == VG_FEATURE_COUNT;
+    for (size_t i = 0; same && i < VG_FEATURE_COUNT; i++)
+        same = strcmp(vg_model_feature_name(m, i), vg_feature_name(i)) == 0;
+    return same;
+}
+
 /* scoring.model: load it (and its sidecar) before any partition replays its log, so the
  * replay decides with the same model. The sidecar's thresholds win over the config's. */
 static int load_model(struct server *s)
@@ -307,11 +329,7 @@ static int load_model(struct server *s)
         return rc;
     }
     (void)vg_model_thresholds(s->model, &s->threshold_medium, &s->threshold_high);
-    /* The model must have been trained on this build's feature table, column for column. */
-    bool same = vg_model_feature_count(s->model) == VG_FEATURE_COUNT;
-    for (size_t i = 0; same && i < VG_FEATURE_COUNT; i++)
-        same = strcmp(vg_model_feature_name(s->model, i), vg_feature_name(i)) == 0;
-    if (!same) {
+    if (!model_fits(s->model)) {
         fprintf(stderr,
                 "vigil: model %s was trained on other features than this build's feature table "
                 "(%zu columns, the table has %d): retrain it with vigil train\n",
@@ -395,8 +413,12 @@ static int demo_model(vg_config_t *cfg)
         return 0;
     char path[4096];
     snprintf(path, sizeof(path), "%s/model.json", cfg->server.data_dir);
-    if (access(path, R_OK) != 0) {
-        printf("vigil demo: no model yet: training one on synthetic data into %s\n", path);
+    vg_model_t *old = NULL;
+    bool usable =
+        access(path, R_OK) == 0 && vg_model_load(path, &old, NULL, 0) == 0 && model_fits(old);
+    vg_model_free(old);
+    if (!usable) {
+        printf("vigil demo: no usable model: training one on synthetic data into %s\n", path);
         fflush(stdout);
         int rc = vg_io_mkdirs(cfg->server.data_dir, 0755);
         char a0[] = "train";

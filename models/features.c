@@ -148,6 +148,82 @@ void vg_features_compute(const Vigil__Transaction *tx, double amount, const vg_a
     }
     out[VG_FEATURE_channel] = (float)tx->channel;
     out[VG_FEATURE_mcc_group] = (float)mcc_group(tx->mcc);
+    vg_merchant_features(NULL, t, out);
+}
+
+/* ---- merchants ---- */
+
+#define MERCHANT_VER 1
+
+void vg_merchant_init(vg_merchant_profile_t *m)
+{
+    memset(m, 0, sizeof(*m));
+}
+
+void vg_merchant_add(vg_merchant_profile_t *m, int64_t ts_ms, int tx_delta, int fraud_delta)
+{
+    int64_t d = day_of(ts_ms);
+    if (m->n == 0 && m->late == 0 && m->frauds == 0) {
+        m->newest_day = d;
+    } else if (d > m->newest_day) {
+        int64_t shift = d - m->newest_day;
+        if (shift >= VG_MERCHANT_DAYS) {
+            memset(m->tx, 0, sizeof(m->tx));
+            memset(m->fraud, 0, sizeof(m->fraud));
+        } else {
+            memmove(m->tx + shift, m->tx, (size_t)(VG_MERCHANT_DAYS - shift) * sizeof(m->tx[0]));
+            memmove(m->fraud + shift, m->fraud,
+                    (size_t)(VG_MERCHANT_DAYS - shift) * sizeof(m->fraud[0]));
+            memset(m->tx, 0, (size_t)shift * sizeof(m->tx[0]));
+            memset(m->fraud, 0, (size_t)shift * sizeof(m->fraud[0]));
+        }
+        m->newest_day = d;
+    }
+    m->n += (uint32_t)(tx_delta > 0 ? tx_delta : 0);
+    m->frauds =
+        (uint32_t)((int64_t)m->frauds + fraud_delta < 0 ? 0 : (int64_t)m->frauds + fraud_delta);
+    int64_t idx = m->newest_day - d;
+    if (idx >= VG_MERCHANT_DAYS) {
+        m->late += tx_delta > 0;
+        return;
+    }
+    int64_t tx = (int64_t)m->tx[idx] + tx_delta;
+    int64_t fr = (int64_t)m->fraud[idx] + fraud_delta;
+    m->tx[idx] = (uint32_t)(tx < 0 ? 0 : tx);
+    m->fraud[idx] = (uint16_t)(fr < 0 ? 0 : fr > UINT16_MAX ? UINT16_MAX : fr);
+}
+
+/* Sums of the days [d - from - span + 1, d - from] that the profile still holds. */
+static void merchant_window(const vg_merchant_profile_t *m, int64_t d, int from, int span,
+                            double *tx, double *fraud)
+{
+    *tx = 0;
+    *fraud = 0;
+    for (int k = 0; k < span; k++) {
+        int64_t idx = m->newest_day - (d - from - k);
+        if (idx < 0 || idx >= VG_MERCHANT_DAYS)
+            continue;
+        *tx += m->tx[idx];
+        *fraud += m->fraud[idx];
+    }
+}
+
+void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *out)
+{
+    const int spans[3] = {1, 7, 30};
+    int64_t d = day_of(ts_ms);
+    for (int k = 0; k < 3; k++) {
+        out[VG_FEATURE_merchant_tx_count_1d + k] = NAN;
+        out[VG_FEATURE_merchant_risk_1d + k] = NAN;
+        if (!m)
+            continue;
+        double tx = 0;
+        double fraud = 0;
+        merchant_window(m, d, 0, spans[k], &tx, &fraud);
+        out[VG_FEATURE_merchant_tx_count_1d + k] = (float)tx;
+        merchant_window(m, d, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
+        out[VG_FEATURE_merchant_risk_1d + k] = tx > 0 ? (float)(fraud / tx) : NAN;
+    }
 }
 
 static void remember(uint32_t *set, uint8_t *pos, uint32_t h)
@@ -372,5 +448,39 @@ int vg_profile_decode(const uint8_t *in, size_t len, vg_account_profile_t *p)
         q.seen_pos[2] >= VG_PROFILE_SEEN || (size_t)(r - in) > VG_PROFILE_BYTES)
         return VG_ECORRUPT;
     *p = q;
+    return 0;
+}
+
+void vg_merchant_encode(const vg_merchant_profile_t *m, uint8_t *out)
+{
+    memset(out, 0, VG_MERCHANT_BYTES);
+    struct writer w = {out};
+    *w.p++ = MERCHANT_VER;
+    w64(&w, (uint64_t)m->newest_day);
+    w32(&w, m->n);
+    w32(&w, m->frauds);
+    w32(&w, m->late);
+    for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
+        w32(&w, m->tx[i]);
+        w16(&w, m->fraud[i]);
+    }
+    VG_CHECK(w.p - out <= VG_MERCHANT_BYTES);
+}
+
+int vg_merchant_decode(const uint8_t *in, size_t len, vg_merchant_profile_t *m)
+{
+    if (len != VG_MERCHANT_BYTES || in[0] != MERCHANT_VER)
+        return VG_ECORRUPT;
+    memset(m, 0, sizeof(*m));
+    const uint8_t *r = in + 1;
+    m->newest_day = (int64_t)r64(&r);
+    m->n = r32(&r);
+    m->frauds = r32(&r);
+    m->late = r32(&r);
+    for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
+        m->tx[i] = r32(&r);
+        m->fraud[i] = (uint16_t)(r[0] | r[1] << 8);
+        r += 2;
+    }
     return 0;
 }

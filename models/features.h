@@ -13,9 +13,12 @@
  * update the day they belong to if it is still in the 32 kept days, else they are counted in
  * `late` only. Missing values are NaN (XGBoost treats NaN as missing).
  *
- * Not yet in the table: merchant features (count and fraud "risk" over 1/7/30 days with a
- * label delay, which need the merchant state) and features from the account's label history
- * (kept in the profile, below, but not scored).
+ * Merchant features, as the Fraud Detection Handbook's terminal features: the merchant's
+ * transaction count over 1/7/30 days, and its "risk", the share of those transactions
+ * labelled fraud, over 1/7/30-day windows that end VG_MERCHANT_DELAY_DAYS before the
+ * transaction (labels arrive late; a window that recent would look clean). They come from a
+ * vg_merchant_profile_t (daily buckets) through vg_merchant_features. Not in the table:
+ * features from the account's label history (kept in the profile, below, but not scored).
  * Thread: any (no shared state).
  */
 #ifndef VG_MODELS_FEATURES_H
@@ -85,11 +88,44 @@ typedef struct vg_account_profile {
     X(distance_km, "great-circle distance from the previous located transaction")                  \
     X(speed_kmh, "distance / time since that transaction; NaN when no time passed")                \
     X(channel, "the channel enum (0 unspecified .. 5 mobile)")                                     \
-    X(mcc_group, "MCC group: 0 other, 1 travel, 2 gambling, 3 digital, 4 cash, 5 retail")
+    X(mcc_group, "MCC group: 0 other, 1 travel, 2 gambling, 3 digital, 4 cash, 5 retail")          \
+    X(merchant_tx_count_1d, "merchant's transactions that day before this one; NaN: no merchant")  \
+    X(merchant_tx_count_7d, "merchant's transactions in the 7-day window")                         \
+    X(merchant_tx_count_30d, "merchant's transactions in the 30-day window")                       \
+    X(merchant_risk_1d, "fraud share of the merchant's transactions 7 days back (1-day window)")   \
+    X(merchant_risk_7d, "same over the 7 days ending 7 days back; NaN when none")                  \
+    X(merchant_risk_30d, "same over the 30 days ending 7 days back; NaN when none")
 
 #define VG_FEATURE_ENUM(name, doc) VG_FEATURE_##name,
 enum vg_feature { VG_FEATURES(VG_FEATURE_ENUM) VG_FEATURE_COUNT };
 #undef VG_FEATURE_ENUM
+
+#define VG_MERCHANT_DAYS       40 /* 30-day window + 7-day delay + margin */
+#define VG_MERCHANT_DELAY_DAYS 7
+#define VG_MERCHANT_BYTES      264
+
+typedef struct vg_merchant_profile {
+    int64_t newest_day;            /* day number of tx[0] */
+    uint32_t n;                    /* transactions seen */
+    uint32_t frauds;               /* fraud labels net of relabels */
+    uint32_t late;                 /* older than the kept days */
+    uint32_t tx[VG_MERCHANT_DAYS]; /* [i] = newest_day - i */
+    uint16_t fraud[VG_MERCHANT_DAYS];
+} vg_merchant_profile_t;
+
+void vg_merchant_init(vg_merchant_profile_t *m);
+
+/* Counts `tx_delta` transactions and `fraud_delta` fraud labels (+1, or -1 for a relabel) on
+ * the day of ts_ms. */
+void vg_merchant_add(vg_merchant_profile_t *m, int64_t ts_ms, int tx_delta, int fraud_delta);
+
+/* Fills the merchant columns of out[VG_FEATURE_COUNT] for a transaction at ts_ms from the
+ * merchant's profile before it; m == NULL (no merchant id) gives NaN. A merchant not seen yet
+ * is an empty profile, not NULL. */
+void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *out);
+
+void vg_merchant_encode(const vg_merchant_profile_t *m, uint8_t *out);
+VG_MUST_CHECK int vg_merchant_decode(const uint8_t *in, size_t len, vg_merchant_profile_t *m);
 
 const char *vg_feature_name(size_t i);
 /* The column of `name`, or -1. */
@@ -98,7 +134,8 @@ int vg_feature_index(const char *name);
 /* A new, empty profile. */
 void vg_profile_init(vg_account_profile_t *p);
 
-/* Computes every feature of `tx` from the profile before it. out[VG_FEATURE_COUNT]. */
+/* Computes every account feature of `tx` from the profile before it. out[VG_FEATURE_COUNT];
+ * the merchant columns are set to NaN (vg_merchant_features fills them). */
 void vg_features_compute(const Vigil__Transaction *tx, double amount_major,
                          const vg_account_profile_t *before, float *out);
 

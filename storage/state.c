@@ -213,6 +213,39 @@ int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t kl
     return get_copy(st, db, key, klen, buf, cap, len);
 }
 
+int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_t plen,
+                  vg_state_scan_fn fn, void *ctx)
+{
+    if ((unsigned)db >= VG_STATE_NDBS || (plen && !key_ok(prefix, plen)))
+        return VG_EINVAL;
+    MDB_txn *txn = NULL;
+    int rc = read_begin(st, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_cursor *cur = NULL;
+    rc = mdb_err(mdb_cursor_open(txn, st->dbi[db], &cur), "cursor_open");
+    MDB_val k = {plen, unconst(prefix)};
+    MDB_val v;
+    int op = plen ? MDB_SET_RANGE : MDB_FIRST;
+    while (rc == 0) {
+        int mrc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
+        op = MDB_NEXT;
+        if (mrc == MDB_NOTFOUND)
+            break;
+        rc = mdb_err(mrc, "cursor_get");
+        if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        vg_bytes_t key = {k.mv_data, k.mv_size};
+        vg_bytes_t val = {v.mv_data, v.mv_size};
+        if (fn(ctx, key, val) != 0)
+            break;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    read_end(st, txn);
+    return rc;
+}
+
 int vg_state_applied_offset(vg_state_t *st, uint64_t *out)
 {
     uint8_t b[8];

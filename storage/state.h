@@ -79,6 +79,13 @@ VG_MUST_CHECK int vg_state_applied_offset(vg_state_t *st, uint64_t *out);
 VG_MUST_CHECK int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen,
                                void *buf, size_t cap, size_t *len);
 
+/* Calls fn(ctx, key, value) for every committed key of `db` that starts with `prefix` (plen
+ * 0: every key), in key order, inside one read transaction (the views are valid during the
+ * call only). fn returns non-zero to stop. 0, VG_EINVAL or VG_ESTATE. Thread: any. */
+typedef int (*vg_state_scan_fn)(void *ctx, vg_bytes_t key, vg_bytes_t value);
+VG_MUST_CHECK int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix,
+                                size_t plen, vg_state_scan_fn fn, void *ctx);
+
 /* Flushes committed transactions to disk. Thread: any (not the owner's loop: it blocks). */
 VG_MUST_CHECK int vg_state_sync(vg_state_t *st);
 

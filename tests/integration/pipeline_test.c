@@ -430,3 +430,92 @@ VG_TEST(scripted_account_history_gives_hand_computed_features)
     free(resp);
     engine_stop(&e);
 }
+
+/* GET path until its body contains `want` (the merchant state is eventually consistent: the
+ * deltas travel from the accounts' partitions to the merchant's). */
+static char *poll_for(struct engine *e, const char *path, const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        char *resp = NULL;
+        if (call(e, "GET", path, NULL, NULL, &resp) == 200 && strstr(resp, want))
+            return resp;
+        free(resp);
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    VG_FAIL("%s never showed %s", path, want);
+    return NULL;
+}
+
+/* A merchant's transactions come from accounts in every partition; its features come from
+ * the partition that owns it, with fraud labels counted after the 7-day delay, exactly once
+ * across a kill -9. */
+VG_TEST(merchant_features_gather_every_partition_and_survive_kill9)
+{
+    struct engine e;
+    engine_start(&e);
+    long long d = (now_ms() / DAY_MS) * DAY_MS; /* today 00:00 UTC */
+    long long t_now = now_ms() - 1000;
+    char body[512];
+    char *resp = NULL;
+    int n = 0;
+    /* 6 transactions 10 days ago, 4 nine days ago, 3 today, from 13 accounts. */
+    const struct {
+        long long day;
+        int count;
+    } plan[] = {{-10, 6}, {-9, 4}, {0, 3}};
+    for (size_t k = 0; k < 3; k++) {
+        for (int i = 0; i < plan[k].count; i++, n++) {
+            char id[32];
+            char acct[32];
+            snprintf(id, sizeof(id), "mx-%d", n);
+            snprintf(acct, sizeof(acct), "mx-acct-%d", n);
+            long long ts = plan[k].day ? d + plan[k].day * DAY_MS + 3600000LL * (i + 1)
+                                       : t_now - 60000LL * (plan[k].count - i);
+            tx_json(body, sizeof(body), id, acct, "20.00", ts, "\"merchant_id\":\"mx\"");
+            ASSERT_EQ(score(&e, body, &resp), 200);
+            free(resp);
+        }
+    }
+    /* Two of the oldest turn out to be fraud. */
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "[{\"transaction_id\":\"mx-0\",\"is_fraud\":true},"
+                   "{\"transaction_id\":\"mx-1\",\"is_fraud\":true}]",
+                   &resp),
+              202);
+    free(resp);
+    resp = poll_for(&e, "/v1/merchants/mx", "\"transactions\":13,\"fraud_labels\":2,");
+    free(resp);
+    /* The next transaction there sees: 3 today, 3 in 7 days, 13 in 30; risk over the 7
+     * (and 30) days ending 7 days ago: 2 frauds of 10; nothing exactly 7 days ago (1d). */
+    tx_json(body, sizeof(body), "mx-probe", "mx-acct-probe", "20.00", t_now,
+            "\"merchant_id\":\"mx\"");
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_EQ_DBL(num(resp, "merchant_tx_count_1d"), 3.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "merchant_tx_count_7d"), 3.0, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "merchant_tx_count_30d"), 13.0, 1e-6);
+    ASSERT_TRUE(isnan(num(resp, "merchant_risk_1d")));
+    ASSERT_EQ_DBL(num(resp, "merchant_risk_7d"), 0.2, 1e-6);
+    ASSERT_EQ_DBL(num(resp, "merchant_risk_30d"), 0.2, 1e-6);
+    free(resp);
+    resp = poll_for(&e, "/v1/merchants/mx", "\"transactions\":14,");
+    free(resp);
+    /* kill -9 and restart: the outboxes resend what was not acknowledged, the merchant's
+     * high-water marks drop what was applied: still 14 and 2. */
+    vg_tp_signal(&e.proc, SIGKILL);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e.proc, 20000, &status));
+    vg_tp_cleanup(&e.proc);
+    const char *args[] = {"serve", "--data",       e.data, "--http-port", "0",     "--tcp-port",
+                          "0",     "--partitions", "4",    "--model",     e.model, NULL};
+    ASSERT_OK(vg_tp_spawn(&e.proc, args, NULL));
+    char line[512];
+    ASSERT_OK(vg_tp_wait_line(&e.proc, "vigil: serving", line, sizeof(line), 30000));
+    e.port = atoi(strchr(strstr(line, "http="), ':') + 1);
+    struct timespec pause = {1, 200000000}; /* a housekeeping tick: resends are done */
+    nanosleep(&pause, NULL);
+    ASSERT_EQ(call(&e, "GET", "/v1/merchants/mx", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":14,\"fraud_labels\":2,");
+    free(resp);
+    engine_stop(&e);
+}

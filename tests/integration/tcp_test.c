@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "actors/frame.h"
+#include "models/features.h"
 #include "runtime/alloc.h"
 #include "storage/vigil.pb-c.h"
 #include "tests/support/http_client.h"
@@ -195,7 +196,7 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
             ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
             ASSERT_EQ(r->decision->replay, i == 40);
             ASSERT_EQ(r->decision->level, VIGIL__LEVEL__LEVEL_LOW); /* no model: LOW */
-            ASSERT_EQ(r->decision->n_features, 25);
+            ASSERT_EQ(r->decision->n_features, VG_FEATURE_COUNT);
         }
         vigil__ingest_reply__free_unpacked(r, NULL);
     }

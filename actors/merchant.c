@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* Merchant outbox and owner side; see merchant.h. */
+#include "actors/merchant.h"
+#include "runtime/alloc.h"
+#include "runtime/error.h"
+#include "runtime/hash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUTBOX_KEY 13 /* 'o' + owner + offset */
+#define HW_KEY     5  /* 'h' + source */
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t rbe(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t rle64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+unsigned vg_merchant_owner(const char *merchant_id, unsigned nparts)
+{
+    return nparts ? (unsigned)(vg_hash64(merchant_id, strlen(merchant_id)) % nparts) : 0;
+}
+
+static void outbox_key(uint8_t *k, unsigned owner, uint64_t offset)
+{
+    k[0] = 'o';
+    be32(k + 1, owner);
+    be64(k + 5, offset);
+}
+
+int vg_outbox_put(vg_state_batch_t *b, const vg_mdelta_t *d)
+{
+    uint8_t k[OUTBOX_KEY];
+    outbox_key(k, d->owner, d->offset);
+    uint8_t v[10 + VG_MERCHANT_ID_MAX];
+    size_t idlen = strlen(d->merchant_id);
+    le64(v, (uint64_t)d->ts_ms);
+    v[8] = (uint8_t)d->tx_delta;
+    v[9] = (uint8_t)d->fraud_delta;
+    memcpy(v + 10, d->merchant_id, idlen);
+    return vg_state_batch_put(b, VG_STATE_META, k, sizeof(k), v, 10 + idlen);
+}
+
+int vg_outbox_del(vg_state_batch_t *b, unsigned owner, uint64_t offset)
+{
+    uint8_t k[OUTBOX_KEY];
+    outbox_key(k, owner, offset);
+    return vg_state_batch_del(b, VG_STATE_META, k, sizeof(k));
+}
+
+struct load {
+    vg_mdelta_t *v;
+    size_t n;
+    size_t cap;
+};
+
+static int load_one(void *ctx, vg_bytes_t key, vg_bytes_t val)
+{
+    struct load *l = ctx;
+    if (key.len != OUTBOX_KEY || val.len < 10 || val.len > 10 + VG_MERCHANT_ID_MAX)
+        return 0; /* not an outbox entry */
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = vg_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    vg_mdelta_t *d = &l->v[l->n++];
+    d->owner = (unsigned)rbe(key.ptr + 1, 4);
+    d->offset = rbe(key.ptr + 5, 8);
+    d->ts_ms = (int64_t)rle64(val.ptr);
+    d->tx_delta = (int8_t)val.ptr[8];
+    d->fraud_delta = (int8_t)val.ptr[9];
+    memcpy(d->merchant_id, val.ptr + 10, val.len - 10);
+    d->merchant_id[val.len - 10] = '\0';
+    return 0;
+}
+
+int vg_outbox_load(vg_state_t *st, vg_mdelta_t **out, size_t *n)
+{
+    struct load l = {0};
+    int rc = vg_state_scan(st, VG_STATE_META, "o", 1, load_one, &l);
+    if (rc != 0) {
+        free(l.v);
+        return rc;
+    }
+    *out = l.v;
+    *n = l.n;
+    return 0;
+}
+
+int vg_merchant_get(vg_state_t *st, const char *merchant_id, vg_merchant_profile_t *out)
+{
+    uint8_t buf[VG_MERCHANT_BYTES];
+    size_t len = 0;
+    int rc = vg_state_get(st, VG_STATE_MERCHANTS, merchant_id, strlen(merchant_id), buf,
+                          sizeof(buf), &len);
+    if (rc == VG_ETOOBIG)
+        return VG_ECORRUPT;
+    return rc != 0 ? rc : vg_merchant_decode(buf, len, out);
+}
+
+int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas, size_t n,
+                      size_t *applied)
+{
+    uint8_t hk[HW_KEY] = {'h'};
+    be32(hk + 1, src);
+    uint64_t applied_offset = 0;
+    int rc = vg_state_applied_offset(st, &applied_offset);
+    if (rc != 0)
+        return rc;
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    vg_bytes_t v;
+    uint64_t hw = 0;
+    rc = vg_state_batch_get(b, VG_STATE_META, hk, sizeof(hk), &v);
+    if (rc == 0 && v.len == 8)
+        hw = rle64(v.ptr);
+    else if (rc == 0 || rc == VG_ENOTFOUND)
+        rc = 0;
+    size_t done = 0;
+    uint64_t next = hw;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const vg_mdelta_t *d = &deltas[i];
+        if (d->offset < hw)
+            continue; /* applied before: a resend */
+        vg_merchant_profile_t m;
+        const char *id = d->merchant_id;
+        rc = vg_state_batch_get(b, VG_STATE_MERCHANTS, id, strlen(id), &v);
+        if (rc == VG_ENOTFOUND) {
+            vg_merchant_init(&m);
+            rc = 0;
+        } else if (rc == 0) {
+            rc = vg_merchant_decode(v.ptr, v.len, &m);
+        }
+        if (rc != 0)
+            break;
+        vg_merchant_add(&m, d->ts_ms, d->tx_delta, d->fraud_delta);
+        uint8_t enc[VG_MERCHANT_BYTES];
+        vg_merchant_encode(&m, enc);
+        rc = vg_state_batch_put(b, VG_STATE_MERCHANTS, id, strlen(id), enc, sizeof(enc));
+        next = d->offset + 1 > next ? d->offset + 1 : next;
+        done++;
+    }
+    if (rc == 0 && done) {
+        uint8_t hv[8];
+        le64(hv, next);
+        rc = vg_state_batch_put(b, VG_STATE_META, hk, sizeof(hk), hv, sizeof(hv));
+    }
+    if (rc != 0 || !done) {
+        vg_state_batch_abort(b);
+        if (applied)
+            *applied = 0;
+        return rc;
+    }
+    if (applied)
+        *applied = done;
+    return vg_state_batch_commit(b, applied_offset);
+}

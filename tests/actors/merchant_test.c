@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The merchant outbox and its owner side: outbox entries round-trip through the state in
+ * (owner, offset) order and go with their batch; an owner applies a source's deltas once,
+ * however often they are resent; the merchant profile's windows and delayed fraud rate.
+ */
+#include "actors/merchant.h"
+#include "runtime/error.h"
+#include "tests/vg_test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY 86400000LL
+
+static vg_state_t *open_state(const char *sub)
+{
+    char dir[600];
+    snprintf(dir, sizeof(dir), "%s/%s", vg_test_tmpdir(), sub);
+    vg_state_opts_t o = {0};
+    vg_state_t *st = NULL;
+    ASSERT_OK(vg_state_open(dir, &o, &st));
+    return st;
+}
+
+static vg_mdelta_t delta(unsigned owner, uint64_t off, int64_t ts, const char *m, int tx, int fr)
+{
+    vg_mdelta_t d;
+    memset(&d, 0, sizeof(d));
+    d.owner = owner;
+    d.offset = off;
+    d.ts_ms = ts;
+    d.tx_delta = (int8_t)tx;
+    d.fraud_delta = (int8_t)fr;
+    snprintf(d.merchant_id, sizeof(d.merchant_id), "%s", m);
+    return d;
+}
+
+VG_TEST(outbox_round_trips_in_owner_and_offset_order)
+{
+    vg_state_t *st = open_state("src");
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    vg_mdelta_t in[] = {delta(3, 20, 5 * DAY, "m-b", 1, 0), delta(1, 7, 4 * DAY, "m-a", 0, -1),
+                        delta(3, 9, 6 * DAY, "m-c", 1, 1)};
+    for (size_t i = 0; i < 3; i++)
+        ASSERT_OK(vg_outbox_put(b, &in[i]));
+    ASSERT_OK(vg_state_batch_commit(b, 21));
+    vg_mdelta_t *out = NULL;
+    size_t n = 0;
+    ASSERT_OK(vg_outbox_load(st, &out, &n));
+    ASSERT_EQ(n, 3);
+    ASSERT_EQ(out[0].owner, 1);
+    ASSERT_EQ_U(out[0].offset, 7);
+    ASSERT_EQ(out[0].fraud_delta, -1);
+    ASSERT_STR_EQ(out[0].merchant_id, "m-a");
+    ASSERT_EQ_U(out[1].offset, 9); /* owner 3, offsets increasing */
+    ASSERT_EQ_U(out[2].offset, 20);
+    ASSERT_EQ(out[2].ts_ms, 5 * DAY);
+    free(out);
+    /* Acknowledged entries go with a later batch. */
+    b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_outbox_del(b, 3, 9));
+    ASSERT_OK(vg_state_batch_commit(b, 21));
+    ASSERT_OK(vg_outbox_load(st, &out, &n));
+    ASSERT_EQ(n, 2);
+    free(out);
+    vg_state_close(st);
+}
+
+VG_TEST(owner_applies_each_source_delta_once)
+{
+    vg_state_t *st = open_state("owner");
+    vg_mdelta_t a[] = {delta(0, 10, 100 * DAY, "m1", 1, 0), delta(0, 11, 100 * DAY, "m1", 1, 0),
+                       delta(0, 12, 90 * DAY, "m1", 0, 1)};
+    size_t applied = 0;
+    ASSERT_OK(vg_merchant_apply(st, 2, a, 3, &applied));
+    ASSERT_EQ(applied, 3);
+    /* A resend (the source crashed before its outbox delete) changes nothing ... */
+    ASSERT_OK(vg_merchant_apply(st, 2, a, 3, &applied));
+    ASSERT_EQ(applied, 0);
+    /* ... a resend with new deltas after it applies only the new ones ... */
+    vg_mdelta_t b[] = {a[2], delta(0, 13, 100 * DAY, "m1", 1, 0)};
+    ASSERT_OK(vg_merchant_apply(st, 2, b, 2, &applied));
+    ASSERT_EQ(applied, 1);
+    /* ... and another source's offsets are its own. */
+    vg_mdelta_t c[] = {delta(0, 10, 100 * DAY, "m1", 1, 0)};
+    ASSERT_OK(vg_merchant_apply(st, 5, c, 1, &applied));
+    ASSERT_EQ(applied, 1);
+    vg_merchant_profile_t m;
+    ASSERT_OK(vg_merchant_get(st, "m1", &m));
+    ASSERT_EQ(m.n, 4);
+    ASSERT_EQ(m.frauds, 1);
+    uint64_t off = 99;
+    ASSERT_OK(vg_state_applied_offset(st, &off));
+    ASSERT_EQ_U(off, 0); /* the owner's own applied offset is untouched */
+    ASSERT_ERR(vg_merchant_get(st, "nobody", &m), VG_ENOTFOUND);
+    vg_state_close(st);
+}
+
+VG_TEST(merchant_windows_and_delayed_risk)
+{
+    vg_merchant_profile_t m;
+    vg_merchant_init(&m);
+    int64_t d = 20000; /* a day number */
+    for (int i = 0; i < 4; i++)
+        vg_merchant_add(&m, (d - 10) * DAY + i, 1, 0); /* 4 on day d-10 */
+    vg_merchant_add(&m, (d - 10) * DAY, 0, 1);         /* one of them fraud */
+    vg_merchant_add(&m, (d - 7) * DAY, 1, 1);          /* d-7: one, fraud */
+    vg_merchant_add(&m, d * DAY, 1, 0);                /* today: one */
+    float f[VG_FEATURE_COUNT];
+    vg_merchant_features(&m, d * DAY + 5, f);
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_tx_count_1d], 1.0, 1e-9);
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_tx_count_7d], 1.0, 1e-9); /* d-6..d */
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_tx_count_30d], 6.0, 1e-9);
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_risk_1d], 1.0, 1e-9); /* day d-7: 1 of 1 */
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_risk_7d], 0.4, 1e-6); /* d-13..d-7: 2 of 5 */
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_risk_30d], 0.4, 1e-6);
+    vg_merchant_add(&m, (d - 7) * DAY, 0, -1); /* relabelled genuine */
+    vg_merchant_features(&m, d * DAY + 5, f);
+    ASSERT_EQ_DBL(f[VG_FEATURE_merchant_risk_7d], 0.2, 1e-6);
+    vg_merchant_features(NULL, d * DAY, f);
+    ASSERT_TRUE(isnan(f[VG_FEATURE_merchant_tx_count_1d]) &&
+                isnan(f[VG_FEATURE_merchant_risk_30d]));
+    /* Encoding round trip. */
+    uint8_t enc[VG_MERCHANT_BYTES];
+    vg_merchant_encode(&m, enc);
+    vg_merchant_profile_t back;
+    ASSERT_OK(vg_merchant_decode(enc, sizeof(enc), &back));
+    ASSERT_MEM_EQ(&back, &m, sizeof(m));
+    ASSERT_ERR(vg_merchant_decode(enc, sizeof(enc) - 1, &back), VG_ECORRUPT);
+}
