@@ -186,6 +186,7 @@ static void start_partition(void *arg)
         .threshold_medium = s->threshold_medium,
         .threshold_high = s->threshold_high,
         .batch_max = (size_t)c->scoring.batch_max,
+        .mailbox = (uint32_t)c->runtime.mailbox_capacity,
     };
     vg_loop_t *loop = partition_loop(s, s->opening);
     /* A partition that cannot open is kept, stopped, and reported by /readyz. */

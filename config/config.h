@@ -47,8 +47,9 @@
       "How long shutdown waits for queued messages to drain, in milliseconds.")
 
 #define VG_CONFIG_RUNTIME(X)                                                                       \
-    X(runtime, mailbox_capacity, INT, "65536", 16, 16777216, NULL,                                 \
-      "Messages an actor may have queued before senders are told to back off.")                    \
+    X(runtime, mailbox_capacity, INT, "1024", 1, 16777216, NULL,                                   \
+      "Append requests a partition may have queued; beyond that HTTP ingest answers 429 with "     \
+      "Retry-After and TCP ingest answers overloaded.")                                            \
     X(runtime, drain_batch, INT, "1024", 1, 1048576, NULL,                                         \
       "Messages a loop handles per wake-up before it polls for I/O again.")
 
@@ -85,9 +86,9 @@
       "a power loss replays at most this much of it. Each sync delays the log's fsyncs behind "    \
       "it, so syncing every second tripled the HTTP p99 (BENCHMARKS.md).")                         \
     X(state, account_ttl_days, INT, "90", 1, 3650, NULL,                                           \
-      "An account idle for this many days (event time) is dropped from the state.")                \
+      "Not built yet (ignored): an account idle for this many days would be dropped.")             \
     X(state, cache_accounts, INT, "100000", 0, 100000000, NULL,                                    \
-      "Hot account profiles kept in memory per partition.")
+      "Not built yet (ignored): hot account profiles to keep in memory per partition.")
 
 #define VG_CONFIG_INGEST(X)                                                                        \
     X(ingest, max_body_bytes, SIZE, "1M", 1024, 268435456, NULL,                                   \
