@@ -128,19 +128,14 @@ int vg_merchant_get(vg_state_t *st, const char *merchant_id, vg_merchant_profile
     return rc != 0 ? rc : vg_merchant_decode(buf, len, out);
 }
 
-int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas, size_t n,
-                      size_t *applied)
+int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t *deltas, size_t n,
+                            size_t *applied)
 {
     uint8_t hk[HW_KEY] = {'h'};
     be32(hk + 1, src);
-    uint64_t applied_offset = 0;
-    int rc = vg_state_applied_offset(st, &applied_offset);
-    if (rc != 0)
-        return rc;
-    vg_state_batch_t *b = vg_state_batch_begin(st);
     vg_bytes_t v;
     uint64_t hw = 0;
-    rc = vg_state_batch_get(b, VG_STATE_META, hk, sizeof(hk), &v);
+    int rc = vg_state_batch_get(b, VG_STATE_META, hk, sizeof(hk), &v);
     if (rc == 0 && v.len == 8)
         hw = rle64(v.ptr);
     else if (rc == 0 || rc == VG_ENOTFOUND)
@@ -174,13 +169,23 @@ int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas, s
         le64(hv, next);
         rc = vg_state_batch_put(b, VG_STATE_META, hk, sizeof(hk), hv, sizeof(hv));
     }
-    if (rc != 0 || !done) {
+    if (applied)
+        *applied = rc == 0 ? done : 0;
+    return rc;
+}
+
+int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas, size_t n,
+                      size_t *applied)
+{
+    uint64_t applied_offset = 0;
+    int rc = vg_state_applied_offset(st, &applied_offset);
+    if (rc != 0)
+        return rc;
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    rc = vg_merchant_apply_batch(b, src, deltas, n, applied);
+    if (rc != 0) {
         vg_state_batch_abort(b);
-        if (applied)
-            *applied = 0;
         return rc;
     }
-    if (applied)
-        *applied = done;
     return vg_state_batch_commit(b, applied_offset);
 }

@@ -55,6 +55,11 @@ VG_MUST_CHECK int vg_outbox_load(vg_state_t *st, vg_mdelta_t **out, size_t *n);
 VG_MUST_CHECK int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas,
                                     size_t n, size_t *applied);
 
+/* As vg_merchant_apply, inside the caller's batch (which the caller commits), so an owner can
+ * apply several sources' deltas in one transaction. */
+VG_MUST_CHECK int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src,
+                                          const vg_mdelta_t *deltas, size_t n, size_t *applied);
+
 /* The committed profile. 0, VG_ENOTFOUND, or the error. Thread: any. */
 VG_MUST_CHECK int vg_merchant_get(vg_state_t *st, const char *merchant_id,
                                   vg_merchant_profile_t *out);

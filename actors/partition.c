@@ -42,8 +42,11 @@ struct vg_partition {
     size_t batch_cap;
     /* merchant outbox: per owner, deltas not yet acknowledged, oldest first; at most one
      * message in flight per owner, so an owner sees a source's deltas in offset order */
-    vg_partition_t **peers; /* set once every partition is open */
-    struct outq *outq;      /* [count] */
+    vg_partition_t **peers;     /* set once every partition is open */
+    struct merchant_msg *inbox; /* merchant deltas received this loop turn (owner side) */
+    uv_check_t inbox_check;     /* applies them in one transaction after the turn's I/O */
+    bool check_started;
+    struct outq *outq; /* [count] */
     unsigned npeers;
     unsigned count;
     unsigned index;
@@ -68,6 +71,7 @@ struct outq {
  * reply, or by the owner when the source has stopped. */
 struct merchant_msg {
     vg_msg_t hdr;
+    struct merchant_msg *next_in; /* the owner's inbox */
     unsigned src;
     unsigned owner;
     int status;
@@ -229,16 +233,48 @@ static void send_outbox(vg_partition_t *p)
     }
 }
 
-/* The owner side: apply a source's deltas, answer. */
+/* The owner side: every source's deltas that arrived this loop turn are applied in ONE
+ * transaction (each with its source's high-water), then answered. */
+static void apply_inbox(uv_check_t *h)
+{
+    vg_partition_t *p = vg_container_of(h, vg_partition_t, inbox_check);
+    uv_check_stop(h);
+    struct merchant_msg *list = p->inbox;
+    p->inbox = NULL;
+    if (!list)
+        return;
+    int rc = p->open_rc;
+    uint64_t applied = 0;
+    if (rc == 0)
+        rc = vg_state_applied_offset(p->state, &applied);
+    vg_state_batch_t *b = rc == 0 ? vg_state_batch_begin(p->state) : NULL;
+    for (struct merchant_msg *m = list; m && rc == 0; m = m->next_in)
+        rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
+    if (b && rc == 0)
+        rc = vg_state_batch_commit(b, applied);
+    else if (b)
+        vg_state_batch_abort(b);
+    if (rc != 0)
+        VG_LOG_WARN("merchant deltas not applied partition=%u err=%s (the sources resend)",
+                    p->index, vg_strerror(rc));
+    while (list) {
+        struct merchant_msg *m = list;
+        list = m->next_in;
+        m->status = rc;
+        if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
+            free(m); /* the source stopped: its outbox resends after a restart */
+    }
+}
+
 static void receive_merchant(vg_partition_t *p, struct merchant_msg *m)
 {
-    m->status =
-        p->open_rc != 0 ? p->open_rc : vg_merchant_apply(p->state, m->src, m->d, m->n, NULL);
-    if (m->status != 0)
-        VG_LOG_WARN("merchant deltas not applied partition=%u from=%u err=%s", p->index, m->src,
-                    vg_strerror(m->status));
-    if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
-        free(m); /* the source stopped: its outbox resends after a restart */
+    m->next_in = p->inbox;
+    p->inbox = m;
+    if (!p->check_started) {
+        uv_check_init(vg_loop_uv(p->actor.loop), &p->inbox_check);
+        p->check_started = true;
+    }
+    uv_check_start(&p->inbox_check, apply_inbox);
 }
 
 /* The decider's merchant reads: the owner's committed profile. */
@@ -325,6 +361,10 @@ static void partition_on_stop(vg_actor_t *self)
 {
     vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
     p->stopping = true;
+    if (p->check_started) {
+        apply_inbox(&p->inbox_check);                   /* what arrived in the last turn */
+        uv_close((uv_handle_t *)&p->inbox_check, NULL); /* closed before the timer's callback */
+    }
     if (p->timer_started)
         vg_timer_close(&p->timer, on_timer_closed);
     else

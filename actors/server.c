@@ -355,6 +355,23 @@ static int run_server(struct server *s)
                     vg_strerror(rc));
         return 1;
     }
+    unsigned recorded = 0;
+    rc = vg_datadir_check_partitions(s->dd, (unsigned)s->cfg.log.partitions, &recorded);
+    if (rc != 0) {
+        char src[128];
+        vg_config_source(&s->cfg, "log.partitions", src, sizeof(src));
+        if (rc == VG_ECONFIG)
+            fprintf(stderr,
+                    "vigil: data directory %s was written with %u partitions, log.partitions "
+                    "is %lld (from %s): accounts would land in the wrong partitions; use %u\n",
+                    s->cfg.server.data_dir, recorded, (long long)s->cfg.log.partitions, src,
+                    recorded);
+        else
+            fprintf(stderr, "vigil: cannot read %s/partitions: %s\n", s->cfg.server.data_dir,
+                    vg_strerror(rc));
+        vg_datadir_close(s->dd);
+        return 1;
+    }
     /* The loops inherit this mask, so only the main thread ever takes SIGINT/SIGTERM. */
     sigset_t set;
     sigemptyset(&set);

@@ -54,8 +54,10 @@
       "Messages a loop handles per wake-up before it polls for I/O again.")
 
 #define VG_CONFIG_LOG(X)                                                                           \
-    X(log, partitions, INT, "8", 1, 1024, NULL,                                                    \
-      "Log partitions; an account's partition is hash(account_id) % partitions.")                  \
+    X(log, partitions, INT, "2", 1, 1024, NULL,                                                    \
+      "Log partitions; an account's partition is hash(account_id) % partitions. Fixed for a "      \
+      "data directory once written. Each partition fsyncs its own log: more partitions than "      \
+      "disks x cores made fsyncs queue behind each other (BENCHMARKS.md).")                        \
     X(log, durability, ENUM, "fsync", 0, 0, "fsync|os|none",                                       \
       "fsync: acknowledge after group commit to disk; os: after write to the page cache; none: "   \
       "benchmarks only.")                                                                          \

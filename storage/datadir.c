@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,32 @@ int vg_datadir_partition_path(const char *data, unsigned partition, unsigned par
     int width = partitions > 100 ? (partitions > 1000 ? 4 : 3) : 2;
     int n = snprintf(buf, len, "%s/p%0*u/%s", data, width, partition, sub);
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned *recorded)
+{
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/partitions", vg_datadir_path(dd));
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = vg_io_read_file(path, &text, &len);
+    if (rc == -ENOENT) {
+        char buf[16];
+        n = snprintf(buf, sizeof(buf), "%u\n", partitions);
+        return vg_io_write_file_atomic(path, buf, (size_t)n);
+    }
+    if (rc != 0)
+        return rc;
+    char *end = NULL;
+    unsigned long v = strtoul(text, &end, 10);
+    bool ok = end != text && (*end == '\n' || *end == '\0') && v > 0 && v <= 65536;
+    free(text);
+    if (!ok)
+        return VG_ECORRUPT;
+    *recorded = (unsigned)v;
+    return v == partitions ? 0 : VG_ECONFIG;
 }
 
 void vg_datadir_close(vg_datadir_t *dd)

@@ -3,6 +3,8 @@
  * The data directory: one per engine, locked while an engine uses it.
  *
  *   DATA/vigil.lock      flock(2)ed by the running engine; holds its pid as text
+ *   DATA/partitions      the partition count the data was written with ("8\n"): an
+ *                        account's partition is hash % P, so P cannot change under data
  *   DATA/pNN/log/        partition NN's segmented log (storage/seglog.h)
  *   DATA/pNN/state/      partition NN's LMDB environment (storage/state.h)
  *
@@ -31,6 +33,11 @@ const char *vg_datadir_path(const vg_datadir_t *dd);
 VG_MUST_CHECK int vg_datadir_partition_path(const char *data, unsigned partition,
                                             unsigned partitions, const char *sub, char *buf,
                                             size_t len);
+
+/* Checks that the directory was written with `partitions` partitions, recording it on first
+ * use. 0; VG_ECONFIG when it holds data of another count (*recorded says which); or -errno. */
+VG_MUST_CHECK int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions,
+                                              unsigned *recorded);
 
 /* Releases the lock and frees. Accepts NULL. */
 void vg_datadir_close(vg_datadir_t *dd);

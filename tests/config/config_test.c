@@ -47,7 +47,7 @@ VG_TEST(defaults)
     ASSERT_EQ(cfg.server.http_port, 8080);
     ASSERT_EQ(cfg.server.tcp_port, 7070);
     ASSERT_EQ(cfg.server.workers, 0);
-    ASSERT_EQ(cfg.log.partitions, 8);
+    ASSERT_EQ(cfg.log.partitions, 2);
     ASSERT_EQ(cfg.log.durability, VG_DURABILITY_FSYNC);
     ASSERT_EQ(cfg.log.segment_bytes, 128ll * 1024 * 1024);
     ASSERT_EQ(cfg.log.group_commit_bytes, 1024 * 1024);

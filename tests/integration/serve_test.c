@@ -112,6 +112,26 @@ VG_TEST(serve_refuses_a_locked_data_dir)
     expect_clean_exit(&e, SIGTERM);
 }
 
+/* hash(account) % P decides where an account's data is: a data directory keeps its P. */
+VG_TEST(serve_refuses_another_partition_count_on_written_data)
+{
+    struct engine e;
+    const char *three[] = {"--partitions", "3", NULL};
+    start_engine(&e, three, NULL);
+    expect_clean_exit(&e, SIGTERM);
+    int code = 0;
+    char *err = NULL;
+    const char *args[] = {"serve",      "--data", e.data,         "--http-port", "0",
+                          "--tcp-port", "0",      "--partitions", "5",           NULL};
+    ASSERT_OK(vg_tp_run(args, NULL, 20000, &code, NULL, &err));
+    ASSERT_EQ(code, 1);
+    ASSERT_STR_CONTAINS(
+        err, "was written with 3 partitions, log.partitions is 5 (from flag --partitions)");
+    free(err);
+    start_engine(&e, three, NULL); /* the recorded count still starts */
+    expect_clean_exit(&e, SIGTERM);
+}
+
 VG_TEST(serve_reports_a_port_in_use_naming_the_setting)
 {
     struct engine e;
