@@ -51,7 +51,8 @@ struct vg_partition {
     unsigned count;
     unsigned index;
     int open_rc;
-    _Atomic int apply_rc; /* an apply failed: the partition stopped (apply_why set first) */
+    _Atomic int apply_rc;     /* an apply failed: the partition stopped (apply_why set first) */
+    _Atomic unsigned waiting; /* appends accepted, not yet answered (read by shutdown) */
     bool timer_started;
     bool syncing;
     bool stopping; /* on_stop ran: finish once the sync work is back */
@@ -133,6 +134,7 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
         for (size_t i = 0; i < m->n; i++)
             m->items[i].decision = p->batch[k++].decision;
         answer(m, rc);
+        atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_release);
         m = next;
     }
 }
@@ -160,6 +162,7 @@ static void on_durable(void *ctx, uint64_t durable, int status)
         vg_append_msg_t *m = p->pending_head;
         p->pending_head = m->next_pending;
         answer(m, status);
+        atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_release);
     }
     p->pending_tail = NULL;
 }
@@ -329,6 +332,7 @@ static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
     }
     m->last_offset = m->first_offset + m->n - 1;
     m->next_pending = NULL;
+    atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
     if (p->pending_tail)
         p->pending_tail->next_pending = m;
     else
@@ -543,6 +547,11 @@ void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned 
     p->npeers = n;
     if (p->open_rc == 0)
         send_outbox(p);
+}
+
+unsigned vg_partition_waiting(vg_partition_t *p)
+{
+    return atomic_load_explicit(&p->waiting, memory_order_acquire);
 }
 
 vg_state_t *vg_partition_state(vg_partition_t *p)

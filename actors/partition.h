@@ -75,6 +75,9 @@ int vg_partition_status(vg_partition_t *p, char *why, size_t len);
  * outbox (actors/merchant.h). Thread: the partition's loop. */
 void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned n);
 
+/* Appends accepted and not yet answered (waiting for their fsync). Thread: any. */
+unsigned vg_partition_waiting(vg_partition_t *p);
+
 /* For readers on other threads (GET /v1/...): the state, the transaction log and the
  * decision log, or NULL when the partition did not open. Readers are thread-safe. */
 vg_state_t *vg_partition_state(vg_partition_t *p);

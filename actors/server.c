@@ -17,6 +17,7 @@
 #include "runtime/actor.h"
 #include "runtime/alloc.h"
 #include "runtime/cli.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/event.h"
 #include "runtime/io.h"
@@ -29,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -292,8 +294,21 @@ static void shutdown_server(struct server *s)
         vg_event_close(&closed);
         s->api = NULL;
     }
-    if (vg_runtime_quiesce(s->rt, (unsigned)s->cfg.server.shutdown_timeout_ms) != 0)
-        VG_LOG_WARN("shutdown timeout: stopping with messages still queued timeout_ms=%lld",
+    /* Let what was accepted become durable and be answered (the answers are messages too),
+     * so no request is left holding memory when the actors stop. */
+    int64_t deadline = (int64_t)vg_clock_mono_ns() / 1000000 + s->cfg.server.shutdown_timeout_ms;
+    bool drained = false;
+    while (!drained && (int64_t)vg_clock_mono_ns() / 1000000 < deadline) {
+        drained = vg_runtime_quiesce(s->rt, 100) == 0;
+        for (unsigned i = 0; drained && s->parts && i < s->nparts; i++)
+            drained = !s->parts[i] || vg_partition_waiting(s->parts[i]) == 0;
+        if (!drained) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (!drained)
+        VG_LOG_WARN("shutdown timeout: stopping with work still in flight timeout_ms=%lld",
                     (long long)s->cfg.server.shutdown_timeout_ms);
     vg_runtime_free(s->rt); /* stops the partitions too: logs synced and closed */
     s->rt = NULL;
