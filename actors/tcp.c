@@ -52,6 +52,7 @@ struct slot {
 /* The items of one read that go to one partition. */
 struct tpart {
     vg_append_msg_t msg;
+    bool unsent; /* the partition's queue was full: retried by the connection's timer */
     vg_pipe_item_t *items;
     uint64_t *slot; /* absolute slot index of each item */
     size_t n;
@@ -85,8 +86,11 @@ struct conn {
     struct batch *cur;
     unsigned batches; /* in flight */
     bool reading;
-    bool closed;      /* uv_close called */
-    bool handle_gone; /* close callback ran */
+    bool closed;           /* uv_close called */
+    unsigned handles;      /* open libuv handles: the socket, the retry timer */
+    struct batch *stalled; /* a batch with parts a full partition queue refused */
+    uv_timer_t retry;
+    bool retry_init;
     bool close_after_flush;
     unsigned writes; /* in flight */
     uint8_t rbuf[READ_BUF];
@@ -301,7 +305,7 @@ static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t
 
 static void conn_maybe_free(struct conn *c)
 {
-    if (!c->handle_gone || c->batches || c->writes)
+    if (c->handles || c->batches || c->writes)
         return;
     vg_tcp_ingest_t *t = c->t;
     for (size_t i = 0; i < c->count; i++)
@@ -341,6 +345,74 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     conn_maybe_free(c);
 }
 
+static void send_part(struct conn *c, struct tpart *tp, unsigned p);
+
+static void on_retry_closed(uv_handle_t *h)
+{
+    struct conn *c = vg_container_of((uv_timer_t *)h, struct conn, retry);
+    c->handles--;
+    conn_maybe_free(c);
+}
+
+/* A full partition queue: the refused parts are retried every millisecond while the
+ * connection does not read, so the client is slowed down instead of answered "overloaded". */
+static void on_retry(uv_timer_t *h)
+{
+    struct conn *c = vg_container_of(h, struct conn, retry);
+    struct batch *b = c->stalled;
+    if (!b)
+        return;
+    bool still = false;
+    for (unsigned p = 0; p < c->t->o.nparts; p++) {
+        if (b->parts[p].unsent)
+            send_part(c, &b->parts[p], p);
+        still = still || b->parts[p].unsent;
+    }
+    if (still)
+        return; /* the repeating timer tries again */
+    uv_timer_stop(&c->retry);
+    c->stalled = NULL;
+    if (--b->outstanding == 0) /* the hold taken when it stalled */
+        batch_free(b, c->t->o.nparts);
+    flush(c);
+    resume_reading(c);
+}
+
+/* Sends one partition's part; a full queue leaves it unsent (counted as in flight). */
+static void send_part(struct conn *c, struct tpart *tp, unsigned p)
+{
+    vg_tcp_ingest_t *t = c->t;
+    struct batch *b = tp->b;
+    bool retry = tp->unsent;
+    int rc = vg_actor_request(&t->actor, vg_partition_actor(t->o.parts[p]), &tp->msg.hdr,
+                              on_appended, tp);
+    if (rc == VG_EMAILBOX_FULL) {
+        if (!retry) {
+            tp->unsent = true;
+            b->outstanding++;
+            c->batches++;
+        }
+        return;
+    }
+    tp->unsent = false;
+    if (rc == 0) {
+        if (!retry) {
+            b->outstanding++;
+            c->batches++;
+        }
+        return;
+    }
+    if (retry) {
+        b->outstanding--; /* never below the stall's hold */
+        c->batches--;
+    }
+    for (size_t k = 0; k < tp->n; k++) {
+        struct slot *s = slot_at(c, tp->slot[k]);
+        if (!s->done)
+            slot_error(s, "unavailable", "partition cannot store transactions", NULL);
+    }
+}
+
 /* Sends the current batch: one append per partition that has items. */
 static void batch_send(struct conn *c)
 {
@@ -348,6 +420,7 @@ static void batch_send(struct conn *c)
     c->cur = NULL;
     vg_tcp_ingest_t *t = c->t;
     b->outstanding = 1;
+    bool stalled = false;
     for (unsigned p = 0; p < t->o.nparts; p++) {
         struct tpart *tp = &b->parts[p];
         if (!tp->n)
@@ -355,21 +428,22 @@ static void batch_send(struct conn *c)
         tp->b = b;
         tp->msg.items = tp->items;
         tp->msg.n = tp->n;
-        int rc = vg_actor_request(&t->actor, vg_partition_actor(t->o.parts[p]), &tp->msg.hdr,
-                                  on_appended, tp);
-        if (rc == 0) {
-            b->outstanding++;
-            c->batches++;
-            continue;
+        send_part(c, tp, p);
+        stalled = stalled || tp->unsent;
+    }
+    if (stalled) {
+        c->stalled = b; /* keeps the hold of 1 until every part is sent */
+        if (!c->retry_init) {
+            uv_timer_init(c->handle.loop, &c->retry);
+            c->retry_init = true;
+            c->handles++;
         }
-        for (size_t k = 0; k < tp->n; k++) {
-            struct slot *s = slot_at(c, tp->slot[k]);
-            if (!s->done)
-                slot_error(s, rc == VG_EMAILBOX_FULL ? "overloaded" : "unavailable",
-                           rc == VG_EMAILBOX_FULL ? "partition is busy: retry later"
-                                                  : "partition cannot store transactions",
-                           NULL);
+        uv_timer_start(&c->retry, on_retry, 1, 1);
+        if (c->reading) {
+            uv_read_stop((uv_stream_t *)&c->handle);
+            c->reading = false;
         }
+        return;
     }
     if (--b->outstanding == 0)
         batch_free(b, t->o.nparts);
@@ -500,7 +574,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void resume_reading(struct conn *c)
 {
-    if (c->reading || c->closed || c->close_after_flush || c->count > window_of(c) / 2 ||
+    if (c->reading || c->closed || c->close_after_flush || c->stalled ||
+        c->count > window_of(c) / 2 ||
         uv_stream_get_write_queue_size((uv_stream_t *)&c->handle) > WRITE_HIGH / 2)
         return;
     c->reading = uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0;
@@ -509,7 +584,7 @@ static void resume_reading(struct conn *c)
 static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = vg_container_of((uv_tcp_t *)h, struct conn, handle);
-    c->handle_gone = true;
+    c->handles--;
     conn_maybe_free(c);
 }
 
@@ -525,6 +600,19 @@ static void conn_close(struct conn *c)
         t->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    struct batch *b = c->stalled;
+    c->stalled = NULL;
+    for (unsigned p = 0; b && p < t->o.nparts; p++) {
+        if (b->parts[p].unsent) { /* never sent: nobody will answer them */
+            b->parts[p].unsent = false;
+            b->outstanding--;
+            c->batches--;
+        }
+    }
+    if (b && --b->outstanding == 0)
+        batch_free(b, t->o.nparts);
+    if (c->retry_init)
+        uv_close((uv_handle_t *)&c->retry, on_retry_closed);
     uv_close((uv_handle_t *)&c->handle, on_conn_closed);
 }
 
@@ -542,6 +630,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     t->nconns++;
+    c->handles = 1;
     c->next = t->conns;
     if (t->conns)
         t->conns->prev = c;

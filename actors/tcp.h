@@ -14,9 +14,10 @@
  * connection is closed once that reply is written.
  *
  * Backpressure: a connection with `window` requests unanswered, or with 1 MiB of replies its
- * client has not read yet, stops reading its socket until both drain below half; a partition whose
- * mailbox is full answers "overloaded" and the connection pauses reading for a moment. Memory per
- * connection is bounded by the window and one read buffer.
+ * client has not read yet, stops reading its socket until both drain below half. A partition
+ * whose queue is full (runtime.mailbox_capacity) makes the connection stop reading and retry
+ * that part every millisecond: the client is slowed down by TCP itself, never answered
+ * "overloaded". Memory per connection is bounded by the window and one read buffer.
  *
  * Thread: its loop.
  */

@@ -36,16 +36,21 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void start(vg_tp_t *p, const char *data, int *http, int *tcp)
+static void start_env(vg_tp_t *p, const char *data, int *http, int *tcp, const char *const *env)
 {
     const char *args[] = {"serve",      "--data", data,           "--http-port", "0",
                           "--tcp-port", "0",      "--partitions", "4",           NULL};
-    ASSERT_OK(vg_tp_spawn(p, args, NULL));
+    ASSERT_OK(vg_tp_spawn(p, args, env));
     char line[512];
     if (vg_tp_wait_line(p, "vigil: serving", line, sizeof(line), 20000) != 0)
         VG_FAIL("engine did not start: %s", vg_tp_stderr(p));
     *http = atoi(strchr(strstr(line, "http="), ':') + 1);
     *tcp = atoi(strchr(strstr(line, "tcp="), ':') + 1);
+}
+
+static void start(vg_tp_t *p, const char *data, int *http, int *tcp)
+{
+    start_env(p, data, http, tcp, NULL);
 }
 
 static int connect_to(int port)
@@ -372,4 +377,55 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
     waitpid(client, &status, 0);
     vg_tp_cleanup(&p);
     ASSERT_GT(decided, 0);
+}
+
+/* Partition queues of one message: TCP ingest waits for room (it stops reading) instead of
+ * answering "overloaded", so every pipelined transaction is decided. */
+VG_TEST(tcp_full_partition_queue_slows_the_client_down_without_errors)
+{
+    vg_tp_t p;
+    char data[512];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    int http = 0;
+    int tcp = 0;
+    const char *env[] = {"VIGIL_RUNTIME_MAILBOX_CAPACITY=1", NULL};
+    start_env(&p, data, &http, &tcp, env);
+    enum { CONNS = 4, PER = 3000 };
+    int fds[CONNS];
+    for (int c = 0; c < CONNS; c++) {
+        fds[c] = connect_to(tcp);
+        ASSERT_GE(fds[c], 0);
+        struct out o = {0};
+        for (int i = 0; i < PER; i++) {
+            char id[32];
+            char acct[32];
+            snprintf(id, sizeof(id), "q%d-%d", c, i);
+            snprintf(acct, sizeof(acct), "qa%d", i % 97);
+            put_tx(&o, (uint64_t)i, id, acct, 100, "EUR");
+        }
+        send_all(fds[c], &o); /* 3,000 frames fit in the socket buffers */
+        free(o.buf);
+    }
+    uint64_t decided = 0;
+    uint64_t errors = 0;
+    for (int c = 0; c < CONNS; c++) {
+        for (int i = 0; i < PER; i++) {
+            Vigil__IngestReply *r = read_reply(fds[c]);
+            ASSERT_NOT_NULL(r);
+            ASSERT_EQ_U(r->seq, (uint64_t)i);
+            if (r->result_case == VIGIL__INGEST_REPLY__RESULT_DECISION)
+                decided++;
+            else
+                errors++;
+            vigil__ingest_reply__free_unpacked(r, NULL);
+        }
+        close(fds[c]);
+    }
+    ASSERT_EQ_U(errors, 0);
+    ASSERT_EQ_U(decided, (uint64_t)CONNS * PER);
+    vg_tp_signal(&p, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 30000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&p);
 }
