@@ -55,6 +55,10 @@ struct server {
     vg_runtime_t *rt;
     vg_api_t *api;
     vg_tcp_ingest_t *tcp;
+    vg_tcp_ingest_t **tcp_hosts; /* one per loop after the first */
+    unsigned ntcp_hosts;
+    unsigned host_opening;
+    vg_tcp_ingest_opts_t topts;
     int http_port;
     int tcp_port;
     int start_rc;
@@ -232,13 +236,43 @@ static void start_ingest(void *arg)
     };
     s->ingest_rc =
         vg_ingest_new(vg_runtime_loop(s->rt, 0), s->api, s->parts, s->nparts, &lim, &s->ingest);
-    vg_tcp_ingest_opts_t topts = {
+    s->topts = (vg_tcp_ingest_opts_t){
         .parts = s->parts,
         .nparts = s->nparts,
         .limits = lim,
         .max_frame = (size_t)s->cfg.ingest.max_frame_bytes,
     };
-    vg_tcp_ingest_attach(s->tcp, &topts); /* the TCP listener lives on loop 0 too */
+    vg_tcp_ingest_attach(s->tcp, &s->topts); /* the TCP listener lives on loop 0 too */
+}
+
+/* A TCP host on loop 1 + host_opening: it serves the connections the listener hands it. */
+static void start_tcp_host(void *arg)
+{
+    struct server *s = arg;
+    unsigned i = s->host_opening;
+    s->tcp_hosts[i] = vg_tcp_ingest_new_host(vg_runtime_loop(s->rt, i + 1));
+    vg_tcp_ingest_attach(s->tcp_hosts[i], &s->topts);
+}
+
+static void share_tcp(void *arg)
+{
+    struct server *s = arg;
+    vg_tcp_ingest_share(s->tcp, s->tcp_hosts, s->ntcp_hosts);
+}
+
+/* TCP ingest on every loop: the listener (loop 0) hands connections round-robin to hosts on
+ * the other loops, so parsing and answering frames uses every core. */
+static int spread_tcp(struct server *s)
+{
+    s->ntcp_hosts = vg_runtime_nloops(s->rt) - 1;
+    s->tcp_hosts = vg_xcalloc(s->ntcp_hosts ? s->ntcp_hosts : 1, sizeof(vg_tcp_ingest_t *));
+    for (unsigned i = 0; i < s->ntcp_hosts; i++) {
+        s->host_opening = i;
+        int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, i + 1), start_tcp_host, s);
+        if (rc != 0)
+            return rc;
+    }
+    return vg_loop_call_wait(vg_runtime_loop(s->rt, 0), share_tcp, s);
 }
 
 static int open_partitions(struct server *s)
@@ -259,7 +293,9 @@ static int open_partitions(struct server *s)
     }
     vg_api_set_health(s->api, partitions_health, s);
     int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
-    return rc ? rc : s->ingest_rc;
+    if (rc == 0)
+        rc = s->ingest_rc;
+    return rc ? rc : spread_tcp(s);
 }
 
 static int wait_for_signal(void)
@@ -285,6 +321,9 @@ static void shutdown_server(struct server *s)
         vg_api_set_ready(s->api, false, "shutting down");
     if (s->tcp)
         vg_tcp_ingest_stop(s->tcp);
+    for (unsigned i = 0; s->tcp_hosts && i < s->ntcp_hosts; i++)
+        if (s->tcp_hosts[i])
+            vg_tcp_ingest_stop(s->tcp_hosts[i]);
     if (s->api) {
         /* No request may look at a partition once partitions start closing. */
         vg_event_t closed;
@@ -314,6 +353,8 @@ static void shutdown_server(struct server *s)
     s->rt = NULL;
     free(s->parts);
     s->parts = NULL;
+    free(s->tcp_hosts); /* the hosts freed themselves with the runtime */
+    s->tcp_hosts = NULL;
 }
 
 /* Whether the model was trained on this build's feature table, column for column. */

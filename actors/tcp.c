@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define READ_BUF       (64u * 1024u)
 #define DEFAULT_WINDOW 4096u
@@ -37,8 +38,18 @@ struct vg_tcp_ingest {
     bool actor_gone; /* on_stop ran */
     bool listener_closed;
     vg_tcp_ingest_opts_t o;
-    struct conn *conns; /* live connections */
-    unsigned nconns;    /* not yet freed */
+    struct conn *conns;      /* live connections */
+    unsigned nconns;         /* not yet freed */
+    bool has_listener;       /* else a host: connections come from the listener's loop */
+    vg_tcp_ingest_t **hosts; /* the listener spreads connections over itself and these */
+    unsigned nhosts;
+    unsigned next_host;
+};
+
+/* A connection accepted on the listener's loop for a host on another loop. */
+struct fd_msg {
+    vg_msg_t hdr;
+    int fd;
 };
 
 struct slot {
@@ -616,17 +627,16 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->handle, on_conn_closed);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* Takes a connected socket on `t`'s loop (from uv_accept, or a descriptor the listener handed
+ * over) and starts serving it. */
+static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
 {
-    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)server, vg_tcp_ingest_t, listener);
-    if (status != 0) {
-        VG_LOG_WARN("tcp accept failed err=%s", vg_strerror(status));
-        return;
-    }
     struct conn *c = vg_xcalloc(1, sizeof(*c));
     c->t = t;
-    if (uv_tcp_init(server->loop, &c->handle) != 0) {
+    if (uv_tcp_init(vg_loop_uv(t->actor.loop), &c->handle) != 0) {
         free(c);
+        if (fd >= 0)
+            (void)close(fd);
         return;
     }
     t->nconns++;
@@ -636,7 +646,9 @@ static void on_connection(uv_stream_t *server, int status)
         t->conns->prev = c;
     t->conns = c;
     vg_frame_decoder_init(&c->dec, t->o.max_frame ? t->o.max_frame : 65536);
-    int rc = uv_accept(server, (uv_stream_t *)&c->handle);
+    int rc = server ? uv_accept(server, (uv_stream_t *)&c->handle) : uv_tcp_open(&c->handle, fd);
+    if (rc != 0 && !server)
+        (void)close(fd);
     t->accepted++;
     if (rc != 0 || !t->attached || t->closing) {
         conn_close(c);
@@ -646,12 +658,63 @@ static void on_connection(uv_stream_t *server, int status)
     resume_reading(c);
 }
 
+static void on_handoff_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Hands the next connection to a host on another loop: libuv handles cannot move between
+ * loops, so the descriptor goes (duplicated, since closing the accepting handle closes its
+ * own) and the host opens a handle on it. */
+static bool hand_off(vg_tcp_ingest_t *t, uv_stream_t *server, vg_tcp_ingest_t *host)
+{
+    uv_tcp_t *tmp = vg_xcalloc(1, sizeof(*tmp));
+    if (uv_tcp_init(server->loop, tmp) != 0) {
+        free(tmp);
+        return false;
+    }
+    int fd = -1;
+    uv_os_fd_t raw;
+    if (uv_accept(server, (uv_stream_t *)tmp) == 0 && uv_fileno((uv_handle_t *)tmp, &raw) == 0)
+        fd = dup(raw);
+    uv_close((uv_handle_t *)tmp, on_handoff_closed);
+    if (fd < 0) {
+        VG_LOG_WARN("tcp hand-off failed port=%d", t->port);
+        return true; /* the connection is gone either way */
+    }
+    struct fd_msg *m = vg_xcalloc(1, sizeof(*m));
+    m->fd = fd;
+    if (vg_actor_send(&host->actor, &m->hdr) != 0) {
+        (void)close(fd);
+        free(m);
+    }
+    return true;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)server, vg_tcp_ingest_t, listener);
+    if (status != 0) {
+        VG_LOG_WARN("tcp accept failed err=%s", vg_strerror(status));
+        return;
+    }
+    /* Round robin over this loop and the hosts, so connections spread over the cores. */
+    unsigned pick = t->next_host++ % (t->nhosts + 1);
+    if (pick > 0 && !t->closing && hand_off(t, server, t->hosts[pick - 1]))
+        return;
+    adopt(t, server, -1);
+}
+
 /* ---- the actor ---- */
 
+/* The only message: a connection handed over by the listener (replies come through
+ * on_reply). */
 static void tcp_receive(vg_actor_t *self, vg_msg_t *msg)
 {
-    (void)self;
-    free(msg); /* only replies come here, through on_reply */
+    vg_tcp_ingest_t *t = vg_container_of(self, vg_tcp_ingest_t, actor);
+    struct fd_msg *m = (struct fd_msg *)msg;
+    adopt(t, NULL, m->fd);
+    free(m);
 }
 
 static void maybe_free_actor(vg_tcp_ingest_t *t)
@@ -676,7 +739,8 @@ static void close_all(void *arg)
     if (t->closing)
         return;
     t->closing = true;
-    uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+    if (t->has_listener)
+        uv_close((uv_handle_t *)&t->listener, on_listener_closed);
     while (t->conns)
         conn_close(t->conns);
 }
@@ -723,9 +787,24 @@ int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port, vg_tcp_ingest
         uv_close((uv_handle_t *)&t->listener, on_unused_listener_closed);
         return rc;
     }
+    t->has_listener = true;
     vg_actor_init(&t->actor, loop, &tcp_ops, "tcp-ingest", 0);
     *out = t;
     return 0;
+}
+
+vg_tcp_ingest_t *vg_tcp_ingest_new_host(vg_loop_t *loop)
+{
+    vg_tcp_ingest_t *t = vg_xcalloc(1, sizeof(*t));
+    t->listener_closed = true; /* it has none */
+    vg_actor_init(&t->actor, loop, &tcp_ops, "tcp-ingest", 0);
+    return t;
+}
+
+void vg_tcp_ingest_share(vg_tcp_ingest_t *listener, vg_tcp_ingest_t **hosts, unsigned n)
+{
+    listener->hosts = hosts;
+    listener->nhosts = n;
 }
 
 void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts)

@@ -38,6 +38,14 @@ typedef struct vg_tcp_ingest vg_tcp_ingest_t;
 VG_MUST_CHECK int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port,
                                     vg_tcp_ingest_t **out);
 
+/* A host: serves connections the listener hands over, on `loop` (one per extra loop, so the
+ * ingest work spreads over the cores). Thread: `loop`'s. Never NULL. */
+vg_tcp_ingest_t *vg_tcp_ingest_new_host(vg_loop_t *loop);
+
+/* Makes `listener` spread its connections round-robin over itself and `hosts` (which must
+ * outlive it). Thread: the listener's loop. */
+void vg_tcp_ingest_share(vg_tcp_ingest_t *listener, vg_tcp_ingest_t **hosts, unsigned n);
+
 typedef struct vg_tcp_ingest_opts {
     vg_partition_t **parts; /* must outlive the actor */
     unsigned nparts;
@@ -46,7 +54,7 @@ typedef struct vg_tcp_ingest_opts {
     size_t window;    /* unanswered requests per connection before reading pauses; 0 = 4096 */
 } vg_tcp_ingest_opts_t;
 
-/* Starts serving ingest. Thread: the actor's loop. */
+/* Starts serving ingest (listener or host). Thread: the actor's loop. */
 void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts);
 
 /* The bound port. Thread: any, after new returned. */
