@@ -32,14 +32,50 @@ struct vg_api {
     void *health_ctx;
     void (*closed)(void *ctx);
     void *closed_ctx;
+    vg_api_t **peers; /* the listening API spreads connections over itself and these */
+    unsigned npeers;
+    unsigned next_peer;
+};
+
+/* A connection the listening API hands to a peer on another loop. */
+struct fd_msg {
+    vg_msg_t hdr;
+    int fd;
 };
 
 static void on_http_closed(void *ctx);
 
+/* The only message: a connection from the listening API. */
 static void api_receive(vg_actor_t *self, vg_msg_t *msg)
 {
-    (void)self;
-    free(msg); /* no messages are defined yet */
+    vg_api_t *api = vg_container_of(self, vg_api_t, actor);
+    struct fd_msg *m = (struct fd_msg *)msg;
+    vg_http_adopt(api->http, m->fd);
+    free(m);
+}
+
+/* Round robin: keep one connection in n + 1, send the others' descriptors to the peers. */
+static bool hand_off(void *ctx, int fd)
+{
+    vg_api_t *api = ctx;
+    unsigned pick = api->next_peer++ % (api->npeers + 1);
+    if (pick == 0)
+        return false;
+    struct fd_msg *m = vg_xcalloc(1, sizeof(*m));
+    m->fd = fd;
+    if (vg_actor_send(&api->peers[pick - 1]->actor, &m->hdr) != 0) {
+        free(m);
+        return false; /* serve it here */
+    }
+    return true;
+}
+
+void vg_api_share(vg_api_t *api, vg_api_t **peers, unsigned n)
+{
+    api->peers = peers;
+    api->npeers = n;
+    if (n)
+        vg_http_set_accept_hook(api->http, hand_off, api);
 }
 
 static void api_on_stop(vg_actor_t *self)
@@ -92,6 +128,7 @@ int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
         .bind = opts->bind,
         .port = opts->port,
         .max_body_bytes = opts->max_body_bytes,
+        .no_listener = opts->no_listener,
     };
     int rc = vg_http_new(vg_loop_uv(loop), &hopts, &api->http);
     if (rc == 0)

@@ -20,6 +20,7 @@ typedef struct vg_api_opts {
     const char *bind;      /* listen address, e.g. "127.0.0.1" */
     int port;              /* 0 = any free port */
     size_t max_body_bytes; /* larger request bodies get 413 */
+    bool no_listener;      /* a peer: serves the connections a listening API hands it */
 } vg_api_opts_t;
 
 /* Creates the actor on `loop` and starts listening. Thread: `loop`'s (vg_loop_call_wait).
@@ -42,6 +43,11 @@ VG_MUST_CHECK int vg_api_route(vg_api_t *api, const char *method, const char *pa
  * (e.g. a stopped partition). Runs on the API's loop; fn must be thread-safe. */
 typedef int (*vg_api_health_fn)(void *ctx, char *why, size_t len);
 void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx);
+
+/* Makes `api` (the listening one) hand its connections round-robin to itself and `peers`
+ * (APIs on other loops, made with no_listener, which must outlive it), so HTTP uses every
+ * core. Thread: `api`'s loop. */
+void vg_api_share(vg_api_t *api, vg_api_t **peers, unsigned n);
 
 /* Stops serving; the actor closes the server and frees itself, then calls closed(ctx) (may
  * be NULL) on its loop: after that no handler runs any more. Thread: any. */

@@ -112,6 +112,8 @@ struct vg_http {
     struct route routes[MAX_ROUTES];
     size_t nroutes;
     vg_http_stats_t stats;
+    vg_http_accept_fn accept_hook;
+    void *accept_ctx;
     void (*on_closed)(void *ctx);
     void *on_closed_ctx;
 };
@@ -199,8 +201,9 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->loop = loop;
     h->listen_fd = -1;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
-    int rc =
-        open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port, &h->listen_fd, &h->port);
+    int rc = opts->no_listener ? 0
+                               : open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port,
+                                               &h->listen_fd, &h->port);
     if (rc != 0) {
         free(h);
         return rc;
@@ -219,17 +222,20 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->vhost = h->ctx ? lws_get_vhost_by_name(h->ctx, "default") : NULL;
     if (!h->vhost) {
         VG_LOG_ERROR("libwebsockets context creation failed");
-        (void)close(h->listen_fd); /* listening only: nothing to flush */
+        if (h->listen_fd >= 0)
+            (void)close(h->listen_fd); /* listening only: nothing to flush */
         if (h->ctx)
             lws_context_destroy(h->ctx); /* completes on the loop; see vg_http_close */
         free(h);
         return VG_EHTTP;
     }
-    rc = uv_poll_init(loop, &h->listen_poll, h->listen_fd);
-    if (rc == 0)
-        rc = uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
-    VG_CHECK(rc == 0); /* a fresh listening socket on a live loop */
-    h->poll_open = true;
+    if (h->listen_fd >= 0) {
+        rc = uv_poll_init(loop, &h->listen_poll, h->listen_fd);
+        if (rc == 0)
+            rc = uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
+        VG_CHECK(rc == 0); /* a fresh listening socket on a live loop */
+        h->poll_open = true;
+    }
     VG_LOG_DEBUG("http listening port=%d", h->port);
     *out = h;
     return 0;
@@ -282,11 +288,24 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
         (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        h->stats.connections++;
-        /* On failure libwebsockets closes the fd itself. */
-        if (!lws_adopt_socket_vhost(h->vhost, fd))
-            VG_LOG_WARN("http connection not adopted");
+        if (h->accept_hook && h->accept_hook(h->accept_ctx, fd))
+            continue;
+        vg_http_adopt(h, fd);
     }
+}
+
+void vg_http_adopt(vg_http_t *http, int fd)
+{
+    http->stats.connections++;
+    /* On failure libwebsockets closes the fd itself. */
+    if (!lws_adopt_socket_vhost(http->vhost, fd))
+        VG_LOG_WARN("http connection not adopted");
+}
+
+void vg_http_set_accept_hook(vg_http_t *http, vg_http_accept_fn fn, void *ctx)
+{
+    http->accept_hook = fn;
+    http->accept_ctx = ctx;
 }
 
 /* ---- closing ---- */
@@ -295,8 +314,10 @@ void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx)
 {
     http->on_closed = on_closed;
     http->on_closed_ctx = ctx;
-    uv_poll_stop(&http->listen_poll);
-    uv_close((uv_handle_t *)&http->listen_poll, on_listen_closed);
+    if (http->poll_open) {
+        uv_poll_stop(&http->listen_poll);
+        uv_close((uv_handle_t *)&http->listen_poll, on_listen_closed);
+    }
     lws_context_destroy(http->ctx);
     int rc = uv_timer_init(http->loop, &http->close_timer);
     VG_CHECK(rc == 0);

@@ -20,6 +20,7 @@
 #include "runtime/bytes.h"
 #include "runtime/compiler.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,7 @@ typedef struct vg_http_opts {
     const char *bind;      /* listen address; NULL = "127.0.0.1" */
     int port;              /* 0 = a free port (see vg_http_port) */
     size_t max_body_bytes; /* 0 = 1 MiB */
+    bool no_listener;      /* serve only connections given with vg_http_adopt */
 } vg_http_opts_t;
 
 typedef struct vg_http_stats {
@@ -64,6 +66,15 @@ VG_MUST_CHECK int vg_http_route(vg_http_t *http, const char *method, const char 
                                 enum vg_http_match match, vg_http_handler_fn handler, void *ctx);
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out);
+
+/* Called with each accepted connection's descriptor before this server adopts it: return
+ * true to take it (e.g. to hand it to a server on another loop). Thread: the loop's. */
+typedef bool (*vg_http_accept_fn)(void *ctx, int fd);
+void vg_http_set_accept_hook(vg_http_t *http, vg_http_accept_fn fn, void *ctx);
+
+/* Serves a connected socket (one accepted by another server's listener). Thread: the
+ * loop's. */
+void vg_http_adopt(vg_http_t *http, int fd);
 
 /* Stops listening, closes every connection and libwebsockets' handles; on_closed(ctx) runs on
  * the loop once all are closed, and `http` is freed then. Requests still unanswered stay valid

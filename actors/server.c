@@ -56,6 +56,8 @@ struct server {
     vg_api_t *api;
     vg_tcp_ingest_t *tcp;
     vg_tcp_ingest_t **tcp_hosts; /* one per loop after the first */
+    vg_api_t **api_peers;        /* one per loop after the first, with its ingest */
+    vg_ingest_t **ingest_peers;
     unsigned ntcp_hosts;
     unsigned host_opening;
     vg_tcp_ingest_opts_t topts;
@@ -245,34 +247,52 @@ static void start_ingest(void *arg)
     vg_tcp_ingest_attach(s->tcp, &s->topts); /* the TCP listener lives on loop 0 too */
 }
 
-/* A TCP host on loop 1 + host_opening: it serves the connections the listener hands it. */
-static void start_tcp_host(void *arg)
+/* Loop 1 + host_opening gets a TCP host and an HTTP API peer with its own ingest: they
+ * serve the connections the listeners on loop 0 hand them. */
+static void start_peer(void *arg)
 {
     struct server *s = arg;
     unsigned i = s->host_opening;
-    s->tcp_hosts[i] = vg_tcp_ingest_new_host(vg_runtime_loop(s->rt, i + 1));
+    vg_loop_t *loop = vg_runtime_loop(s->rt, i + 1);
+    s->tcp_hosts[i] = vg_tcp_ingest_new_host(loop);
     vg_tcp_ingest_attach(s->tcp_hosts[i], &s->topts);
+    vg_api_opts_t api_opts = {
+        .max_body_bytes = s->cfg.ingest.max_body_bytes,
+        .no_listener = true,
+    };
+    s->ingest_rc = vg_api_new(loop, &api_opts, &s->api_peers[i]);
+    if (s->ingest_rc == 0)
+        s->ingest_rc = vg_ingest_new(loop, s->api_peers[i], s->parts, s->nparts, &s->topts.limits,
+                                     &s->ingest_peers[i]);
+    if (s->api_peers[i])
+        vg_api_set_health(s->api_peers[i], partitions_health, s);
 }
 
-static void share_tcp(void *arg)
+static void share_loops(void *arg)
 {
     struct server *s = arg;
     vg_tcp_ingest_share(s->tcp, s->tcp_hosts, s->ntcp_hosts);
+    vg_api_share(s->api, s->api_peers, s->ntcp_hosts);
 }
 
-/* TCP ingest on every loop: the listener (loop 0) hands connections round-robin to hosts on
- * the other loops, so parsing and answering frames uses every core. */
-static int spread_tcp(struct server *s)
+/* Ingest on every loop: the listeners (loop 0) hand connections round-robin to peers on the
+ * other loops, so parsing and answering requests uses every core. */
+static int spread_loops(struct server *s)
 {
     s->ntcp_hosts = vg_runtime_nloops(s->rt) - 1;
-    s->tcp_hosts = vg_xcalloc(s->ntcp_hosts ? s->ntcp_hosts : 1, sizeof(vg_tcp_ingest_t *));
+    size_t n = s->ntcp_hosts ? s->ntcp_hosts : 1;
+    s->tcp_hosts = vg_xcalloc(n, sizeof(vg_tcp_ingest_t *));
+    s->api_peers = vg_xcalloc(n, sizeof(vg_api_t *));
+    s->ingest_peers = vg_xcalloc(n, sizeof(vg_ingest_t *));
     for (unsigned i = 0; i < s->ntcp_hosts; i++) {
         s->host_opening = i;
-        int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, i + 1), start_tcp_host, s);
+        int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, i + 1), start_peer, s);
+        if (rc == 0)
+            rc = s->ingest_rc;
         if (rc != 0)
             return rc;
     }
-    return vg_loop_call_wait(vg_runtime_loop(s->rt, 0), share_tcp, s);
+    return vg_loop_call_wait(vg_runtime_loop(s->rt, 0), share_loops, s);
 }
 
 static int open_partitions(struct server *s)
@@ -295,7 +315,7 @@ static int open_partitions(struct server *s)
     int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
     if (rc == 0)
         rc = s->ingest_rc;
-    return rc ? rc : spread_tcp(s);
+    return rc ? rc : spread_loops(s);
 }
 
 static int wait_for_signal(void)
@@ -315,24 +335,40 @@ static void on_api_closed(void *ctx)
     vg_event_set(ctx);
 }
 
-static void shutdown_server(struct server *s)
+/* Stops an API and waits until no handler of it can run any more. */
+static void stop_api(vg_api_t *api)
+{
+    vg_event_t closed;
+    vg_event_init(&closed);
+    vg_api_stop(api, on_api_closed, &closed);
+    vg_event_wait(&closed);
+    vg_event_close(&closed);
+}
+
+static void set_ready(struct server *s, bool ready, const char *why)
 {
     if (s->api)
-        vg_api_set_ready(s->api, false, "shutting down");
+        vg_api_set_ready(s->api, ready, why);
+    for (unsigned i = 0; s->api_peers && i < s->ntcp_hosts; i++)
+        if (s->api_peers[i])
+            vg_api_set_ready(s->api_peers[i], ready, why);
+}
+
+static void shutdown_server(struct server *s)
+{
+    set_ready(s, false, "shutting down");
     if (s->tcp)
         vg_tcp_ingest_stop(s->tcp);
     for (unsigned i = 0; s->tcp_hosts && i < s->ntcp_hosts; i++)
         if (s->tcp_hosts[i])
             vg_tcp_ingest_stop(s->tcp_hosts[i]);
-    if (s->api) {
-        /* No request may look at a partition once partitions start closing. */
-        vg_event_t closed;
-        vg_event_init(&closed);
-        vg_api_stop(s->api, on_api_closed, &closed);
-        vg_event_wait(&closed);
-        vg_event_close(&closed);
-        s->api = NULL;
-    }
+    /* No request may look at a partition once partitions start closing. */
+    if (s->api)
+        stop_api(s->api);
+    s->api = NULL;
+    for (unsigned i = 0; s->api_peers && i < s->ntcp_hosts; i++)
+        if (s->api_peers[i])
+            stop_api(s->api_peers[i]);
     /* Let what was accepted become durable and be answered (the answers are messages too),
      * so no request is left holding memory when the actors stop. */
     int64_t deadline = (int64_t)vg_clock_mono_ns() / 1000000 + s->cfg.server.shutdown_timeout_ms;
@@ -355,6 +391,10 @@ static void shutdown_server(struct server *s)
     s->parts = NULL;
     free(s->tcp_hosts); /* the hosts freed themselves with the runtime */
     s->tcp_hosts = NULL;
+    free(s->api_peers);
+    s->api_peers = NULL;
+    free(s->ingest_peers); /* each ingest frees itself with the runtime */
+    s->ingest_peers = NULL;
 }
 
 /* Whether the model was trained on this build's feature table, column for column. */
@@ -462,7 +502,7 @@ static int run_server(struct server *s)
         vg_model_free(s->model);
         return 1;
     }
-    vg_api_set_ready(s->api, true, NULL);
+    set_ready(s, true, NULL);
     printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u partitions=%u\n",
            s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
            s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);

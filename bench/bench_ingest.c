@@ -340,8 +340,9 @@ static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t 
            fig->p99[run], fig->p999[run], fig->max[run],
            vg_bench_fmt((double)st->sent, b[2], sizeof(b[2])));
     if (o->tcp)
-        printf(", decisions %s, accepted %s, errors %s",
+        printf(", decisions %s (%.1f%% flagged), accepted %s, errors %s",
                vg_bench_fmt((double)st->ok, b[3], sizeof(b[3])),
+               st->ok ? 100.0 * (double)st->flagged / (double)st->ok : 0.0,
                vg_bench_fmt((double)st->accepted, b[4], sizeof(b[4])),
                vg_bench_fmt((double)st->other, b[5], sizeof(b[5])));
     else

@@ -155,6 +155,7 @@ void vg__bi_stats_merge(vg_bi_stats_t *dst, const vg_bi_stats_t *src)
     dst->sent += src->sent;
     dst->in_window += src->in_window;
     dst->ok += src->ok;
+    dst->flagged += src->flagged;
     dst->accepted += src->accepted;
     dst->overload += src->overload;
     dst->other += src->other;
@@ -343,20 +344,33 @@ struct fields {
 
 /* Traffic shaped like card payments rather than noise, so the model flags about as often as
  * it would in production (exact SHAP reasons for flagged ones cost ~100x a score): event time
- * runs from 20 days ago so each account pays about every 3 hours of simulated time, most
- * payments go to one of the account's 6 usual merchants, and most amounts are small. */
+ * runs from 20 days ago so each account pays about twice a day of simulated time (as the
+ * synthetic training data does), most payments go to one of the account's 6 usual merchants,
+ * and most amounts are small. One request in 50 belongs to one of 200 accounts on a spending
+ * burst (large amounts, seconds apart), which the model flags: a few percent of decisions
+ * carry reasons, as a fraud engine's traffic does. */
 static void make_fields(struct client *c, uint64_t n, struct fields *f)
 {
+    snprintf(f->id, sizeof(f->id), "%s%llu", c->idpfx, (unsigned long long)n);
+    f->ts_ms = c->event_base_ms + (int64_t)(n * 43200000ull / c->o->accounts);
+    if (n % 50 == 0) {
+        uint64_t k = (n / 50) % 200;
+        snprintf(f->account, sizeof(f->account), "burst-%llu", (unsigned long long)k);
+        snprintf(f->merchant, sizeof(f->merchant), "m-%llu",
+                 (unsigned long long)(next_rand(c) % c->o->merchants));
+        f->cents = 50000 + next_rand(c) % 100000; /* 500..1500 */
+        /* 60x faster event time: a burst account pays about once a minute */
+        f->ts_ms = c->event_base_ms + (int64_t)(n * 43200000ull / c->o->accounts / 60);
+        return;
+    }
     uint64_t acct = next_rand(c) % c->o->accounts;
     uint64_t r = next_rand(c);
     uint64_t merchant =
         r % 8 == 0 ? next_rand(c) % c->o->merchants : (acct * 7919 + r % 6) % c->o->merchants;
-    snprintf(f->id, sizeof(f->id), "%s%llu", c->idpfx, (unsigned long long)n);
     snprintf(f->account, sizeof(f->account), "acct-%llu", (unsigned long long)acct);
     snprintf(f->merchant, sizeof(f->merchant), "m-%llu", (unsigned long long)merchant);
     uint64_t a = next_rand(c);
     f->cents = a % 10 == 0 ? 100 + a % 49900 : 100 + a % 6000; /* mostly 1..60, some to 500 */
-    f->ts_ms = c->event_base_ms + (int64_t)(n * 10800000ull / c->o->accounts);
 }
 
 static void put_http(struct conn *k, const struct fields *f)
@@ -688,6 +702,7 @@ static int on_frame(void *ctx, vg_bytes_t payload)
     if (measured) {
         if (r->result_case == VIGIL__INGEST_REPLY__RESULT_DECISION) {
             c->st->ok++;
+            c->st->flagged += r->decision && r->decision->level >= VIGIL__LEVEL__LEVEL_MEDIUM;
         } else if (r->result_case == VIGIL__INGEST_REPLY__RESULT_ACCEPTED) {
             c->st->accepted++;
         } else {

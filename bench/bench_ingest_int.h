@@ -42,6 +42,7 @@ typedef struct vg_bi_stats {
     uint64_t sent;        /* every request written, warm-up included */
     uint64_t in_window;   /* replies that arrived between warm-up end and run end */
     uint64_t ok;          /* HTTP 2xx, TCP decisions */
+    uint64_t flagged;     /* TCP: decisions at MEDIUM or HIGH (they carry SHAP reasons) */
     uint64_t accepted;    /* TCP: `accepted` replies */
     uint64_t overload;    /* HTTP 429 */
     uint64_t other;       /* other HTTP statuses, TCP errors and empty results */
