@@ -19,8 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TXINDEX_BYTES 32
-#define REPLAY_CHUNK  1024
+#define TXINDEX_BYTES       32
+#define MAX_PACKED_DECISION 1024
+#define REPLAY_CHUNK        1024
 
 struct vg_decider {
     vg_decider_opts_t o;
@@ -33,7 +34,8 @@ struct vg_decider {
     float *contribs; /* [cap][VG_FEATURE_COUNT + 1] */
     size_t *flag_row;
     vg_seglog_rec_t *drecs;
-    uint8_t **dbufs;
+    uint8_t *dbuf; /* the batch's packed decisions */
+    size_t dbuf_cap;
     /* merchant deltas of the batch being applied, and outbox entries to delete */
     vg_mdelta_t *deltas;
     size_t ndeltas;
@@ -326,7 +328,6 @@ static void grow(vg_decider_t *d, size_t n)
     d->row_of = vg_xrealloc(d->row_of, c * sizeof(size_t));
     d->flag_row = vg_xrealloc(d->flag_row, c * sizeof(size_t));
     d->drecs = vg_xrealloc(d->drecs, c * sizeof(*d->drecs));
-    d->dbufs = vg_xrealloc(d->dbufs, c * sizeof(*d->dbufs));
     d->cap = c;
 }
 
@@ -478,6 +479,13 @@ static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
 /* Pass 2b: the decision records (one append) and the index entries that point at them. */
 static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t nrows)
 {
+    /* Packed one after another into one reused buffer: no allocation per decision. A packed
+     * decision is bounded (ids <= 128 bytes, 3 reasons, the feature vector). */
+    if (nrows * MAX_PACKED_DECISION > d->dbuf_cap) {
+        d->dbuf_cap = nrows * MAX_PACKED_DECISION;
+        d->dbuf = vg_xrealloc(d->dbuf, d->dbuf_cap);
+    }
+    size_t used = 0;
     for (size_t r = 0; r < nrows; r++) {
         const vg_pipe_item_t *it = &items[d->row_of[r]];
         Vigil__Decision pb;
@@ -485,15 +493,14 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
         Vigil__Reason *rptr[VG_DECISION_REASONS];
         vg_decision_to_pb(&it->decision, it->tx->transaction_id, &pb, reasons, rptr);
         size_t len = vigil__decision__get_packed_size(&pb);
-        d->dbufs[r] = vg_xmalloc(len ? len : 1);
-        vigil__decision__pack(&pb, d->dbufs[r]);
-        d->drecs[r] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_DECISION, it->tx->timestamp_ms, d->dbufs[r],
-                                        (uint32_t)len};
+        VG_CHECK(len <= MAX_PACKED_DECISION);
+        vigil__decision__pack(&pb, d->dbuf + used);
+        d->drecs[r] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_DECISION, it->tx->timestamp_ms,
+                                        d->dbuf + used, (uint32_t)len};
+        used += len;
     }
     uint64_t first = 0;
     int rc = nrows ? vg_seglog_append(d->o.declog, d->drecs, nrows, &first) : 0;
-    for (size_t r = 0; r < nrows; r++)
-        free(d->dbufs[r]);
     for (size_t r = 0; r < nrows && rc == 0; r++) {
         vg_pipe_item_t *it = &items[d->row_of[r]];
         it->decision.decision_offset = first + r;
@@ -660,7 +667,7 @@ void vg_decider_free(vg_decider_t *d)
     free(d->row_of);
     free(d->flag_row);
     free(d->drecs);
-    free(d->dbufs);
+    free(d->dbuf);
     free(d->deltas);
     free(d->forget);
     free(d);

@@ -75,12 +75,8 @@ struct batch {
     struct conn *c;
     struct tpart *parts;
     unsigned outstanding;
-    Vigil__IngestRequest **reqs;
-    size_t nreqs;
-    size_t capreqs;
-    uint8_t **payloads;
-    size_t npayloads;
-    size_t cappayloads;
+    vg_arena_t arena;        /* the unpacked requests and packed payloads of this read */
+    ProtobufCAllocator pbuf; /* protobuf-c allocating from `arena` */
 };
 
 struct conn {
@@ -253,48 +249,41 @@ static void flush(struct conn *c)
 
 /* ---- batches ---- */
 
+static void *arena_pb_alloc(void *ctx, size_t size)
+{
+    return vg_arena_alloc(ctx, size ? size : 1);
+}
+
+static void arena_pb_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p; /* freed with the arena */
+}
+
 static struct batch *batch_new(struct conn *c)
 {
     struct batch *b = vg_xcalloc(1, sizeof(*b));
     b->c = c;
     b->parts = vg_xcalloc(c->t->o.nparts, sizeof(*b->parts));
+    vg_arena_init(&b->arena, (size_t)64 * 1024);
+    b->pbuf = (ProtobufCAllocator){arena_pb_alloc, arena_pb_free, &b->arena};
     return b;
 }
 
 static void batch_free(struct batch *b, unsigned nparts)
 {
-    for (size_t i = 0; i < b->nreqs; i++)
-        vigil__ingest_request__free_unpacked(b->reqs[i], NULL);
-    for (size_t i = 0; i < b->npayloads; i++)
-        free(b->payloads[i]);
     for (unsigned p = 0; p < nparts; p++) {
         free(b->parts[p].items);
         free(b->parts[p].slot);
     }
-    free(b->reqs);
-    free(b->payloads);
+    vg_arena_close(&b->arena);
     free(b->parts);
     free(b);
 }
 
-static void keep_req(struct batch *b, Vigil__IngestRequest *r)
-{
-    if (b->nreqs == b->capreqs) {
-        b->capreqs = b->capreqs ? b->capreqs * 2 : 64;
-        b->reqs = vg_xrealloc(b->reqs, b->capreqs * sizeof(Vigil__IngestRequest *));
-    }
-    b->reqs[b->nreqs++] = r;
-}
-
 static uint8_t *keep_payload(struct batch *b, size_t len)
 {
-    if (b->npayloads == b->cappayloads) {
-        b->cappayloads = b->cappayloads ? b->cappayloads * 2 : 64;
-        b->payloads = vg_xrealloc(b->payloads, b->cappayloads * sizeof(*b->payloads));
-    }
-    uint8_t *p = vg_xmalloc(len ? len : 1);
-    b->payloads[b->npayloads++] = p;
-    return p;
+    return vg_arena_alloc(&b->arena, len ? len : 1);
 }
 
 static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t rec,
@@ -521,14 +510,14 @@ static void take_label(struct conn *c, uint64_t idx, Vigil__Label *l)
 static int on_frame(void *ctx, vg_bytes_t payload)
 {
     struct conn *c = ctx;
-    Vigil__IngestRequest *r = vigil__ingest_request__unpack(NULL, payload.len, payload.ptr);
+    Vigil__IngestRequest *r =
+        vigil__ingest_request__unpack(&c->cur->pbuf, payload.len, payload.ptr);
     uint64_t idx = slot_push(c, r ? r->seq : 0);
     if (!r) {
         slot_error(slot_at(c, idx), "invalid_protobuf", "the frame is not a vigil.IngestRequest",
                    NULL);
         return 0;
     }
-    keep_req(c->cur, r);
     if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
         take_transaction(c, idx, r->transaction);
     else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_LABEL)
