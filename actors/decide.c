@@ -10,6 +10,7 @@
 #include "actors/decide.h"
 #include "actors/txcodec.h"
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
@@ -99,37 +100,23 @@ static void merchant_columns(vg_decider_t *d, const Vigil__Transaction *tx, floa
 
 /* ---- the index entry ---- */
 
-static void le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void txindex_encode(const vg_txindex_t *x, uint8_t *out)
 {
     memset(out, 0, TXINDEX_BYTES);
-    le64(out, x->tx_offset);
-    le64(out + 8, x->decision_offset);
+    vg_put_le64(out, x->tx_offset);
+    vg_put_le64(out + 8, x->decision_offset);
     out[16] = (uint8_t)x->label;
-    le64(out + 24, (uint64_t)x->label_reported_ms);
+    vg_put_le64(out + 24, (uint64_t)x->label_reported_ms);
 }
 
 static int txindex_decode(const uint8_t *in, size_t len, vg_txindex_t *x)
 {
     if (len != TXINDEX_BYTES || in[16] > 2)
         return VG_ECORRUPT;
-    x->tx_offset = rd64(in);
-    x->decision_offset = rd64(in + 8);
+    x->tx_offset = vg_get_le64(in);
+    x->decision_offset = vg_get_le64(in + 8);
     x->label = in[16];
-    x->label_reported_ms = (int64_t)rd64(in + 24);
+    x->label_reported_ms = (int64_t)vg_get_le64(in + 24);
     return 0;
 }
 

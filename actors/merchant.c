@@ -2,6 +2,7 @@
 /* Merchant outbox and owner side; see merchant.h. */
 #include "actors/merchant.h"
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/error.h"
 #include "runtime/hash.h"
 
@@ -12,40 +13,6 @@
 #define OUTBOX_KEY 13 /* 'o' + owner + offset */
 #define HW_KEY     5  /* 'h' + source */
 
-static void be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint64_t rbe(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t rle64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 unsigned vg_merchant_owner(const char *merchant_id, unsigned nparts)
 {
     return nparts ? (unsigned)(vg_hash64(merchant_id, strlen(merchant_id)) % nparts) : 0;
@@ -54,8 +21,8 @@ unsigned vg_merchant_owner(const char *merchant_id, unsigned nparts)
 static void outbox_key(uint8_t *k, unsigned owner, uint64_t offset)
 {
     k[0] = 'o';
-    be32(k + 1, owner);
-    be64(k + 5, offset);
+    vg_put_be32(k + 1, owner);
+    vg_put_be64(k + 5, offset);
 }
 
 int vg_outbox_put(vg_state_batch_t *b, const vg_mdelta_t *d)
@@ -64,7 +31,7 @@ int vg_outbox_put(vg_state_batch_t *b, const vg_mdelta_t *d)
     outbox_key(k, d->owner, d->offset);
     uint8_t v[10 + VG_MERCHANT_ID_MAX];
     size_t idlen = strlen(d->merchant_id);
-    le64(v, (uint64_t)d->ts_ms);
+    vg_put_le64(v, (uint64_t)d->ts_ms);
     v[8] = (uint8_t)d->tx_delta;
     v[9] = (uint8_t)d->fraud_delta;
     memcpy(v + 10, d->merchant_id, idlen);
@@ -94,9 +61,9 @@ static int load_one(void *ctx, vg_bytes_t key, vg_bytes_t val)
         l->v = vg_xrealloc(l->v, l->cap * sizeof(*l->v));
     }
     vg_mdelta_t *d = &l->v[l->n++];
-    d->owner = (unsigned)rbe(key.ptr + 1, 4);
-    d->offset = rbe(key.ptr + 5, 8);
-    d->ts_ms = (int64_t)rle64(val.ptr);
+    d->owner = (unsigned)vg_get_be(key.ptr + 1, 4);
+    d->offset = vg_get_be(key.ptr + 5, 8);
+    d->ts_ms = (int64_t)vg_get_le64(val.ptr);
     d->tx_delta = (int8_t)val.ptr[8];
     d->fraud_delta = (int8_t)val.ptr[9];
     memcpy(d->merchant_id, val.ptr + 10, val.len - 10);
@@ -132,12 +99,12 @@ int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t
                             size_t *applied)
 {
     uint8_t hk[HW_KEY] = {'h'};
-    be32(hk + 1, src);
+    vg_put_be32(hk + 1, src);
     vg_bytes_t v;
     uint64_t hw = 0;
     int rc = vg_state_batch_get(b, VG_STATE_META, hk, sizeof(hk), &v);
     if (rc == 0 && v.len == 8)
-        hw = rle64(v.ptr);
+        hw = vg_get_le64(v.ptr);
     else if (rc == 0 || rc == VG_ENOTFOUND)
         rc = 0;
     size_t done = 0;
@@ -166,7 +133,7 @@ int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t
     }
     if (rc == 0 && done) {
         uint8_t hv[8];
-        le64(hv, next);
+        vg_put_le64(hv, next);
         rc = vg_state_batch_put(b, VG_STATE_META, hk, sizeof(hk), hv, sizeof(hv));
     }
     if (applied)

@@ -3,6 +3,7 @@
  * The feature table and account profile; see features.h. Thread: any.
  */
 #include "models/features.h"
+#include "runtime/bytes.h"
 #include "runtime/error.h"
 #include "runtime/hash.h"
 #include "runtime/logging.h"
@@ -295,20 +296,20 @@ struct writer {
 
 static void w64(struct writer *w, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    vg_put_le64(w->p, v);
+    w->p += 8;
 }
 
 static void w16(struct writer *w, uint16_t v)
 {
-    *w->p++ = (uint8_t)v;
-    *w->p++ = (uint8_t)(v >> 8);
+    vg_put_le16(w->p, v);
+    w->p += 2;
 }
 
 static void w32(struct writer *w, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        *w->p++ = (uint8_t)(v >> (8 * i));
+    vg_put_le32(w->p, v);
+    w->p += 4;
 }
 
 static void wdbl(struct writer *w, double d)
@@ -327,17 +328,14 @@ static void wflt(struct writer *w, float f)
 
 static uint64_t r64(const uint8_t **p)
 {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | (*p)[i];
+    uint64_t v = vg_get_le64(*p);
     *p += 8;
     return v;
 }
 
 static uint32_t r32(const uint8_t **p)
 {
-    uint32_t v = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
-                 (uint32_t)(*p)[3] << 24;
+    uint32_t v = vg_get_le32(*p);
     *p += 4;
     return v;
 }
@@ -423,7 +421,7 @@ int vg_profile_decode(const uint8_t *in, size_t len, vg_account_profile_t *p)
     q.m2_log = rdbl(&r);
     q.newest_day = (int64_t)r64(&r);
     for (int i = 0; i < VG_PROFILE_DAYS; i++) {
-        q.day_count[i] = (uint16_t)(r[0] | r[1] << 8);
+        q.day_count[i] = vg_get_le16(r);
         r += 2;
         q.day_sum[i] = rflt(&r);
     }
@@ -479,7 +477,7 @@ int vg_merchant_decode(const uint8_t *in, size_t len, vg_merchant_profile_t *m)
     m->late = r32(&r);
     for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
         m->tx[i] = r32(&r);
-        m->fraud[i] = (uint16_t)(r[0] | r[1] << 8);
+        m->fraud[i] = vg_get_le16(r);
         r += 2;
     }
     return 0;

@@ -12,6 +12,7 @@
 #define VG_LOG_MODULE "seglog"
 #include "storage/seglog.h"
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/clock.h"
 #include "runtime/crc32c.h"
 #include "runtime/error.h"
@@ -42,44 +43,6 @@ _Static_assert(VG_SEGLOG_HEADER_BYTES == 32, "segment header");
 _Static_assert(VG_SEGLOG_RECORD_BYTES == 28, "record header");
 static const uint8_t seg_magic[8] = {'V', 'G', 'S', 'E', 'G', 0, 0, 1};
 static const uint8_t chk_magic[8] = {'V', 'G', 'C', 'H', 'K', 0, 0, 1};
-
-/* ---- little-endian helpers ---- */
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
 
 static uint32_t record_crc(const uint8_t *rec, uint32_t len)
 {
@@ -135,10 +98,11 @@ static int read_header(int fd, uint64_t *base, int64_t *created)
     int rc = vg_io_pread_all(fd, h, sizeof(h), 0, &got);
     if (rc != 0)
         return rc;
-    if (got != sizeof(h) || memcmp(h, seg_magic, 8) != 0 || get32(h + 28) != vg_crc32c(0, h, 28))
+    if (got != sizeof(h) || memcmp(h, seg_magic, 8) != 0 ||
+        vg_get_le32(h + 28) != vg_crc32c(0, h, 28))
         return VG_ECORRUPT;
-    *base = get64(h + 8);
-    *created = (int64_t)get64(h + 16);
+    *base = vg_get_le64(h + 8);
+    *created = (int64_t)vg_get_le64(h + 16);
     return 0;
 }
 
@@ -192,21 +156,21 @@ int vg__seglog_cursor_next(struct cursor *c, uint64_t expect, vg_seglog_view_t *
     if (rc != 0)
         return rc;
     const uint8_t *p = c->buf + (c->pos - c->buf_pos);
-    uint32_t len = get32(p);
+    uint32_t len = vg_get_le32(p);
     if (len < MIN_RECORD_LEN || len > MIN_RECORD_LEN + VG_SEGLOG_MAX_PAYLOAD)
         return VG_ETORN;
     rc = cursor_fill(c, 4 + (size_t)len);
     if (rc != 0)
         return rc;
     p = c->buf + (c->pos - c->buf_pos);
-    if (get32(p + 4) != record_crc(p, len))
+    if (vg_get_le32(p + 4) != record_crc(p, len))
         return VG_ETORN;
-    uint64_t off = get64(p + 8);
+    uint64_t off = vg_get_le64(p + 8);
     if (expect != UINT64_MAX && off != expect)
         return VG_ETORN;
     v->offset = off;
-    v->timestamp_ms = (int64_t)get64(p + 16);
-    v->type = get16(p + 24);
+    v->timestamp_ms = (int64_t)vg_get_le64(p + 16);
+    v->type = vg_get_le16(p + 24);
     v->payload = p + VG_SEGLOG_RECORD_BYTES;
     v->len = len - MIN_RECORD_LEN;
     v->position = c->pos;
@@ -219,9 +183,9 @@ int vg__seglog_cursor_next(struct cursor *c, uint64_t expect, vg_seglog_view_t *
 static int write_index_entry(int fd, uint64_t offset, uint64_t pos, int64_t max_ts)
 {
     uint8_t e[IDX_ENTRY_BYTES];
-    put64(e, offset);
-    put64(e + 8, pos);
-    put64(e + 16, (uint64_t)max_ts);
+    vg_put_le64(e, offset);
+    vg_put_le64(e + 8, pos);
+    vg_put_le64(e + 16, (uint64_t)max_ts);
     return vg_io_write_all(fd, e, sizeof(e));
 }
 
@@ -243,9 +207,9 @@ int vg__seglog_load_index(const char *dir, uint64_t base, struct idx_entry **ent
     struct idx_entry *e = vg_xcalloc(cnt ? cnt : 1, sizeof(*e));
     for (size_t i = 0; i < cnt; i++) {
         const uint8_t *p = (const uint8_t *)data + i * IDX_ENTRY_BYTES;
-        e[i].offset = get64(p);
-        e[i].pos = get64(p + 8);
-        e[i].max_ts = (int64_t)get64(p + 16);
+        e[i].offset = vg_get_le64(p);
+        e[i].pos = vg_get_le64(p + 8);
+        e[i].max_ts = (int64_t)vg_get_le64(p + 16);
     }
     free(data);
     *entries = e;
@@ -299,9 +263,9 @@ static int write_checkpoint(vg_seglog_t *log, uint64_t base, uint64_t pos)
 {
     uint8_t b[CHK_BYTES] = {0};
     memcpy(b, chk_magic, sizeof(chk_magic));
-    put64(b + 8, base);
-    put64(b + 16, pos);
-    put32(b + 24, vg_crc32c(0, b, 24));
+    vg_put_le64(b + 8, base);
+    vg_put_le64(b + 16, pos);
+    vg_put_le32(b + 24, vg_crc32c(0, b, 24));
     return vg_io_pwrite_all(log->chk_fd, b, sizeof(b), 0);
 }
 
@@ -310,10 +274,10 @@ static bool read_checkpoint(int fd, uint64_t *base, uint64_t *pos)
     uint8_t b[CHK_BYTES];
     size_t got = 0;
     if (vg_io_pread_all(fd, b, sizeof(b), 0, &got) != 0 || got != sizeof(b) ||
-        memcmp(b, chk_magic, 8) != 0 || get32(b + 24) != vg_crc32c(0, b, 24))
+        memcmp(b, chk_magic, 8) != 0 || vg_get_le32(b + 24) != vg_crc32c(0, b, 24))
         return false;
-    *base = get64(b + 8);
-    *pos = get64(b + 16);
+    *base = vg_get_le64(b + 8);
+    *pos = vg_get_le64(b + 16);
     return true;
 }
 
@@ -376,9 +340,9 @@ static int create_segment(vg_seglog_t *log, uint64_t base, int64_t now_ms)
         return -errno;
     uint8_t h[VG_SEGLOG_HEADER_BYTES] = {0};
     memcpy(h, seg_magic, sizeof(seg_magic));
-    put64(h + 8, base);
-    put64(h + 16, (uint64_t)now_ms);
-    put32(h + 28, vg_crc32c(0, h, 28));
+    vg_put_le64(h + 8, base);
+    vg_put_le64(h + 16, (uint64_t)now_ms);
+    vg_put_le32(h + 28, vg_crc32c(0, h, 28));
     int rc = fault(log, VG_SEGLOG_OP_WRITE);
     if (rc == 0)
         rc = vg_io_pwrite_all(fd, h, sizeof(h), 0);
@@ -732,14 +696,14 @@ int vg_seglog_append(vg_seglog_t *log, const vg_seglog_rec_t *recs, size_t n,
     uint8_t *p = log->wbuf;
     for (size_t i = 0; i < n; i++) {
         uint32_t len = MIN_RECORD_LEN + recs[i].len;
-        put32(p, len);
-        put64(p + 8, first + i);
-        put64(p + 16, (uint64_t)recs[i].timestamp_ms);
-        put16(p + 24, recs[i].type);
-        put16(p + 26, 0);
+        vg_put_le32(p, len);
+        vg_put_le64(p + 8, first + i);
+        vg_put_le64(p + 16, (uint64_t)recs[i].timestamp_ms);
+        vg_put_le16(p + 24, recs[i].type);
+        vg_put_le16(p + 26, 0);
         if (recs[i].len)
             memcpy(p + VG_SEGLOG_RECORD_BYTES, recs[i].payload, recs[i].len);
-        put32(p + 4, record_crc(p, len));
+        vg_put_le32(p + 4, record_crc(p, len));
         p += 4 + len;
     }
     int rc = fault(log, VG_SEGLOG_OP_WRITE);

@@ -259,10 +259,7 @@ int vg_state_applied_offset(vg_state_t *st, uint64_t *out)
         return rc;
     if (len != 8)
         return VG_ECORRUPT;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | b[i];
-    *out = v;
+    *out = vg_get_le64(b);
     return 0;
 }
 
@@ -456,8 +453,7 @@ static int apply(vg_state_t *st, struct op **sorted, size_t n, uint64_t applied)
     }
     if (rc == 0) {
         uint8_t b[8];
-        for (int i = 0; i < 8; i++)
-            b[i] = (uint8_t)(applied >> (8 * i));
+        vg_put_le64(b, applied);
         MDB_val k = {sizeof(APPLIED_KEY) - 1, unconst(APPLIED_KEY)};
         MDB_val v = {sizeof(b), b};
         rc = mdb_put(txn, st->dbi[VG_STATE_META], &k, &v, 0);
