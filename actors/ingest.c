@@ -456,32 +456,30 @@ static void handle_get_tx(vg_http_req_t *req, void *ctx)
         vg_http_respond_error(req, 400, "invalid_id", "give a transaction id in the path", NULL);
         return;
     }
-    for (unsigned p = 0; p < ing->nparts; p++) {
-        vg_state_t *st = vg_partition_state(ing->parts[p]);
-        vg_txindex_t x;
-        if (!st || vg_txindex_get(st, id, &x) != 0 || x.tx_offset == VG_NO_OFFSET)
-            continue;
-        ProtobufCMessage *m = NULL;
-        json_t *tx = json_null();
-        if (vg_log_read_message(vg_partition_log(ing->parts[p]), x.tx_offset,
-                                VG_SEGLOG_TYPE_TRANSACTION, &m) == 0) {
-            tx = json_of_text(vg_tx_to_json((Vigil__Transaction *)m));
-            protobuf_c_message_free_unpacked(m, NULL);
-        }
-        json_t *dec = json_null();
-        if (x.decision_offset != VG_NO_OFFSET &&
-            vg_log_read_message(vg_partition_decisions(ing->parts[p]), x.decision_offset,
-                                VG_SEGLOG_TYPE_DECISION, &m) == 0) {
-            dec = json_of_text(vg_decision_to_json((Vigil__Decision *)m, true));
-            protobuf_c_message_free_unpacked(m, NULL);
-        }
-        respond_json(req, 200,
-                     json_pack("{s:s, s:I, s:I, s:o, s:o, s:o}", "transaction_id", id, "partition",
-                               (json_int_t)p, "offset", (json_int_t)x.tx_offset, "transaction", tx,
-                               "decision", dec, "label", label_json(&x)));
+    vg_txindex_t x;
+    unsigned p = vg_route_find_tx(ing->parts, ing->nparts, id, &x);
+    if (p == ing->nparts) {
+        vg_http_respond_error(req, 404, "not_found", "no transaction with this id", NULL);
         return;
     }
-    vg_http_respond_error(req, 404, "not_found", "no transaction with this id", NULL);
+    ProtobufCMessage *m = NULL;
+    json_t *tx = json_null();
+    if (vg_log_read_message(vg_partition_log(ing->parts[p]), x.tx_offset,
+                            VG_SEGLOG_TYPE_TRANSACTION, &m) == 0) {
+        tx = json_of_text(vg_tx_to_json((Vigil__Transaction *)m));
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    json_t *dec = json_null();
+    if (x.decision_offset != VG_NO_OFFSET &&
+        vg_log_read_message(vg_partition_decisions(ing->parts[p]), x.decision_offset,
+                            VG_SEGLOG_TYPE_DECISION, &m) == 0) {
+        dec = json_of_text(vg_decision_to_json((Vigil__Decision *)m, true));
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    respond_json(req, 200,
+                 json_pack("{s:s, s:I, s:I, s:o, s:o, s:o}", "transaction_id", id, "partition",
+                           (json_int_t)p, "offset", (json_int_t)x.tx_offset, "transaction", tx,
+                           "decision", dec, "label", label_json(&x)));
 }
 
 static json_t *num_or_null(float v)

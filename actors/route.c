@@ -10,18 +10,24 @@ unsigned vg_route_account(unsigned nparts, const char *account_id)
     return nparts ? (unsigned)(vg_hash64(account_id, strlen(account_id)) % nparts) : 0;
 }
 
+unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
+                          vg_txindex_t *out)
+{
+    for (unsigned p = 0; p < nparts; p++) {
+        vg_state_t *st = vg_partition_state(parts[p]);
+        if (st && vg_txindex_get(st, transaction_id, out) == 0 && out->tx_offset != VG_NO_OFFSET)
+            return p;
+    }
+    return nparts;
+}
+
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                         const char *account_id)
 {
     if (account_id && account_id[0])
         return vg_route_account(nparts, account_id);
-    for (unsigned p = 0; p < nparts; p++) {
-        vg_state_t *st = vg_partition_state(parts[p]);
-        vg_txindex_t x;
-        if (st && vg_txindex_get(st, transaction_id, &x) == 0 && x.tx_offset != VG_NO_OFFSET)
-            return p;
-    }
-    return nparts;
+    vg_txindex_t x;
+    return vg_route_find_tx(parts, nparts, transaction_id, &x);
 }
 
 bool vg_route_known_decision(vg_partition_t *p, const char *transaction_id, vg_decision_t *out)

@@ -18,6 +18,11 @@
 /* hash(account_id) % nparts (0 when nparts is 0). */
 unsigned vg_route_account(unsigned nparts, const char *account_id);
 
+/* The partition whose index holds the transaction (not just a label waiting for it), or
+ * nparts. OUT: *out, its index entry. */
+unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
+                          vg_txindex_t *out);
+
 /* The partition for a label, or nparts when it must go to every partition. `account_id` may
  * be NULL or "". */
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
