@@ -34,6 +34,18 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Starts (or restarts) the engine on e->data with e->model. */
+static void engine_spawn(struct engine *e)
+{
+    const char *args[] = {"serve", "--data",       e->data, "--http-port", "0",      "--tcp-port",
+                          "0",     "--partitions", "4",     "--model",     e->model, NULL};
+    ASSERT_OK(vg_tp_spawn(&e->proc, args, NULL));
+    char line[512];
+    if (vg_tp_wait_line(&e->proc, "vigil: serving", line, sizeof(line), 30000) != 0)
+        VG_FAIL("engine did not start: %s", vg_tp_stderr(&e->proc));
+    e->port = atoi(strchr(strstr(line, "http="), ':') + 1);
+}
+
 /* Trains a small model with the project's own trainer, then starts the engine with it. */
 static void engine_start(struct engine *e)
 {
@@ -47,13 +59,7 @@ static void engine_start(struct engine *e)
     if (code != 0)
         VG_FAIL("vigil train failed: %s", err);
     free(err);
-    const char *args[] = {"serve", "--data",       e->data, "--http-port", "0",      "--tcp-port",
-                          "0",     "--partitions", "4",     "--model",     e->model, NULL};
-    ASSERT_OK(vg_tp_spawn(&e->proc, args, NULL));
-    char line[512];
-    if (vg_tp_wait_line(&e->proc, "vigil: serving", line, sizeof(line), 30000) != 0)
-        VG_FAIL("engine did not start: %s", vg_tp_stderr(&e->proc));
-    e->port = atoi(strchr(strstr(line, "http="), ':') + 1);
+    engine_spawn(e);
 }
 
 static void engine_stop(struct engine *e)
@@ -297,12 +303,7 @@ VG_TEST(repeated_transaction_id_returns_the_original_decision)
     free(resp);
     /* After a restart the index still knows them. */
     engine_stop(&e);
-    const char *args[] = {"serve", "--data",       e.data, "--http-port", "0",     "--tcp-port",
-                          "0",     "--partitions", "4",    "--model",     e.model, NULL};
-    ASSERT_OK(vg_tp_spawn(&e.proc, args, NULL));
-    char line[512];
-    ASSERT_OK(vg_tp_wait_line(&e.proc, "vigil: serving", line, sizeof(line), 30000));
-    e.port = atoi(strchr(strstr(line, "http="), ':') + 1);
+    engine_spawn(&e);
     tx_json(body, sizeof(body), "dup-1", "acct-d", "40.00", t, NULL);
     ASSERT_EQ(score(&e, body, &again), 200);
     ASSERT_STR_CONTAINS(again, "\"replay\":true");
@@ -506,12 +507,7 @@ VG_TEST(merchant_features_gather_every_partition_and_survive_kill9)
     int status = 0;
     ASSERT_OK(vg_tp_wait(&e.proc, 20000, &status));
     vg_tp_cleanup(&e.proc);
-    const char *args[] = {"serve", "--data",       e.data, "--http-port", "0",     "--tcp-port",
-                          "0",     "--partitions", "4",    "--model",     e.model, NULL};
-    ASSERT_OK(vg_tp_spawn(&e.proc, args, NULL));
-    char line[512];
-    ASSERT_OK(vg_tp_wait_line(&e.proc, "vigil: serving", line, sizeof(line), 30000));
-    e.port = atoi(strchr(strstr(line, "http="), ':') + 1);
+    engine_spawn(&e);
     struct timespec pause = {1, 200000000}; /* a housekeeping tick: resends are done */
     nanosleep(&pause, NULL);
     ASSERT_EQ(call(&e, "GET", "/v1/merchants/mx", NULL, NULL, &resp), 200);

@@ -271,6 +271,23 @@ static void kill_client(int tcp, int out)
     }
 }
 
+/* Forks kill_client against `tcp`. OUT: *read_fd, the pipe its decided seqs arrive on. */
+static pid_t fork_streamer(int tcp, int *read_fd)
+{
+    int pfd[2];
+    ASSERT_EQ(pipe(pfd), 0);
+    (void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20); /* room for the seqs while the test sleeps */
+    pid_t client = fork();
+    ASSERT_GE(client, 0);
+    if (client == 0) {
+        close(pfd[0]);
+        kill_client(tcp, pfd[1]);
+    }
+    close(pfd[1]);
+    *read_fd = pfd[0];
+    return client;
+}
+
 VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
 {
     vg_tp_t p;
@@ -279,16 +296,8 @@ VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
     int http = 0;
     int tcp = 0;
     start(&p, data, &http, &tcp);
-    int pfd[2];
-    ASSERT_EQ(pipe(pfd), 0);
-    (void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20); /* room for the seqs while we sleep */
-    pid_t client = fork();
-    ASSERT_GE(client, 0);
-    if (client == 0) {
-        close(pfd[0]);
-        kill_client(tcp, pfd[1]);
-    }
-    close(pfd[1]);
+    int seqs = -1;
+    pid_t client = fork_streamer(tcp, &seqs);
     struct timespec ts = {0, (long)(300 + vg_test_seed() % 500) * 1000000};
     nanosleep(&ts, NULL);
     vg_tp_signal(&p, SIGKILL);
@@ -298,11 +307,11 @@ VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
     uint64_t per_account[KILL_ACCOUNTS] = {0};
     uint64_t seq = 0;
     uint64_t decided = 0;
-    while (read(pfd[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
+    while (read(seqs, &seq, sizeof(seq)) == (ssize_t)sizeof(seq)) {
         per_account[seq % KILL_ACCOUNTS]++;
         decided++;
     }
-    close(pfd[0]);
+    close(seqs);
     waitpid(client, &status, 0);
     vg_tp_cleanup(&p);
     ASSERT_GT(decided, 64);
@@ -349,16 +358,8 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
     int http = 0;
     int tcp = 0;
     start(&p, data, &http, &tcp);
-    int pfd[2];
-    ASSERT_EQ(pipe(pfd), 0);
-    (void)fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
-    pid_t client = fork();
-    ASSERT_GE(client, 0);
-    if (client == 0) {
-        close(pfd[0]);
-        kill_client(tcp, pfd[1]);
-    }
-    close(pfd[1]);
+    int seqs = -1;
+    pid_t client = fork_streamer(tcp, &seqs);
     struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
     vg_tp_signal(&p, SIGTERM);
@@ -371,9 +372,9 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
     free(err);
     uint64_t seq = 0;
     uint64_t decided = 0;
-    while (read(pfd[0], &seq, sizeof(seq)) == (ssize_t)sizeof(seq))
+    while (read(seqs, &seq, sizeof(seq)) == (ssize_t)sizeof(seq))
         decided++;
-    close(pfd[0]);
+    close(seqs);
     waitpid(client, &status, 0);
     vg_tp_cleanup(&p);
     ASSERT_GT(decided, 0);
