@@ -59,7 +59,6 @@ struct server {
     vg_api_t **api_peers;        /* one per loop after the first, with its ingest */
     vg_ingest_t **ingest_peers;
     unsigned ntcp_hosts;
-    unsigned host_opening;
     vg_tcp_ingest_opts_t topts;
     int http_port;
     int tcp_port;
@@ -68,7 +67,7 @@ struct server {
     unsigned nparts;
     vg_ingest_t *ingest;
     int ingest_rc;
-    unsigned opening; /* the partition start_partition opens */
+    unsigned opening; /* the partition or peer a vg_loop_call_wait is opening */
     vg_model_t *model;
     double threshold_medium;
     double threshold_high;
@@ -247,12 +246,12 @@ static void start_ingest(void *arg)
     vg_tcp_ingest_attach(s->tcp, &s->topts); /* the TCP listener lives on loop 0 too */
 }
 
-/* Loop 1 + host_opening gets a TCP host and an HTTP API peer with its own ingest: they
+/* Loop 1 + opening gets a TCP host and an HTTP API peer with its own ingest: they
  * serve the connections the listeners on loop 0 hand them. */
 static void start_peer(void *arg)
 {
     struct server *s = arg;
-    unsigned i = s->host_opening;
+    unsigned i = s->opening;
     vg_loop_t *loop = vg_runtime_loop(s->rt, i + 1);
     s->tcp_hosts[i] = vg_tcp_ingest_new_host(loop);
     vg_tcp_ingest_attach(s->tcp_hosts[i], &s->topts);
@@ -285,7 +284,7 @@ static int spread_loops(struct server *s)
     s->api_peers = vg_xcalloc(n, sizeof(vg_api_t *));
     s->ingest_peers = vg_xcalloc(n, sizeof(vg_ingest_t *));
     for (unsigned i = 0; i < s->ntcp_hosts; i++) {
-        s->host_opening = i;
+        s->opening = i;
         int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, i + 1), start_peer, s);
         if (rc == 0)
             rc = s->ingest_rc;
