@@ -82,7 +82,32 @@ struct figures {
     double p99[MAX_RUNS];
     double p999[MAX_RUNS];
     double max[MAX_RUNS];
+    double server_us[MAX_RUNS]; /* server CPU per answered request; < 0 when unknown */
+    double client_us[MAX_RUNS]; /* this load generator's */
 };
+
+/* CPU time used so far by process `pid` (user + system), in microseconds; -1 when unknown.
+ * Per answered request it is a steadier figure than the rate on a shared machine. */
+static double process_cpu_us(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    (void)fclose(f); /* read-only: nothing to lose */
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, stime = 0;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+     * stime */
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stime) != 2)
+        return -1;
+    return (double)(ut + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
 
 static int server_start(struct server *s, char **extra, size_t nextra);
 static void server_stop(struct server *s);
@@ -91,7 +116,7 @@ static int parse_hostport(const char *s, size_t n, char *host, size_t hlen, int 
 static int set_addr(vg_bi_opts_t *o, const char *host, int port);
 static int parse_flags(int argc, char **argv, vg_bi_opts_t *o, struct flags *f);
 static void print_header(const vg_bi_opts_t *o, uint64_t runs, bool external);
-static int run_all(const vg_bi_opts_t *o, unsigned runs);
+static int run_all(const vg_bi_opts_t *o, unsigned runs, pid_t server);
 static int run_once(const vg_bi_opts_t *o, unsigned run, vg_bi_stats_t *total);
 static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t *st,
                        struct figures *fig);
@@ -130,7 +155,7 @@ int vg_bench_ingest(int argc, char **argv)
         return target ? 2 : 1;
     }
     print_header(&o, f.runs, target != NULL);
-    rc = run_all(&o, (unsigned)f.runs);
+    rc = run_all(&o, (unsigned)f.runs, s.pid);
     if (s.pid > 0)
         report_server(&s);
     fflush(stdout);
@@ -255,14 +280,24 @@ static void print_header(const vg_bi_opts_t *o, uint64_t runs, bool external)
 }
 
 /* Every run, one line each, then the medians. 0, or the first failure. */
-static int run_all(const vg_bi_opts_t *o, unsigned runs)
+static int run_all(const vg_bi_opts_t *o, unsigned runs, pid_t server)
 {
     struct figures fig = {0};
     unsigned done = 0;
     int rc = 0;
     for (unsigned r = 0; r < runs && rc == 0; r++) {
         vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
+        double cpu0 = server > 0 ? process_cpu_us(server) : -1;
+        double self0 = process_cpu_us(getpid());
         rc = run_once(o, r, st);
+        double cpu1 = server > 0 ? process_cpu_us(server) : -1;
+        double self1 = process_cpu_us(getpid());
+        /* Over the whole run (warm-up included), so per request sent (all are answered). */
+        uint64_t answered = st->sent - st->unanswered - st->lost;
+        fig.server_us[r] =
+            cpu0 >= 0 && cpu1 >= 0 && answered ? (cpu1 - cpu0) / (double)answered : -1;
+        fig.client_us[r] =
+            self0 >= 0 && self1 >= 0 && answered ? (self1 - self0) / (double)answered : -1;
         if (rc == 0) {
             report_run(o, r, st, &fig);
             done++;
@@ -281,6 +316,9 @@ static int run_all(const vg_bi_opts_t *o, unsigned runs)
                vg_bench_fmt(vg_bench_median(fig.rate, done), b, sizeof(b)),
                vg_bench_median(fig.p50, done), vg_bench_median(fig.p99, done),
                vg_bench_median(fig.p999, done), vg_bench_median(fig.max, done));
+        if (server > 0)
+            printf("CPU per answered request (median): server %.2f us, client %.2f us\n",
+                   vg_bench_median(fig.server_us, done), vg_bench_median(fig.client_us, done));
     }
     return rc;
 }
@@ -349,6 +387,9 @@ static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t 
         printf(", 2xx %s, 429 %s, other %s", vg_bench_fmt((double)st->ok, b[3], sizeof(b[3])),
                vg_bench_fmt((double)st->overload, b[4], sizeof(b[4])),
                vg_bench_fmt((double)st->other, b[5], sizeof(b[5])));
+    if (fig->server_us[run] >= 0)
+        printf(", CPU per request: server %.2f us, client %.2f us", fig->server_us[run],
+               fig->client_us[run]);
     printf("\n");
     if (st->unanswered || st->unsent || st->lost || st->conn_errors)
         printf("  unanswered %llu, unsent (open loop) %llu, lost %llu, failed connections %llu "
