@@ -35,10 +35,13 @@ struct vg_decider {
     float *contribs; /* [cap][VG_FEATURE_COUNT + 1] */
     size_t *flag_row;
     vg_seglog_rec_t *drecs;
-    uint8_t *dbuf; /* the batch's packed decisions */
+    uint8_t *dbuf;               /* the batch's packed decisions */
+    vg_state_reader_t *mreaders; /* [nreaders]: one read transaction per owner per batch */
+    unsigned nreaders;
     size_t dbuf_cap;
     /* merchant deltas of the batch being applied, and outbox entries to delete */
     vg_mdelta_t *deltas;
+    vg_mdelta_t *by_owner; /* [capdeltas]: the deltas regrouped per owner for the outbox */
     size_t ndeltas;
     size_t capdeltas;
     vg_mdelta_t *forget;
@@ -51,6 +54,7 @@ static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, cons
     if (d->ndeltas == d->capdeltas) {
         d->capdeltas = d->capdeltas ? d->capdeltas * 2 : 256;
         d->deltas = vg_xrealloc(d->deltas, d->capdeltas * sizeof(*d->deltas));
+        d->by_owner = vg_xrealloc(d->by_owner, d->capdeltas * sizeof(*d->by_owner));
     }
     vg_mdelta_t *m = &d->deltas[d->ndeltas++];
     memset(m, 0, sizeof(*m));
@@ -72,7 +76,7 @@ bool vg_decider_forgetting(const vg_decider_t *d)
     return d->nforget > 0;
 }
 
-void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t offset)
+void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t record)
 {
     if (d->nforget == d->capforget) {
         d->capforget = d->capforget ? d->capforget * 2 : 256;
@@ -80,17 +84,22 @@ void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t offset)
     }
     vg_mdelta_t *m = &d->forget[d->nforget++];
     m->owner = owner;
-    m->offset = offset;
+    m->record = record;
 }
 
 /* The merchant columns of a row, from the owner's committed profile. */
 static void merchant_columns(vg_decider_t *d, const Vigil__Transaction *tx, float *row)
 {
-    if (!tx->merchant_id || !tx->merchant_id[0] || !d->o.merchant_get)
+    if (!tx->merchant_id || !tx->merchant_id[0] || !d->o.merchant_state)
         return; /* NaN from vg_features_compute */
-    vg_merchant_profile_t m;
     unsigned owner = vg_merchant_owner(tx->merchant_id, d->o.nparts);
-    int rc = d->o.merchant_get(d->o.merchant_ctx, owner, tx->merchant_id, &m);
+    vg_state_reader_t *r = &d->mreaders[owner];
+    if (!r->st)
+        r->st = d->o.merchant_state(d->o.merchant_ctx, owner);
+    if (!r->st)
+        return;
+    vg_merchant_profile_t m;
+    int rc = vg_merchant_get(r, tx->merchant_id, &m);
     if (rc == VG_ENOTFOUND)
         vg_merchant_init(&m);
     else if (rc != 0)
@@ -120,12 +129,12 @@ static int txindex_decode(const uint8_t *in, size_t len, vg_txindex_t *x)
     return 0;
 }
 
-int vg_txindex_get(vg_state_t *st, const char *transaction_id, vg_txindex_t *out)
+int vg_txindex_get(vg_state_reader_t *r, const char *transaction_id, vg_txindex_t *out)
 {
     uint8_t buf[TXINDEX_BYTES];
     size_t len = 0;
-    int rc = vg_state_get(st, VG_STATE_TXINDEX, transaction_id, strlen(transaction_id), buf,
-                          sizeof(buf), &len);
+    int rc = vg_state_reader_get(r, VG_STATE_TXINDEX, transaction_id, strlen(transaction_id), buf,
+                                 sizeof(buf), &len);
     if (rc == VG_ETOOBIG)
         return VG_ECORRUPT;
     return rc != 0 ? rc : txindex_decode(buf, len, out);
@@ -502,6 +511,26 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
     return rc;
 }
 
+/* The batch's merchant deltas as one outbox record per owner; afterwards d->deltas holds them
+ * grouped by owner (offset order within each), with their records set. */
+static int put_outbox(vg_decider_t *d, vg_state_batch_t *b)
+{
+    size_t k = 0;
+    int rc = 0;
+    for (unsigned o = 0; o < d->nreaders && rc == 0; o++) {
+        size_t start = k;
+        for (size_t i = 0; i < d->ndeltas; i++)
+            if (d->deltas[i].owner == o)
+                d->by_owner[k++] = d->deltas[i];
+        rc = vg_outbox_put(b, d->by_owner + start, k - start);
+    }
+    vg_mdelta_t *t = d->deltas;
+    d->deltas = d->by_owner;
+    d->by_owner = t;
+    d->ndeltas = k;
+    return rc;
+}
+
 int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
     grow(d, n ? n : 1);
@@ -547,10 +576,15 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         }
         it->decision.applied = true;
     }
-    for (size_t i = 0; i < d->ndeltas && rc == 0; i++)
-        rc = vg_outbox_put(b, &d->deltas[i]);
+    /* Before the commit: it may grow this partition's map, which waits for every reader. */
+    for (unsigned o = 0; o < d->nreaders; o++) {
+        vg_state_reader_end(&d->mreaders[o]);
+        d->mreaders[o].st = NULL;
+    }
+    if (rc == 0)
+        rc = put_outbox(d, b);
     for (size_t i = 0; i < d->nforget && rc == 0; i++)
-        rc = vg_outbox_del(b, d->forget[i].owner, d->forget[i].offset);
+        rc = vg_outbox_del(b, d->forget[i].owner, d->forget[i].record);
     if (rc != 0) {
         vg_state_batch_abort(b);
         d->ndeltas = 0;
@@ -639,6 +673,8 @@ vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts)
 {
     vg_decider_t *d = vg_xcalloc(1, sizeof(*d));
     d->o = *opts;
+    d->nreaders = d->o.nparts ? d->o.nparts : 1;
+    d->mreaders = vg_xcalloc(d->nreaders, sizeof(*d->mreaders));
     grow(d, 256);
     return d;
 }
@@ -655,7 +691,9 @@ void vg_decider_free(vg_decider_t *d)
     free(d->flag_row);
     free(d->drecs);
     free(d->dbuf);
+    free(d->mreaders);
     free(d->deltas);
+    free(d->by_owner);
     free(d->forget);
     free(d);
 }

@@ -99,10 +99,10 @@ typedef struct vg_decider_opts {
     double threshold_high;
     size_t batch_max; /* rows per model call; 0 = 1024 */
     unsigned nparts;  /* for merchant owners */
-    /* The committed profile of merchant_id from its owner partition: 0, VG_ENOTFOUND (a new
-     * merchant), or another error (owner unavailable: the merchant features are NaN). */
-    int (*merchant_get)(void *ctx, unsigned owner, const char *merchant_id,
-                        vg_merchant_profile_t *out);
+    /* The state of partition `owner`, where its merchants' committed profiles are; NULL while
+     * it is unavailable (a start-up replay before every partition is open): the merchant
+     * features are then NaN. A batch reads each owner through one reader. */
+    vg_state_t *(*merchant_state)(void *ctx, unsigned owner);
     void *merchant_ctx;
 } vg_decider_opts_t;
 
@@ -116,13 +116,14 @@ void vg_decider_free(vg_decider_t *d);
 VG_MUST_CHECK int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n,
                                    uint64_t next_offset);
 
-/* The merchant deltas that the last successful vg_decider_apply put in the outbox, in
- * offset order; valid until the next apply. */
+/* The merchant deltas that the last successful vg_decider_apply put in the outbox, grouped
+ * by owner (offset order within each owner), each with its outbox record; valid until the
+ * next apply. */
 const vg_mdelta_t *vg_decider_deltas(const vg_decider_t *d, size_t *n);
 
-/* Queues the deletion of an outbox entry its owner has acknowledged; it is deleted in the
+/* Queues the deletion of an outbox record its owner has acknowledged; it is deleted in the
  * next apply's commit. */
-void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t offset);
+void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t record);
 
 /* Whether deletions are queued. */
 bool vg_decider_forgetting(const vg_decider_t *d);
@@ -133,8 +134,9 @@ VG_MUST_CHECK int vg_decider_replay(vg_decider_t *d, uint64_t *replayed);
 
 /* ---- lookups (thread: any; read-only) ---- */
 
-/* 0, VG_ENOTFOUND or the state error. */
-VG_MUST_CHECK int vg_txindex_get(vg_state_t *st, const char *transaction_id, vg_txindex_t *out);
+/* Through a reader of the partition's state. 0, VG_ENOTFOUND or the state error. */
+VG_MUST_CHECK int vg_txindex_get(vg_state_reader_t *r, const char *transaction_id,
+                                 vg_txindex_t *out);
 
 /* Reads the record at `offset` of `log` and unpacks it as `type` (a Vigil__Transaction* or
  * Vigil__Decision*; free with protobuf_c_message_free_unpacked). 0, VG_ENOTFOUND,

@@ -254,7 +254,7 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
             continue;
         unsigned p = vg_route_account(ing->nparts, it->tx.pb.account_id);
         e->partition = p;
-        if (vg_route_known_decision(ing->parts[p], it->tx.pb.transaction_id, &e->dec))
+        if (vg_route_known_decision(ing->parts[p], NULL, it->tx.pb.transaction_id, &e->dec))
             continue;
         it->tx.pb.received_ms = now;
         e->len = vigil__transaction__get_packed_size(&it->tx.pb);
@@ -549,9 +549,10 @@ static void handle_get_merchant(vg_http_req_t *req, void *ctx)
         return;
     }
     unsigned p = vg_merchant_owner(id, ing->nparts);
-    vg_state_t *st = vg_partition_state(ing->parts[p]);
+    vg_state_reader_t r = {.st = vg_partition_state(ing->parts[p])};
     vg_merchant_profile_t m;
-    int rc = st ? vg_merchant_get(st, id, &m) : VG_EREADONLY;
+    int rc = r.st ? vg_merchant_get(&r, id, &m) : VG_EREADONLY;
+    vg_state_reader_end(&r);
     if (rc == VG_ENOTFOUND) {
         vg_http_respond_error(req, 404, "not_found", "no transaction seen for this merchant", NULL);
         return;

@@ -25,23 +25,41 @@ static void outbox_key(uint8_t *k, unsigned owner, uint64_t offset)
     vg_put_be64(k + 5, offset);
 }
 
-int vg_outbox_put(vg_state_batch_t *b, const vg_mdelta_t *d)
+/* offset(8) ts(8) tx(1) fraud(1) idlen(1), then the id */
+#define DELTA_HEAD 19
+
+int vg_outbox_put(vg_state_batch_t *b, vg_mdelta_t *d, size_t n)
 {
+    if (n == 0)
+        return 0;
     uint8_t k[OUTBOX_KEY];
-    outbox_key(k, d->owner, d->offset);
-    uint8_t v[10 + VG_MERCHANT_ID_MAX];
-    size_t idlen = strlen(d->merchant_id);
-    vg_put_le64(v, (uint64_t)d->ts_ms);
-    v[8] = (uint8_t)d->tx_delta;
-    v[9] = (uint8_t)d->fraud_delta;
-    memcpy(v + 10, d->merchant_id, idlen);
-    return vg_state_batch_put(b, VG_STATE_META, k, sizeof(k), v, 10 + idlen);
+    outbox_key(k, d[0].owner, d[0].offset);
+    size_t cap = n * (DELTA_HEAD + VG_MERCHANT_ID_MAX);
+    uint8_t stackbuf[16 * (DELTA_HEAD + VG_MERCHANT_ID_MAX)];
+    uint8_t *v = cap <= sizeof(stackbuf) ? stackbuf : vg_xmalloc(cap);
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t idlen = strnlen(d[i].merchant_id, VG_MERCHANT_ID_MAX);
+        uint8_t *p = v + len;
+        vg_put_le64(p, d[i].offset);
+        vg_put_le64(p + 8, (uint64_t)d[i].ts_ms);
+        p[16] = (uint8_t)d[i].tx_delta;
+        p[17] = (uint8_t)d[i].fraud_delta;
+        p[18] = (uint8_t)idlen;
+        memcpy(p + DELTA_HEAD, d[i].merchant_id, idlen);
+        len += DELTA_HEAD + idlen;
+        d[i].record = d[0].offset;
+    }
+    int rc = vg_state_batch_put(b, VG_STATE_META, k, sizeof(k), v, len);
+    if (v != stackbuf)
+        free(v);
+    return rc;
 }
 
-int vg_outbox_del(vg_state_batch_t *b, unsigned owner, uint64_t offset)
+int vg_outbox_del(vg_state_batch_t *b, unsigned owner, uint64_t record)
 {
     uint8_t k[OUTBOX_KEY];
-    outbox_key(k, owner, offset);
+    outbox_key(k, owner, record);
     return vg_state_batch_del(b, VG_STATE_META, k, sizeof(k));
 }
 
@@ -49,25 +67,38 @@ struct load {
     vg_mdelta_t *v;
     size_t n;
     size_t cap;
+    int rc;
 };
 
 static int load_one(void *ctx, vg_bytes_t key, vg_bytes_t val)
 {
     struct load *l = ctx;
-    if (key.len != OUTBOX_KEY || val.len < 10 || val.len > 10 + VG_MERCHANT_ID_MAX)
-        return 0; /* not an outbox entry */
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = vg_xrealloc(l->v, l->cap * sizeof(*l->v));
+    if (key.len != OUTBOX_KEY)
+        return 0; /* not an outbox record */
+    unsigned owner = (unsigned)vg_get_be(key.ptr + 1, 4);
+    uint64_t record = vg_get_be(key.ptr + 5, 8);
+    for (size_t at = 0; at < val.len;) {
+        const uint8_t *p = val.ptr + at;
+        if (val.len - at < DELTA_HEAD || p[18] > VG_MERCHANT_ID_MAX ||
+            val.len - at - DELTA_HEAD < p[18]) {
+            l->rc = VG_ECORRUPT;
+            return 1; /* stops the scan */
+        }
+        if (l->n == l->cap) {
+            l->cap = l->cap ? l->cap * 2 : 64;
+            l->v = vg_xrealloc(l->v, l->cap * sizeof(*l->v));
+        }
+        vg_mdelta_t *d = &l->v[l->n++];
+        memset(d, 0, sizeof(*d));
+        d->owner = owner;
+        d->record = record;
+        d->offset = vg_get_le64(p);
+        d->ts_ms = (int64_t)vg_get_le64(p + 8);
+        d->tx_delta = (int8_t)p[16];
+        d->fraud_delta = (int8_t)p[17];
+        memcpy(d->merchant_id, p + DELTA_HEAD, p[18]);
+        at += DELTA_HEAD + p[18];
     }
-    vg_mdelta_t *d = &l->v[l->n++];
-    d->owner = (unsigned)vg_get_be(key.ptr + 1, 4);
-    d->offset = vg_get_be(key.ptr + 5, 8);
-    d->ts_ms = (int64_t)vg_get_le64(val.ptr);
-    d->tx_delta = (int8_t)val.ptr[8];
-    d->fraud_delta = (int8_t)val.ptr[9];
-    memcpy(d->merchant_id, val.ptr + 10, val.len - 10);
-    d->merchant_id[val.len - 10] = '\0';
     return 0;
 }
 
@@ -75,6 +106,8 @@ int vg_outbox_load(vg_state_t *st, vg_mdelta_t **out, size_t *n)
 {
     struct load l = {0};
     int rc = vg_state_scan(st, VG_STATE_META, "o", 1, load_one, &l);
+    if (rc == 0)
+        rc = l.rc;
     if (rc != 0) {
         free(l.v);
         return rc;
@@ -84,12 +117,12 @@ int vg_outbox_load(vg_state_t *st, vg_mdelta_t **out, size_t *n)
     return 0;
 }
 
-int vg_merchant_get(vg_state_t *st, const char *merchant_id, vg_merchant_profile_t *out)
+int vg_merchant_get(vg_state_reader_t *r, const char *merchant_id, vg_merchant_profile_t *out)
 {
     uint8_t buf[VG_MERCHANT_BYTES];
     size_t len = 0;
-    int rc = vg_state_get(st, VG_STATE_MERCHANTS, merchant_id, strlen(merchant_id), buf,
-                          sizeof(buf), &len);
+    int rc = vg_state_reader_get(r, VG_STATE_MERCHANTS, merchant_id, strlen(merchant_id), buf,
+                                 sizeof(buf), &len);
     if (rc == VG_ETOOBIG)
         return VG_ECORRUPT;
     return rc != 0 ? rc : vg_merchant_decode(buf, len, out);

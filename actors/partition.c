@@ -195,7 +195,8 @@ static void on_merchant_reply(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     q->in_flight = false;
     if (m->status == 0) {
         for (size_t i = 0; i < m->n; i++)
-            vg_decider_forget(p->decider, m->owner, m->d[i].offset);
+            if (i == 0 || m->d[i].record != m->d[i - 1].record)
+                vg_decider_forget(p->decider, m->owner, m->d[i].record); /* sent whole */
         q->head += m->n;
         q->len -= m->n;
         if (q->len == 0)
@@ -221,6 +222,8 @@ static void send_outbox(vg_partition_t *p)
         if (q->in_flight || q->len == 0 || !p->peers[o])
             continue;
         size_t n = q->len < OUTBOX_CHUNK ? q->len : OUTBOX_CHUNK;
+        while (n < q->len && q->d[q->head + n].record == q->d[q->head + n - 1].record)
+            n++; /* whole records only: an acknowledgement deletes the records it covers */
         struct merchant_msg *m = vg_xcalloc(1, sizeof(*m) + n * sizeof(m->d[0]));
         m->hdr.type = VG_PARTITION_MSG_MERCHANT;
         m->src = p->index;
@@ -280,14 +283,13 @@ static void receive_merchant(vg_partition_t *p, struct merchant_msg *m)
     uv_check_start(&p->inbox_check, apply_inbox);
 }
 
-/* The decider's merchant reads: the owner's committed profile. */
-static int merchant_get(void *ctx, unsigned owner, const char *id, vg_merchant_profile_t *out)
+/* Where the decider reads merchant profiles: the owner's state. */
+static vg_state_t *merchant_state(void *ctx, unsigned owner)
 {
     vg_partition_t *p = ctx;
     if (!p->peers || owner >= p->npeers || !p->peers[owner])
-        return VG_EREADONLY; /* not all partitions open yet (a start-up replay) */
-    vg_state_t *st = vg_partition_state(p->peers[owner]);
-    return st ? vg_merchant_get(st, id, out) : VG_EREADONLY;
+        return NULL; /* not all partitions open yet (a start-up replay) */
+    return vg_partition_state(p->peers[owner]);
 }
 
 static void finish_close(void *arg)
@@ -447,7 +449,7 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint6
         .threshold_high = o->threshold_high,
         .batch_max = o->batch_max,
         .nparts = o->count,
-        .merchant_get = merchant_get,
+        .merchant_state = merchant_state,
         .merchant_ctx = p,
     };
     p->decider = vg_decider_new(&dec);

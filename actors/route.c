@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Record routing; see route.h. Thread: any. */
 #include "actors/route.h"
+#include "runtime/error.h"
 #include "runtime/hash.h"
 
 #include <string.h>
@@ -14,8 +15,11 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
                           vg_txindex_t *out)
 {
     for (unsigned p = 0; p < nparts; p++) {
-        vg_state_t *st = vg_partition_state(parts[p]);
-        if (st && vg_txindex_get(st, transaction_id, out) == 0 && out->tx_offset != VG_NO_OFFSET)
+        vg_state_reader_t r = {.st = vg_partition_state(parts[p])};
+        bool found =
+            r.st && vg_txindex_get(&r, transaction_id, out) == 0 && out->tx_offset != VG_NO_OFFSET;
+        vg_state_reader_end(&r);
+        if (found)
             return p;
     }
     return nparts;
@@ -30,12 +34,18 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     return vg_route_find_tx(parts, nparts, transaction_id, &x);
 }
 
-bool vg_route_known_decision(vg_partition_t *p, const char *transaction_id, vg_decision_t *out)
+bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,
+                             vg_decision_t *out)
 {
-    vg_state_t *st = vg_partition_state(p);
+    vg_state_reader_t one = {0};
+    if (!r)
+        r = &one;
+    if (!r->st)
+        r->st = vg_partition_state(p);
     vg_txindex_t x;
-    if (!st || vg_txindex_get(st, transaction_id, &x) != 0 || x.tx_offset == VG_NO_OFFSET ||
-        x.decision_offset == VG_NO_OFFSET)
+    int rc = r->st ? vg_txindex_get(r, transaction_id, &x) : VG_EREADONLY;
+    vg_state_reader_end(&one);
+    if (rc != 0 || x.tx_offset == VG_NO_OFFSET || x.decision_offset == VG_NO_OFFSET)
         return false;
     ProtobufCMessage *m = NULL;
     if (vg_log_read_message(vg_partition_decisions(p), x.decision_offset, VG_SEGLOG_TYPE_DECISION,

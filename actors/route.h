@@ -29,7 +29,9 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
                         const char *account_id);
 
 /* True when partition `p` has already decided `transaction_id`: OUT *out, the original
- * decision, marked replay. */
-bool vg_route_known_decision(vg_partition_t *p, const char *transaction_id, vg_decision_t *out);
+ * decision, marked replay. `r` is a reader of p's state that the caller ends (its st is set
+ * here when NULL), so many lookups in one turn share one read transaction; or NULL. */
+bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,
+                             vg_decision_t *out);
 
 #endif

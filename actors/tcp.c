@@ -38,10 +38,11 @@ struct vg_tcp_ingest {
     bool actor_gone; /* on_stop ran */
     bool listener_closed;
     vg_tcp_ingest_opts_t o;
-    struct conn *conns;      /* live connections */
-    unsigned nconns;         /* not yet freed */
-    bool has_listener;       /* else a host: connections come from the listener's loop */
-    vg_tcp_ingest_t **hosts; /* the listener spreads connections over itself and these */
+    struct conn *conns;         /* live connections */
+    unsigned nconns;            /* not yet freed */
+    bool has_listener;          /* else a host: connections come from the listener's loop */
+    vg_state_reader_t *readers; /* [o.nparts] for the replay lookups of one read; lazily */
+    vg_tcp_ingest_t **hosts;    /* the listener spreads connections over itself and these */
     unsigned nhosts;
     unsigned next_host;
 };
@@ -463,8 +464,10 @@ static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *t
         return;
     }
     unsigned p = vg_route_account(t->o.nparts, tx->account_id);
+    if (!t->readers)
+        t->readers = vg_xcalloc(t->o.nparts, sizeof(*t->readers));
     vg_decision_t d;
-    if (vg_route_known_decision(t->o.parts[p], tx->transaction_id, &d)) {
+    if (vg_route_known_decision(t->o.parts[p], &t->readers[p], tx->transaction_id, &d)) {
         slot_decision(s, &d, tx->transaction_id);
         return;
     }
@@ -554,6 +557,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     c->cur = batch_new(c);
     int rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
+    vg_state_reader_t *readers = c->t->readers; /* the read's lookups shared one transaction */
+    for (unsigned p = 0; readers && p < c->t->o.nparts; p++) {
+        vg_state_reader_end(&readers[p]);
+        readers[p].st = NULL;
+    }
     batch_send(c);
     if (rc == VG_ETOOBIG) {
         char msg[128];
@@ -708,8 +716,10 @@ static void tcp_receive(vg_actor_t *self, vg_msg_t *msg)
 
 static void maybe_free_actor(vg_tcp_ingest_t *t)
 {
-    if (t->actor_gone && t->listener_closed && t->nconns == 0)
+    if (t->actor_gone && t->listener_closed && t->nconns == 0) {
+        free(t->readers);
         free(t);
+    }
 }
 
 static void on_listener_closed(uv_handle_t *h)

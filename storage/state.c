@@ -26,6 +26,7 @@
 #define DEFAULT_MAP     ((uint64_t)64 << 20)
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
 #define APPLIED_KEY     "applied_offset"
+#define SORT_MIN_OPS    2048 /* smaller batches commit in hash order; see batch_commit */
 
 static const char *const db_names[VG_STATE_NDBS] = {"accounts", "merchants", "txindex", "alerts",
                                                     "meta"};
@@ -183,17 +184,21 @@ static void read_end(vg_state_t *st, MDB_txn *txn)
     pthread_rwlock_unlock(&st->resize);
 }
 
-/* Copies the committed value into buf; see vg_state_get. */
-static int get_copy(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen, void *buf,
-                    size_t cap, size_t *len)
+int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *key, size_t klen,
+                        void *buf, size_t cap, size_t *len)
 {
-    MDB_txn *txn = NULL;
-    int rc = read_begin(st, &txn);
-    if (rc != 0)
-        return rc;
+    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
+        return VG_EINVAL;
+    if (!r->txn) {
+        MDB_txn *txn = NULL;
+        int rc = read_begin(r->st, &txn);
+        if (rc != 0)
+            return rc;
+        r->txn = txn;
+    }
     MDB_val k = {klen, unconst(key)};
     MDB_val v;
-    rc = mdb_err(mdb_get(txn, st->dbi[db], &k, &v), "get");
+    int rc = mdb_err(mdb_get(r->txn, r->st->dbi[db], &k, &v), "get");
     if (rc == 0) {
         *len = v.mv_size;
         if (v.mv_size > cap)
@@ -201,16 +206,24 @@ static int get_copy(vg_state_t *st, enum vg_state_db db, const void *key, size_t
         else if (v.mv_size)
             memcpy(buf, v.mv_data, v.mv_size);
     }
-    read_end(st, txn);
     return rc;
+}
+
+void vg_state_reader_end(vg_state_reader_t *r)
+{
+    if (r->txn) {
+        read_end(r->st, r->txn);
+        r->txn = NULL;
+    }
 }
 
 int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen, void *buf,
                  size_t cap, size_t *len)
 {
-    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
-        return VG_EINVAL;
-    return get_copy(st, db, key, klen, buf, cap, len);
+    vg_state_reader_t r = {.st = st};
+    int rc = vg_state_reader_get(&r, db, key, klen, buf, cap, len);
+    vg_state_reader_end(&r);
+    return rc;
 }
 
 int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_t plen,
@@ -250,7 +263,8 @@ int vg_state_applied_offset(vg_state_t *st, uint64_t *out)
 {
     uint8_t b[8];
     size_t len = 0;
-    int rc = get_copy(st, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, b, sizeof(b), &len);
+    int rc =
+        vg_state_get(st, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, b, sizeof(b), &len);
     if (rc == VG_ENOTFOUND) {
         *out = 0;
         return 0;
@@ -493,7 +507,11 @@ int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
         if (b->ops[i].hash)
             sorted[n++] = &b->ops[i];
     }
-    qsort(sorted, n, sizeof(struct op *), cmp_op);
+    /* Key order fills pages better when a batch inserts runs of neighbouring keys (a bulk load,
+     * a replay chunk), but for the pipeline's small batches of scattered keys the sort cost
+     * more than it saved (server CPU per transaction 9.8 -> 9.4 us without it). */
+    if (n >= SORT_MIN_OPS)
+        qsort(sorted, n, sizeof(struct op *), cmp_op);
     int rc;
     for (;;) {
         pthread_rwlock_rdlock(&st->resize);

@@ -79,6 +79,24 @@ VG_MUST_CHECK int vg_state_applied_offset(vg_state_t *st, uint64_t *out);
 VG_MUST_CHECK int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t klen,
                                void *buf, size_t cap, size_t *len);
 
+/* A read view held across several gets: one LMDB read transaction, begun by the first get
+ * and kept until vg_state_reader_end, so a turn that reads many keys pays for one transaction
+ * (vg_state_get begins and ends one per key: a malloc, the reader-table lock, a free). It pins
+ * a snapshot and the read side of the resize lock, so end it within the loop turn, and before
+ * the same thread commits a batch on the same environment (the commit may grow the map).
+ * Initialise as {.st = st}. Thread: one at a time. */
+typedef struct vg_state_reader {
+    vg_state_t *st;
+    void *txn; /* MDB_txn; NULL until the first get */
+} vg_state_reader_t;
+
+/* As vg_state_get, through the reader's transaction. */
+VG_MUST_CHECK int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *key,
+                                      size_t klen, void *buf, size_t cap, size_t *len);
+
+/* Ends the transaction, if one was begun; the reader can be used again. */
+void vg_state_reader_end(vg_state_reader_t *r);
+
 /* Calls fn(ctx, key, value) for every committed key of `db` that starts with `prefix` (plen
  * 0: every key), in key order, inside one read transaction (the views are valid during the
  * call only). fn returns non-zero to stop. 0, VG_EINVAL or VG_ESTATE. Thread: any. */

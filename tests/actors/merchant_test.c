@@ -37,34 +37,68 @@ static vg_mdelta_t delta(unsigned owner, uint64_t off, int64_t ts, const char *m
     return d;
 }
 
-VG_TEST(outbox_round_trips_in_owner_and_offset_order)
+VG_TEST(outbox_records_round_trip_in_owner_and_offset_order)
 {
     vg_state_t *st = open_state("src");
+    /* Two batches: owner 3 gets a record from each, owner 1 one record. */
     vg_state_batch_t *b = vg_state_batch_begin(st);
-    vg_mdelta_t in[] = {delta(3, 20, 5 * DAY, "m-b", 1, 0), delta(1, 7, 4 * DAY, "m-a", 0, -1),
-                        delta(3, 9, 6 * DAY, "m-c", 1, 1)};
-    for (size_t i = 0; i < 3; i++)
-        ASSERT_OK(vg_outbox_put(b, &in[i]));
-    ASSERT_OK(vg_state_batch_commit(b, 21));
+    vg_mdelta_t first[] = {delta(3, 20, 5 * DAY, "m-b", 1, 0), delta(3, 22, 5 * DAY, "m-d", 1, 0)};
+    ASSERT_OK(vg_outbox_put(b, first, 2));
+    ASSERT_OK(vg_state_batch_commit(b, 23));
+    ASSERT_EQ_U(first[1].record, 20);
+    b = vg_state_batch_begin(st);
+    vg_mdelta_t to1[] = {delta(1, 7, 4 * DAY, "m-a", 0, -1)};
+    vg_mdelta_t to3[] = {delta(3, 9, 6 * DAY, "m-c", 1, 1)};
+    ASSERT_OK(vg_outbox_put(b, to1, 1));
+    ASSERT_OK(vg_outbox_put(b, to3, 1));
+    ASSERT_OK(vg_outbox_put(b, NULL, 0)); /* an owner with nothing: no record */
+    ASSERT_OK(vg_state_batch_commit(b, 23));
     vg_mdelta_t *out = NULL;
     size_t n = 0;
     ASSERT_OK(vg_outbox_load(st, &out, &n));
-    ASSERT_EQ(n, 3);
+    ASSERT_EQ(n, 4);
     ASSERT_EQ(out[0].owner, 1);
     ASSERT_EQ_U(out[0].offset, 7);
+    ASSERT_EQ_U(out[0].record, 7);
     ASSERT_EQ(out[0].fraud_delta, -1);
     ASSERT_STR_EQ(out[0].merchant_id, "m-a");
-    ASSERT_EQ_U(out[1].offset, 9); /* owner 3, offsets increasing */
+    ASSERT_EQ_U(out[1].offset, 9); /* owner 3, records in offset order */
     ASSERT_EQ_U(out[2].offset, 20);
+    ASSERT_EQ_U(out[3].offset, 22);
+    ASSERT_EQ_U(out[3].record, 20);
+    ASSERT_STR_EQ(out[3].merchant_id, "m-d");
     ASSERT_EQ(out[2].ts_ms, 5 * DAY);
     free(out);
-    /* Acknowledged entries go with a later batch. */
+    /* An acknowledged record goes, whole, with a later batch. */
     b = vg_state_batch_begin(st);
-    ASSERT_OK(vg_outbox_del(b, 3, 9));
-    ASSERT_OK(vg_state_batch_commit(b, 21));
+    ASSERT_OK(vg_outbox_del(b, 3, 20));
+    ASSERT_OK(vg_state_batch_commit(b, 23));
     ASSERT_OK(vg_outbox_load(st, &out, &n));
     ASSERT_EQ(n, 2);
+    ASSERT_EQ_U(out[1].offset, 9);
     free(out);
+    vg_state_close(st);
+}
+
+VG_TEST(outbox_load_refuses_a_damaged_record)
+{
+    vg_state_t *st = open_state("damaged");
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    vg_mdelta_t d[] = {delta(0, 5, DAY, "m-long-enough", 1, 0)};
+    ASSERT_OK(vg_outbox_put(b, d, 1));
+    ASSERT_OK(vg_state_batch_commit(b, 6));
+    /* The same key with the record cut short inside its merchant id. */
+    uint8_t key[13] = {'o', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5};
+    uint8_t val[25] = {0};
+    val[0] = 5;
+    val[18] = 13; /* says 13 id bytes follow; 6 do */
+    b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_META, key, sizeof(key), val, sizeof(val)));
+    ASSERT_OK(vg_state_batch_commit(b, 6));
+    vg_mdelta_t *out = NULL;
+    size_t n = 0;
+    ASSERT_ERR(vg_outbox_load(st, &out, &n), VG_ECORRUPT);
+    ASSERT_NULL(out);
     vg_state_close(st);
 }
 
@@ -88,13 +122,15 @@ VG_TEST(owner_applies_each_source_delta_once)
     ASSERT_OK(vg_merchant_apply(st, 5, c, 1, &applied));
     ASSERT_EQ(applied, 1);
     vg_merchant_profile_t m;
-    ASSERT_OK(vg_merchant_get(st, "m1", &m));
+    vg_state_reader_t r = {.st = st};
+    ASSERT_OK(vg_merchant_get(&r, "m1", &m));
     ASSERT_EQ(m.n, 4);
     ASSERT_EQ(m.frauds, 1);
     uint64_t off = 99;
     ASSERT_OK(vg_state_applied_offset(st, &off));
     ASSERT_EQ_U(off, 0); /* the owner's own applied offset is untouched */
-    ASSERT_ERR(vg_merchant_get(st, "nobody", &m), VG_ENOTFOUND);
+    ASSERT_ERR(vg_merchant_get(&r, "nobody", &m), VG_ENOTFOUND);
+    vg_state_reader_end(&r);
     vg_state_close(st);
 }
 
