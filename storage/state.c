@@ -99,7 +99,17 @@ int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out
     vg_state_t *st = vg_xcalloc(1, sizeof(*st));
     st->map_size = opts->map_size ? opts->map_size : DEFAULT_MAP;
     st->max_map = opts->max_map_size ? opts->max_map_size : DEFAULT_MAX_MAP;
-    pthread_rwlock_init(&st->resize, NULL);
+    /* Readers first: a thread may hold readers of several environments in any order (a TCP
+     * read looks up every partition's index; a batch reads every merchant owner). That cannot
+     * deadlock because readers never wait for readers, and the only writer (a map resize in
+     * the owner's commit) holds no reader while it waits. A writer-preferring lock would let
+     * a waiting resize block new readers, and two threads each holding one reader and
+     * wanting the other's could then deadlock. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_READER_NP);
+    pthread_rwlock_init(&st->resize, &attr);
+    pthread_rwlockattr_destroy(&attr);
     unsigned flags = MDB_NOSYNC | MDB_NOTLS | (opts->writemap ? MDB_WRITEMAP : 0);
     rc = mdb_err(mdb_env_create(&st->env), "env_create");
     if (rc == 0)
