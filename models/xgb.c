@@ -18,6 +18,7 @@
  */
 #define VG_LOG_MODULE "model"
 #include "models/xgb.h"
+#include "models/shap.h"
 #include "models/xgb_int.h"
 #include "runtime/alloc.h"
 #include "runtime/error.h"
@@ -42,7 +43,8 @@
 #define SIDECAR_FORMAT  1
 #define IFACE_MAX       160 /* longest __array_interface__ we format, with room to spare */
 #define WARMUP_ROWS     256
-#define PROXY_SLOTS     8 /* more than vigil's scorer threads per model */
+#define PROXY_SLOTS     8   /* more than vigil's scorer threads per model */
+#define SHAP_CHECK_ROWS 256 /* sample rows on which the fast explainer must match XGBoost */
 #define CFG_COMMON_TAIL "\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,"
 #define CFG_INPLACE(t)                                                                             \
     "{\"type\":" #t "," CFG_COMMON_TAIL "\"strict_shape\":false,\"cache_id\":0,\"missing\":NaN}"
@@ -68,6 +70,7 @@ struct vg_model {
     double medium;
     double high;
     atomic_bool *error_logged; /* separate so the const scoring calls may set it */
+    vg_shap_t *shap; /* exact contributions from tables (models/shap.h); NULL: XGBoost's */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) VG_PRINTF(3, 4);
@@ -76,6 +79,9 @@ static int model_attach(vg_model_t *m, BoosterHandle b, char *err, size_t errlen
 static int check_objective(BoosterHandle b, char *err, size_t errlen);
 static int check_booster_names(const vg_model_t *m, char *err, size_t errlen);
 static int warm_up(const vg_model_t *m, char *err, size_t errlen);
+static void build_explainer(vg_model_t *m);
+static int xgb_contributions(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
+                             bool exact, float *out);
 static int read_sidecar(vg_model_t *m, const char *meta_path, const char *model_hash, char *err,
                         size_t errlen);
 static int parse_features(vg_model_t *m, json_t *root, const char *meta_path, char *err,
@@ -181,6 +187,30 @@ int vg_model_contributions(const vg_model_t *model, const float *rows, size_t nr
 {
     if (!model || (nrows && (!rows || !out)) || ncols != model->nfeat)
         return VG_EINVAL;
+    if (exact && model->shap) {
+        for (size_t r = 0; r < nrows; r++)
+            vg_shap_row(model->shap, rows + r * ncols, out + r * (ncols + 1));
+        return 0;
+    }
+    return xgb_contributions(model, rows, nrows, ncols, exact, out);
+}
+
+int vg__model_contributions_xgb(const vg_model_t *m, const float *rows, size_t nrows, size_t ncols,
+                                float *out)
+{
+    if (!m || (nrows && (!rows || !out)) || ncols != m->nfeat)
+        return VG_EINVAL;
+    return xgb_contributions(m, rows, nrows, ncols, true, out);
+}
+
+bool vg__model_has_tables(const vg_model_t *m)
+{
+    return m && m->shap;
+}
+
+static int xgb_contributions(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
+                             bool exact, float *out)
+{
     if (nrows == 0)
         return 0;
     int rc = 0;
@@ -241,6 +271,7 @@ void vg_model_free(vg_model_t *model)
             XGDMatrixFree(model->slots[i].proxy);
     }
     free(model->slots);
+    vg_shap_free(model->shap);
     if (model->booster)
         XGBoosterFree(model->booster);
     for (size_t i = 0; model->names && i < model->nfeat; i++)
@@ -324,7 +355,61 @@ static int model_attach(vg_model_t *m, BoosterHandle b, char *err, size_t errlen
         rc = check_booster_names(m, err, errlen);
     if (rc == 0)
         rc = warm_up(m, err, errlen);
+    if (rc == 0)
+        build_explainer(m);
     return rc;
+}
+
+/* The fast exact explainer, kept only if it matches XGBoost's exact contributions on sample
+ * rows that sit on the model's own split values (both sides of each) and on missing values. */
+static void build_explainer(vg_model_t *m)
+{
+    bst_ulong len = 0;
+    const char *json = NULL;
+    char why[256] = "";
+    vg_shap_t *s = NULL;
+    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0) {
+        snprintf(why, sizeof(why), "cannot dump the model");
+    } else if (vg_shap_new(json, (size_t)len, m->nfeat, &s, why, sizeof(why)) != 0) {
+        s = NULL;
+    }
+    size_t nf = m->nfeat;
+    float *rows = vg_xmalloc(SHAP_CHECK_ROWS * nf * sizeof(float));
+    float *want = vg_xmalloc(SHAP_CHECK_ROWS * (nf + 1) * sizeof(float));
+    float *got = vg_xmalloc((nf + 1) * sizeof(float));
+    uint64_t seed = 42;
+    for (size_t r = 0; s && r < SHAP_CHECK_ROWS; r++)
+        vg_shap_sample_row(s, &seed, rows + r * nf);
+    if (s && xgb_contributions(m, rows, SHAP_CHECK_ROWS, nf, true, want) != 0) {
+        snprintf(why, sizeof(why), "XGBoost's contributions failed");
+        vg_shap_free(s);
+        s = NULL;
+    }
+    if (s)
+        vg_shap_set_bias(s, want[nf]); /* the expected margin: the same for every row */
+    double worst = 0.0;
+    for (size_t r = 0; s && r < SHAP_CHECK_ROWS; r++) {
+        vg_shap_row(s, rows + r * nf, got);
+        for (size_t c = 0; c <= nf; c++) {
+            double w = want[r * (nf + 1) + c];
+            double diff = fabs((double)got[c] - w) / (1.0 + fabs(w));
+            worst = diff > worst ? diff : worst;
+        }
+    }
+    if (s && !(worst <= 1e-4)) {
+        snprintf(why, sizeof(why), "differs from XGBoost by %.3g on sample rows", worst);
+        vg_shap_free(s);
+        s = NULL;
+    }
+    free(rows);
+    free(want);
+    free(got);
+    if (s)
+        VG_LOG_INFO("exact contributions from tables bytes=%zu largest_relative_difference=%.2g",
+                    vg_shap_bytes(s), worst);
+    else
+        VG_LOG_WARN("exact contributions through XGBoost (slower) why=\"%s\"", why);
+    m->shap = s;
 }
 
 /* Scores are probabilities only for a logistic objective: refuse anything else. */
