@@ -90,8 +90,8 @@ struct vg_http_req {
     unsigned char *resp;
     size_t resp_len;
     bool close_after; /* unread body left on the wire: do not keep the connection */
-    bool rx_paused;   /* reading stopped while the handler works */
     bool in_dispatch; /* the handler is running: an answer is written on its return */
+    bool body_done;   /* its BODY_COMPLETION came: another one means pipelined bytes */
 };
 
 struct conn {
@@ -116,6 +116,7 @@ struct vg_http {
     void *accept_ctx;
     void (*on_closed)(void *ctx);
     void *on_closed_ctx;
+    unsigned in_callback; /* libwebsockets callbacks running (they nest) */
 };
 
 static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -465,9 +466,9 @@ static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *r
     return found;
 }
 
-/* Runs the handler. An answer given during the call is written right away, in this
- * libwebsockets callback, saving a trip round the loop; one given later waits for the
- * socket to become writable. Returns what the libwebsockets callback should return. */
+/* Runs the handler. An answer given during the call is written from the WRITEABLE
+ * callback, one given later at once by answer(); never inside this callback, see
+ * on_body_complete. Returns what the libwebsockets callback should return. */
 static int dispatch(struct conn *c)
 {
     vg_http_req_t *req = c->req;
@@ -478,11 +479,7 @@ static int dispatch(struct conn *c)
     req->route->handler(req, req->route->ctx); /* an answer only stores it: req lives on */
     req->in_dispatch = false;
     if (req->state == REQ_ANSWERED)
-        return write_answer(wsi, c);
-    /* Still unanswered: stop reading until it is. libwebsockets would otherwise spin on a
-     * readable socket (a client that hung up, or a pipelined request) meanwhile. */
-    (void)lws_rx_flow_control(wsi, 0); /* only fails for a closing wsi */
-    req->rx_paused = true;
+        lws_callback_on_writable(wsi);
     return 0;
 }
 
@@ -570,15 +567,20 @@ static int on_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
     return 0;
 }
 
-/* LWS_CALLBACK_HTTP_WRITEABLE with an answer ready: headers, then the body. */
+/* Writes the answer, headers and body in ONE send (a loopback send costs a few us of kernel
+ * time, a third of a small request's). Called from libwebsockets callbacks and, for an
+ * answer that came later, straight from answer(): libwebsockets keeps whatever the socket
+ * does not take and finishes it on POLLOUT. Returns -1 when the connection must close. */
 static int write_answer(struct lws *wsi, struct conn *c)
 {
     vg_http_req_t *req = c->req;
-    size_t hdr_cap = LWS_PRE + HEADER_SPACE;
+    bool head = strcmp(req->method, "HEAD") == 0;
+    size_t body_len = head ? 0 : req->resp_len;
+    size_t hdr_cap = LWS_PRE + HEADER_SPACE + body_len;
     unsigned char *buf = vg_xmalloc(hdr_cap);
     unsigned char *start = buf + LWS_PRE;
     unsigned char *p = start;
-    unsigned char *end = buf + hdr_cap - 1;
+    unsigned char *end = buf + LWS_PRE + HEADER_SPACE - 1;
     int rc = 0;
     if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
                                     (lws_filepos_t)req->resp_len, &p, end) ||
@@ -606,17 +608,17 @@ static int write_answer(struct lws *wsi, struct conn *c)
             rc = -1;
         line = eol + 2;
     }
-    if (rc == 0 && lws_finalize_write_http_header(wsi, start, &p, end))
+    if (rc == 0 && lws_finalize_http_header(wsi, &p, end))
         rc = -1;
-    free(buf);
-    if (rc == 0 && req->resp_len > 0 && strcmp(req->method, "HEAD") != 0) {
-        unsigned char *body = vg_xmalloc(LWS_PRE + req->resp_len);
-        memcpy(body + LWS_PRE, req->resp, req->resp_len);
-        /* libwebsockets buffers whatever the socket does not take now. */
-        if (lws_write(wsi, body + LWS_PRE, req->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
+    if (rc == 0) {
+        memcpy(p, req->resp, body_len);
+        p += body_len;
+        /* As "headers": libwebsockets sends them as they are (it has nothing to frame in
+         * HTTP/1.1), and buffers whatever the socket does not take now. */
+        if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
             rc = -1;
-        free(body);
     }
+    free(buf);
     bool close_after = req->close_after;
     c->req = NULL;
     req_free(req);
@@ -625,23 +627,44 @@ static int write_answer(struct lws *wsi, struct conn *c)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                        size_t len)
+/* HTTP/1.1 pipelining is not supported: a request that arrives before the previous one is
+ * answered closes the connection (the open one is still carried out; its client may retry
+ * it, idempotently). libwebsockets 4.1 cannot hold pipelined bytes for us: with reading
+ * paused (lws_rx_flow_control), or with the transaction completed inside its callbacks, its
+ * loop over buffered input re-reads them without consuming, forever, in one callback: the
+ * whole loop stopped, all its HTTP went dead, SIGTERM could not stop it. Left reading, it
+ * reports the extra bytes as a repeated BODY_COMPLETION, and failing that closes the
+ * connection cleanly. A pipelined request without a body comes as LWS_CALLBACK_HTTP, which
+ * fails the same way. */
+static int on_body_complete(struct conn *c)
 {
-    struct conn *c = user;
-    vg_http_t *h = lws_context_user(lws_get_context(wsi));
+    vg_http_req_t *req = c->req;
+    if (!req)
+        return 0;
+    if (!req->body_done) {
+        req->body_done = true;
+        /* else answered before its body ended (an error, or a zero-length body) */
+        return req->state == REQ_READING ? dispatch(c) : 0;
+    }
+    if (req->http)
+        req->http->stats.pipelined++;
+    return -1;
+}
+
+static int on_callback(vg_http_t *h, struct lws *wsi, enum lws_callback_reasons reason,
+                       struct conn *c, void *in, size_t len)
+{
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (c->req) { /* a new request before the last was answered: not supported */
+        if (c->req) { /* a new request before the last was answered: see on_body_complete */
+            c->req->http->stats.pipelined++;
             return -1;
         }
         return on_request(h, wsi, c, in ? (const char *)in : "/", in ? len : 1);
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(h, c->req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (c->req && c->req->state == REQ_READING)
-            return dispatch(c);
-        return 0;
+        return on_body_complete(c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (c && c->req && c->req->state == REQ_ANSWERED)
             return write_answer(wsi, c);
@@ -662,7 +685,19 @@ static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     default:
         break;
     }
-    return lws_callback_http_dummy(wsi, reason, user, in, len);
+    return lws_callback_http_dummy(wsi, reason, c, in, len);
+}
+
+static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
+{
+    vg_http_t *h = lws_context_user(lws_get_context(wsi));
+    if (!h) /* context creation and destruction */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    h->in_callback++;
+    int rc = on_callback(h, wsi, reason, user, in, len);
+    h->in_callback--;
+    return rc;
 }
 
 /* ---- answering ---- */
@@ -695,10 +730,19 @@ static void answer(vg_http_req_t *req, int status, const char *content_type, con
         memcpy(req->resp, body, len);
     req->resp_len = len;
     if (req->in_dispatch)
-        return; /* dispatch() writes it before returning to libwebsockets */
-    if (req->rx_paused)
-        (void)lws_rx_flow_control(req->wsi, 1); /* read again once this one is written */
-    lws_callback_on_writable(req->wsi);
+        return; /* dispatch() asks for the WRITEABLE callback */
+    struct lws *wsi = req->wsi;
+    if (req->http->in_callback > 0) {
+        lws_callback_on_writable(wsi); /* never complete a transaction in there */
+        return;
+    }
+    /* Written now, outside libwebsockets' callbacks, not on the next POLLOUT: each change of
+     * a connection's poll events costs libuv an epoll_ctl DEL and ADD (uv_poll_start
+     * restarts the watcher), and asking for POLLOUT and dropping it again is two changes. */
+    struct conn *c = lws_wsi_user(wsi);
+    VG_CHECK(c && c->req == req); /* a live wsi's request is its connection's */
+    if (write_answer(wsi, c) != 0)
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC); /* close from here */
 }
 
 void vg_http_respond(vg_http_req_t *req, int status, const char *content_type, const void *body,

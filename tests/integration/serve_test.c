@@ -11,6 +11,9 @@
 #include "tests/vg_test.h"
 
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -272,5 +275,42 @@ VG_TEST(serve_housekeeping_runs_and_stops_cleanly)
     char *body = NULL;
     ASSERT_EQ(get(e.http_port, "/readyz", &body), 200);
     free(body);
+    expect_clean_exit(&e, SIGTERM);
+}
+
+/* An HTTP/1.1 client that pipelines (sends requests before reading answers) gets its
+ * connection closed, and nothing else notices. libwebsockets 4.1 used to loop forever over
+ * the pipelined bytes inside one callback: that loop's HTTP went dead (the listener too) and
+ * SIGTERM could no longer stop the engine. */
+VG_TEST(serve_closes_a_pipelining_connection_and_keeps_serving)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    static const char body[] = "{\"transaction_id\":\"pipe-1\",\"account_id\":\"a1\","
+                               "\"amount\":\"10.00\",\"currency\":\"EUR\","
+                               "\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+    char one[512];
+    snprintf(one, sizeof(one),
+             "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             sizeof(body) - 1, body);
+    char wire[2048];
+    snprintf(wire, sizeof(wire), "%s%s%sGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", one, one, one);
+    for (int round = 0; round < 4; round++) { /* connections alternate between the loops */
+        vg_tc_conn_t c;
+        ASSERT_OK(vg_tc_connect(&c, e.http_port));
+        ASSERT_EQ(send(c.fd, wire, strlen(wire), MSG_NOSIGNAL), (ssize_t)strlen(wire));
+        char buf[4096];
+        ssize_t got = 1;
+        while (got > 0) /* answers, if any, then the close (or the 20 s socket timeout) */
+            got = recv(c.fd, buf, sizeof(buf), 0);
+        ASSERT_EQ(got, 0); /* closed by the server, not timed out */
+        vg_tc_close(&c);
+    }
+    for (int i = 0; i < 8; i++) {
+        char *b = NULL;
+        ASSERT_EQ(get(e.http_port, "/healthz", &b), 200);
+        free(b);
+    }
     expect_clean_exit(&e, SIGTERM);
 }
