@@ -47,8 +47,6 @@ struct vg_state_batch {
     size_t cap; /* power of two */
     size_t n;
     vg_arena_t arena;
-    uint8_t *scratch; /* committed value copied for batch_get */
-    size_t scratch_cap;
     MDB_txn *rtxn; /* read transaction for batch_get, held (with the resize read lock) until
                       the batch ends, so a batch costs one txn_begin, not one per get */
 };
@@ -153,7 +151,6 @@ void vg_state_close(vg_state_t *st)
     mdb_env_close(st->env);
     vg_arena_close(&st->batch.arena);
     free(st->batch.ops);
-    free(st->batch.scratch);
     pthread_rwlock_destroy(&st->resize);
     free(st);
 }
@@ -420,13 +417,9 @@ int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key
     MDB_val v;
     int rc = mdb_err(mdb_get(b->rtxn, b->st->dbi[db], &k, &v), "get");
     if (rc == 0) {
-        if (v.mv_size > b->scratch_cap) {
-            b->scratch_cap = v.mv_size * 2;
-            b->scratch = vg_xrealloc(b->scratch, b->scratch_cap);
-        }
-        /* Copied: the batch's own puts must not change what an earlier get returned. */
-        memcpy(b->scratch, v.mv_data, v.mv_size);
-        val->ptr = b->scratch;
+        /* Not copied: the read transaction's snapshot never changes under it (LMDB's MVCC),
+         * and the batch's own puts go to its arena until the commit ends the read. */
+        val->ptr = v.mv_data;
         val->len = v.mv_size;
     }
     return rc;

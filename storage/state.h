@@ -123,7 +123,7 @@ VG_MUST_CHECK int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, c
                                      size_t klen);
 
 /* The value as this batch sees it: its own pending put or delete first, else the committed
- * one. OUT: *val, valid until the next call on this batch. 0, VG_ENOTFOUND, VG_EINVAL or
+ * one. OUT: *val, valid until the batch commits or aborts. 0, VG_ENOTFOUND, VG_EINVAL or
  * VG_ESTATE. */
 VG_MUST_CHECK int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen, vg_bytes_t *val);
