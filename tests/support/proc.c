@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -65,6 +66,7 @@ int vg_tp_spawn(vg_tp_t *p, const char *const *args, const char *const *env)
     for (size_t i = 0; i < nargs; i++)
         argv[i + 1] = (char *)(uintptr_t)args[i];
     char **envp = build_env(env);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         int rc = -errno;
@@ -73,6 +75,10 @@ int vg_tp_spawn(vg_tp_t *p, const char *const *args, const char *const *env)
         return rc;
     }
     if (pid == 0) {
+        /* A test that fails exits without stopping its engine: the engine goes with it (an
+         * engine stuck in a loop would otherwise outlive the test run). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(127);
         int errfd = open(p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(pipefd[1], STDOUT_FILENO);
         if (errfd >= 0)
