@@ -63,7 +63,7 @@
       "benchmarks only.")                                                                          \
     X(log, group_commit_bytes, SIZE, "1M", 4096, 1073741824, NULL,                                 \
       "A group commit closes once this many bytes are waiting.")                                   \
-    X(log, group_commit_us, INT, "200", 0, 1000000, NULL,                                          \
+    X(log, group_commit_us, INT, "500", 0, 1000000, NULL,                                          \
       "A group commit closes this many microseconds after its first request (requests that "       \
       "come while a sync runs join the next one anyway).")                                         \
     X(log, segment_bytes, SIZE, "128M", 4096, 68719476736, NULL,                                   \
