@@ -278,10 +278,10 @@ VG_TEST(serve_housekeeping_runs_and_stops_cleanly)
     expect_clean_exit(&e, SIGTERM);
 }
 
-/* An HTTP/1.1 client that pipelines (sends requests before reading answers) gets its
- * connection closed, and nothing else notices. libwebsockets 4.1 used to loop forever over
- * the pipelined bytes inside one callback: that loop's HTTP went dead (the listener too) and
- * SIGTERM could no longer stop the engine. */
+/* An HTTP/1.1 client that pipelines requests with a body (sends them before reading
+ * answers) gets its connection closed, and nothing else notices. libwebsockets 4.1 used to loop
+ * forever over the pipelined bytes inside one callback: that loop's HTTP went dead (the listener
+ * too) and SIGTERM could no longer stop the engine. */
 VG_TEST(serve_closes_a_pipelining_connection_and_keeps_serving)
 {
     struct engine e;
