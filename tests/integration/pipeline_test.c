@@ -455,8 +455,8 @@ VG_TEST(merchant_features_gather_every_partition_and_survive_kill9)
 {
     struct engine e;
     engine_start(&e);
-    long long d = (now_ms() / DAY_MS) * DAY_MS; /* today 00:00 UTC */
     long long t_now = now_ms() - 1000;
+    long long d = (t_now / DAY_MS) * DAY_MS; /* today 00:00 UTC */
     char body[512];
     char *resp = NULL;
     int n = 0;
@@ -472,7 +472,7 @@ VG_TEST(merchant_features_gather_every_partition_and_survive_kill9)
             snprintf(id, sizeof(id), "mx-%d", n);
             snprintf(acct, sizeof(acct), "mx-acct-%d", n);
             long long ts = plan[k].day ? d + plan[k].day * DAY_MS + 3600000LL * (i + 1)
-                                       : t_now - 60000LL * (plan[k].count - i);
+                                       : d + (t_now - d) * (i + 1) / (plan[k].count + 1);
             tx_json(body, sizeof(body), id, acct, "20.00", ts, "\"merchant_id\":\"mx\"");
             ASSERT_EQ(score(&e, body, &resp), 200);
             free(resp);
