@@ -299,12 +299,8 @@ VG_TEST(serve_closes_a_pipelining_connection_and_keeps_serving)
     for (int round = 0; round < 4; round++) { /* connections alternate between the loops */
         vg_tc_conn_t c;
         ASSERT_OK(vg_tc_connect(&c, e.http_port));
-        ASSERT_EQ(send(c.fd, wire, strlen(wire), MSG_NOSIGNAL), (ssize_t)strlen(wire));
-        char buf[4096];
-        ssize_t got = 1;
-        while (got > 0) /* answers, if any, then the close (or the 20 s socket timeout) */
-            got = recv(c.fd, buf, sizeof(buf), 0);
-        ASSERT_EQ(got, 0); /* closed by the server, not timed out */
+        ASSERT_OK(vg_tc_send_raw(&c, wire));
+        ASSERT_OK(vg_tc_wait_close(&c)); /* closed by the server, not timed out (20 s) */
         vg_tc_close(&c);
     }
     for (int i = 0; i < 8; i++) {

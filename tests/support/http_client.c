@@ -42,6 +42,25 @@ int vg_tc_connect(vg_tc_conn_t *c, int port)
     return 0;
 }
 
+int vg_tc_send_raw(vg_tc_conn_t *c, const char *bytes)
+{
+    size_t len = strlen(bytes);
+    ssize_t n = send(c->fd, bytes, len, MSG_NOSIGNAL);
+    return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+}
+
+int vg_tc_wait_close(vg_tc_conn_t *c)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n == 0)
+            return 0;
+        if (n < 0)
+            return errno == EINTR ? 0 : -errno;
+    }
+}
+
 void vg_tc_close(vg_tc_conn_t *c)
 {
     if (c->fd >= 0)

@@ -30,6 +30,13 @@ int vg_tc_connect(vg_tc_conn_t *c, int port);
 int vg_tc_send(vg_tc_conn_t *c, const char *method, const char *path, const char *content_type,
                const void *body, size_t len, const char *extra_headers, vg_tc_response_t *out);
 
+/* Sends `bytes` as they are (pipelined or malformed requests). 0 or -errno. */
+int vg_tc_send_raw(vg_tc_conn_t *c, const char *bytes);
+
+/* Reads and discards until the server closes `c`. 0 on the close; -errno otherwise, -EAGAIN
+ * when the socket timed out first. */
+int vg_tc_wait_close(vg_tc_conn_t *c);
+
 void vg_tc_close(vg_tc_conn_t *c);
 
 /* One request on a fresh connection (closed afterwards). */
