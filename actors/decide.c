@@ -131,13 +131,9 @@ static int txindex_decode(const uint8_t *in, size_t len, vg_txindex_t *x)
 
 int vg_txindex_get(vg_state_reader_t *r, const char *transaction_id, vg_txindex_t *out)
 {
-    uint8_t buf[TXINDEX_BYTES];
-    size_t len = 0;
-    int rc = vg_state_reader_get(r, VG_STATE_TXINDEX, transaction_id, strlen(transaction_id), buf,
-                                 sizeof(buf), &len);
-    if (rc == VG_ETOOBIG)
-        return VG_ECORRUPT;
-    return rc != 0 ? rc : txindex_decode(buf, len, out);
+    vg_bytes_t v;
+    int rc = vg_state_reader_get(r, VG_STATE_TXINDEX, transaction_id, strlen(transaction_id), &v);
+    return rc != 0 ? rc : txindex_decode(v.ptr, v.len, out);
 }
 
 static int batch_txindex(vg_state_batch_t *b, const char *id, vg_txindex_t *out)

@@ -119,13 +119,9 @@ int vg_outbox_load(vg_state_t *st, vg_mdelta_t **out, size_t *n)
 
 int vg_merchant_get(vg_state_reader_t *r, const char *merchant_id, vg_merchant_profile_t *out)
 {
-    uint8_t buf[VG_MERCHANT_BYTES];
-    size_t len = 0;
-    int rc = vg_state_reader_get(r, VG_STATE_MERCHANTS, merchant_id, strlen(merchant_id), buf,
-                                 sizeof(buf), &len);
-    if (rc == VG_ETOOBIG)
-        return VG_ECORRUPT;
-    return rc != 0 ? rc : vg_merchant_decode(buf, len, out);
+    vg_bytes_t v;
+    int rc = vg_state_reader_get(r, VG_STATE_MERCHANTS, merchant_id, strlen(merchant_id), &v);
+    return rc != 0 ? rc : vg_merchant_decode(v.ptr, v.len, out);
 }
 
 int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t *deltas, size_t n,

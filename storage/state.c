@@ -47,8 +47,8 @@ struct vg_state_batch {
     size_t cap; /* power of two */
     size_t n;
     vg_arena_t arena;
-    MDB_txn *rtxn; /* read transaction for batch_get, held (with the resize read lock) until
-                      the batch ends, so a batch costs one txn_begin, not one per get */
+    vg_state_reader_t reader; /* for batch_get, held until the batch ends: one read
+                                 transaction per batch, not one per get */
 };
 
 struct vg_state {
@@ -192,7 +192,7 @@ static void read_end(vg_state_t *st, MDB_txn *txn)
 }
 
 int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *key, size_t klen,
-                        void *buf, size_t cap, size_t *len)
+                        vg_bytes_t *val)
 {
     if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
         return VG_EINVAL;
@@ -207,11 +207,8 @@ int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *k
     MDB_val v;
     int rc = mdb_err(mdb_get(r->txn, r->st->dbi[db], &k, &v), "get");
     if (rc == 0) {
-        *len = v.mv_size;
-        if (v.mv_size > cap)
-            rc = VG_ETOOBIG;
-        else if (v.mv_size)
-            memcpy(buf, v.mv_data, v.mv_size);
+        val->ptr = v.mv_data;
+        val->len = v.mv_size;
     }
     return rc;
 }
@@ -228,7 +225,15 @@ int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t kl
                  size_t cap, size_t *len)
 {
     vg_state_reader_t r = {.st = st};
-    int rc = vg_state_reader_get(&r, db, key, klen, buf, cap, len);
+    vg_bytes_t v;
+    int rc = vg_state_reader_get(&r, db, key, klen, &v);
+    if (rc == 0) {
+        *len = v.len;
+        if (v.len > cap)
+            rc = VG_ETOOBIG;
+        else if (v.len)
+            memcpy(buf, v.ptr, v.len);
+    }
     vg_state_reader_end(&r);
     return rc;
 }
@@ -348,6 +353,7 @@ vg_state_batch_t *vg_state_batch_begin(vg_state_t *st)
     VG_CHECK(!st->batch_open);
     vg_state_batch_t *b = &st->batch;
     b->st = st;
+    b->reader.st = st;
     b->n = 0;
     if (b->cap)
         memset(b->ops, 0, b->cap * sizeof(*b->ops));
@@ -408,30 +414,8 @@ int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key
             return 0;
         }
     }
-    if (!b->rtxn) {
-        int rc = read_begin(b->st, &b->rtxn);
-        if (rc != 0)
-            return rc;
-    }
-    MDB_val k = {klen, unconst(key)};
-    MDB_val v;
-    int rc = mdb_err(mdb_get(b->rtxn, b->st->dbi[db], &k, &v), "get");
-    if (rc == 0) {
-        /* Not copied: the read transaction's snapshot never changes under it (LMDB's MVCC),
-         * and the batch's own puts go to its arena until the commit ends the read. */
-        val->ptr = v.mv_data;
-        val->len = v.mv_size;
-    }
-    return rc;
-}
-
-/* Ends the batch's read transaction and releases the resize lock it held. */
-static void end_read(vg_state_batch_t *b)
-{
-    if (b->rtxn) {
-        read_end(b->st, b->rtxn);
-        b->rtxn = NULL;
-    }
+    /* Not copied: the batch's own puts go to its arena until the commit ends the read. */
+    return vg_state_reader_get(&b->reader, db, key, klen, val);
 }
 
 size_t vg_state_batch_size(const vg_state_batch_t *b)
@@ -503,7 +487,7 @@ static int grow_map(vg_state_t *st)
 int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
 {
     vg_state_t *st = b->st;
-    end_read(b); /* a map resize needs every transaction of this process closed */
+    vg_state_reader_end(&b->reader); /* a map resize needs every transaction closed */
     struct op **sorted = vg_xmalloc((b->n ? b->n : 1) * sizeof(struct op *));
     size_t n = 0;
     for (size_t i = 0; i < b->cap; i++) {
@@ -533,6 +517,6 @@ int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
 
 void vg_state_batch_abort(vg_state_batch_t *b)
 {
-    end_read(b);
+    vg_state_reader_end(&b->reader);
     b->st->batch_open = false;
 }

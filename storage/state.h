@@ -90,9 +90,11 @@ typedef struct vg_state_reader {
     void *txn; /* MDB_txn; NULL until the first get */
 } vg_state_reader_t;
 
-/* As vg_state_get, through the reader's transaction. */
+/* The committed value of `key`, through the reader's transaction. OUT: *val, a view into the
+ * map, valid until vg_state_reader_end (the snapshot never changes under it).
+ * 0, VG_ENOTFOUND, VG_EINVAL (bad key) or VG_ESTATE. */
 VG_MUST_CHECK int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *key,
-                                      size_t klen, void *buf, size_t cap, size_t *len);
+                                      size_t klen, vg_bytes_t *val);
 
 /* Ends the transaction, if one was begun; the reader can be used again. */
 void vg_state_reader_end(vg_state_reader_t *r);
