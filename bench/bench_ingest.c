@@ -587,23 +587,12 @@ static int read_line(struct server *s, char *line, size_t len, uint64_t deadline
 
 static void report_server(const struct server *s)
 {
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)s->pid);
-    FILE *f = fopen(path, "r"); /* stdio: /proc files report a size of 0 */
-    if (!f) {
-        printf("server rss: unavailable (%s)\n", vg_strerror(-errno));
+    long hwm = vg_io_proc_status_kb(s->pid, "VmHWM:");
+    long rss = vg_io_proc_status_kb(s->pid, "VmRSS:");
+    if (hwm < 0 || rss < 0) {
+        printf("server rss: unavailable\n");
         return;
     }
-    long hwm = -1;
-    long rss = -1;
-    char line[256];
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            hwm = strtol(line + 6, NULL, 10);
-        else if (strncmp(line, "VmRSS:", 6) == 0)
-            rss = strtol(line + 6, NULL, 10);
-    }
-    (void)fclose(f); /* read only */
     printf("server rss: VmHWM %.1f MiB  VmRSS %.1f MiB  (pid %d)\n", (double)hwm / 1024.0,
            (double)rss / 1024.0, (int)s->pid);
 }

@@ -181,3 +181,20 @@ int vg_io_remove_tree(const char *path)
         return errno == ENOENT ? 0 : -errno;
     return rc;
 }
+
+long vg_io_proc_status_kb(pid_t pid, const char *field)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r"); /* stdio: /proc files report a size of 0 */
+    if (!f)
+        return -1;
+    size_t flen = strlen(field);
+    long kb = -1;
+    char line[256];
+    while (kb < 0 && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, flen) == 0)
+            kb = strtol(line + flen, NULL, 10);
+    (void)fclose(f); /* read only */
+    return kb;
+}

@@ -42,4 +42,8 @@ int vg_io_remove_tree(const char *path);
 /* mkdir -p. 0, or -errno. */
 VG_MUST_CHECK int vg_io_mkdirs(const char *path, unsigned mode);
 
+/* The kB figure of one line of /proc/PID/status, `field` with its colon ("VmHWM:",
+ * "RssAnon:"). -1 when the process or the line is not there. */
+long vg_io_proc_status_kb(pid_t pid, const char *field);
+
 #endif

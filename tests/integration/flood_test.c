@@ -8,6 +8,7 @@
  */
 #include "actors/frame.h"
 #include "runtime/alloc.h"
+#include "runtime/io.h"
 #include "runtime/logging.h"
 #include "storage/vigil.pb-c.h"
 #include "tests/support/proc.h"
@@ -47,22 +48,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long rss_anon_kb(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    char line[256];
-    long kb = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
 }
 
 static void build_frames(struct flood *fl, int conn)
@@ -156,7 +141,7 @@ VG_TEST_SLOW(flood_is_held_back_and_memory_stays_bounded)
                 ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
             }
         }
-        long kb = rss_anon_kb(p.pid);
+        long kb = vg_io_proc_status_kb(p.pid, "RssAnon:");
         max_kb = kb > max_kb ? kb : max_kb;
         if (wrote)
             quiet_since = now_ms();
@@ -194,7 +179,7 @@ VG_TEST_SLOW(flood_is_held_back_and_memory_stays_bounded)
             }
             total += f->replies;
         }
-        long kb = rss_anon_kb(p.pid);
+        long kb = vg_io_proc_status_kb(p.pid, "RssAnon:");
         max_kb = kb > max_kb ? kb : max_kb;
     }
     uint64_t errors = 0;

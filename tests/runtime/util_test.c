@@ -12,6 +12,7 @@
 #include "tests/vg_test.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 VG_TEST(crc32c_known_vectors)
 {
@@ -118,4 +119,14 @@ VG_TEST(io_atomic_write_and_read_back)
     char missing[512];
     snprintf(missing, sizeof(missing), "%s/nope", vg_test_tmpdir());
     ASSERT_ERR(vg_io_read_file(missing, &buf, &len), -ENOENT);
+}
+
+VG_TEST(io_proc_status_reads_one_figure)
+{
+    long rss = vg_io_proc_status_kb(getpid(), "VmRSS:");
+    long hwm = vg_io_proc_status_kb(getpid(), "VmHWM:");
+    ASSERT_GT(rss, 0);
+    ASSERT_GE(hwm, rss); /* the peak is at least the present */
+    ASSERT_EQ(vg_io_proc_status_kb(getpid(), "NoSuchField:"), -1);
+    ASSERT_EQ(vg_io_proc_status_kb(-1, "VmRSS:"), -1); /* no such process */
 }
