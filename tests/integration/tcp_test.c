@@ -36,21 +36,26 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void start_env(vg_tp_t *p, const char *data, int *http, int *tcp, const char *const *env)
-{
-    const char *args[] = {"serve",      "--data", data,           "--http-port", "0",
-                          "--tcp-port", "0",      "--partitions", "4",           NULL};
-    ASSERT_OK(vg_tp_spawn(p, args, env));
-    char line[512];
-    if (vg_tp_wait_line(p, "vigil: serving", line, sizeof(line), 20000) != 0)
-        VG_FAIL("engine did not start: %s", vg_tp_stderr(p));
-    *http = atoi(strchr(strstr(line, "http="), ':') + 1);
-    *tcp = atoi(strchr(strstr(line, "tcp="), ':') + 1);
-}
+/* The engine a test runs: its data directory (kept across restarts) and its ports. */
+struct engine {
+    vg_tp_t p;
+    char data[512];
+    int http;
+    int tcp;
+};
 
-static void start(vg_tp_t *p, const char *data, int *http, int *tcp)
+/* Starts (or restarts, on the same data) the engine with 4 partitions; `env` may be NULL. */
+static void engine_start(struct engine *e, const char *const *env)
 {
-    start_env(p, data, http, tcp, NULL);
+    snprintf(e->data, sizeof(e->data), "%s/data", vg_test_tmpdir());
+    const char *args[] = {"serve",      "--data", e->data,        "--http-port", "0",
+                          "--tcp-port", "0",      "--partitions", "4",           NULL};
+    ASSERT_OK(vg_tp_spawn(&e->p, args, env));
+    char line[512];
+    if (vg_tp_wait_line(&e->p, "vigil: serving", line, sizeof(line), 20000) != 0)
+        VG_FAIL("engine did not start: %s", vg_tp_stderr(&e->p));
+    e->http = atoi(strchr(strstr(line, "http="), ':') + 1);
+    e->tcp = atoi(strchr(strstr(line, "tcp="), ':') + 1);
 }
 
 static int connect_to(int port)
@@ -147,13 +152,9 @@ static Vigil__IngestReply *read_reply(int fd)
 
 VG_TEST(tcp_pipelined_frames_get_ordered_replies)
 {
-    vg_tp_t p;
-    char data[512];
-    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
-    int http = 0;
-    int tcp = 0;
-    start(&p, data, &http, &tcp);
-    int fd = connect_to(tcp);
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
     ASSERT_GE(fd, 0);
     struct out o = {0};
     enum { N = 300 };
@@ -217,18 +218,18 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
     close(fd);
     /* What TCP took, HTTP shows. */
     vg_tc_response_t h;
-    ASSERT_OK(vg_tc_request(http, "GET", "/v1/transactions/tcp-001", NULL, NULL, 0, &h));
+    ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tcp-001", NULL, NULL, 0, &h));
     ASSERT_EQ(h.status, 200);
     ASSERT_STR_CONTAINS(h.body, "\"label\":{\"is_fraud\":true");
     vg_tc_response_free(&h);
-    ASSERT_OK(vg_tc_request(http, "GET", "/v1/transactions/tcp-010", NULL, NULL, 0, &h));
+    ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tcp-010", NULL, NULL, 0, &h));
     ASSERT_EQ(h.status, 404);
     vg_tc_response_free(&h);
-    vg_tp_signal(&p, SIGTERM);
+    vg_tp_signal(&e.p, SIGTERM);
     int status = 0;
-    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    vg_tp_cleanup(&p);
+    vg_tp_cleanup(&e.p);
 }
 
 #define KILL_ACCOUNTS 11
@@ -290,19 +291,15 @@ static pid_t fork_streamer(int tcp, int *read_fd)
 
 VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
 {
-    vg_tp_t p;
-    char data[512];
-    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
-    int http = 0;
-    int tcp = 0;
-    start(&p, data, &http, &tcp);
+    struct engine e;
+    engine_start(&e, NULL);
     int seqs = -1;
-    pid_t client = fork_streamer(tcp, &seqs);
+    pid_t client = fork_streamer(e.tcp, &seqs);
     struct timespec ts = {0, (long)(300 + vg_test_seed() % 500) * 1000000};
     nanosleep(&ts, NULL);
-    vg_tp_signal(&p, SIGKILL);
+    vg_tp_signal(&e.p, SIGKILL);
     int status = 0;
-    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
     /* Drain the pipe before waiting: the client exits once it sees the engine gone. */
     uint64_t per_account[KILL_ACCOUNTS] = {0};
     uint64_t seq = 0;
@@ -313,16 +310,16 @@ VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
     }
     close(seqs);
     waitpid(client, &status, 0);
-    vg_tp_cleanup(&p);
+    vg_tp_cleanup(&e.p);
     ASSERT_GT(decided, 64);
     /* After the restart, each account counts at least what the client saw decided, and
      * exactly what is in its log: GET /v1/transactions finds every decided one. */
-    start(&p, data, &http, &tcp);
+    engine_start(&e, NULL);
     for (unsigned a = 0; a < KILL_ACCOUNTS; a++) {
         char path[64];
         snprintf(path, sizeof(path), "/v1/accounts/K%u", a);
         vg_tc_response_t h;
-        ASSERT_OK(vg_tc_request(http, "GET", path, NULL, NULL, 0, &h));
+        ASSERT_OK(vg_tc_request(e.http, "GET", path, NULL, NULL, 0, &h));
         ASSERT_EQ(h.status, 200);
         const char *n = strstr(h.body, "\"transactions\":");
         ASSERT_NOT_NULL(n);
@@ -337,35 +334,31 @@ VG_TEST(tcp_kill9_loses_nothing_decided_and_counts_once)
         char path[64];
         snprintf(path, sizeof(path), "/v1/transactions/kt%07llu", (unsigned long long)i);
         vg_tc_response_t h;
-        ASSERT_OK(vg_tc_request(http, "GET", path, NULL, NULL, 0, &h));
+        ASSERT_OK(vg_tc_request(e.http, "GET", path, NULL, NULL, 0, &h));
         ASSERT_EQ(h.status, 200);
         vg_tc_response_free(&h);
     }
     fprintf(stderr, "%llu transactions decided before kill -9, all kept, none twice\n",
             (unsigned long long)decided);
-    vg_tp_signal(&p, SIGTERM);
-    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
-    vg_tp_cleanup(&p);
+    vg_tp_signal(&e.p, SIGTERM);
+    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
+    vg_tp_cleanup(&e.p);
 }
 
 /* SIGTERM while a client streams: the engine stops reading, answers what it accepted once it
  * is durable, and exits 0 (under ASan: with nothing leaked). */
 VG_TEST(tcp_sigterm_under_load_exits_cleanly)
 {
-    vg_tp_t p;
-    char data[512];
-    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
-    int http = 0;
-    int tcp = 0;
-    start(&p, data, &http, &tcp);
+    struct engine e;
+    engine_start(&e, NULL);
     int seqs = -1;
-    pid_t client = fork_streamer(tcp, &seqs);
+    pid_t client = fork_streamer(e.tcp, &seqs);
     struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
-    vg_tp_signal(&p, SIGTERM);
+    vg_tp_signal(&e.p, SIGTERM);
     int status = 0;
-    ASSERT_OK(vg_tp_wait(&p, 30000, &status));
-    char *err = vg_tp_stderr(&p);
+    ASSERT_OK(vg_tp_wait(&e.p, 30000, &status));
+    char *err = vg_tp_stderr(&e.p);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         VG_FAIL("engine did not exit cleanly (status %d): %s", status, err);
     ASSERT_STR_CONTAINS(err, "shutdown complete");
@@ -376,7 +369,7 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
         decided++;
     close(seqs);
     waitpid(client, &status, 0);
-    vg_tp_cleanup(&p);
+    vg_tp_cleanup(&e.p);
     ASSERT_GT(decided, 0);
 }
 
@@ -384,17 +377,13 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
  * answering "overloaded", so every pipelined transaction is decided. */
 VG_TEST(tcp_full_partition_queue_slows_the_client_down_without_errors)
 {
-    vg_tp_t p;
-    char data[512];
-    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
-    int http = 0;
-    int tcp = 0;
+    struct engine e;
     const char *env[] = {"VIGIL_RUNTIME_MAILBOX_CAPACITY=1", NULL};
-    start_env(&p, data, &http, &tcp, env);
+    engine_start(&e, env);
     enum { CONNS = 4, PER = 3000 };
     int fds[CONNS];
     for (int c = 0; c < CONNS; c++) {
-        fds[c] = connect_to(tcp);
+        fds[c] = connect_to(e.tcp);
         ASSERT_GE(fds[c], 0);
         struct out o = {0};
         for (int i = 0; i < PER; i++) {
@@ -424,9 +413,9 @@ VG_TEST(tcp_full_partition_queue_slows_the_client_down_without_errors)
     }
     ASSERT_EQ_U(errors, 0);
     ASSERT_EQ_U(decided, (uint64_t)CONNS * PER);
-    vg_tp_signal(&p, SIGTERM);
+    vg_tp_signal(&e.p, SIGTERM);
     int status = 0;
-    ASSERT_OK(vg_tp_wait(&p, 30000, &status));
+    ASSERT_OK(vg_tp_wait(&e.p, 30000, &status));
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    vg_tp_cleanup(&p);
+    vg_tp_cleanup(&e.p);
 }
