@@ -129,6 +129,7 @@ int vg_model_load(const char *model_path, vg_model_t **out, char *err, size_t er
     b = NULL; /* owned by m now, whatever happened */
     if (rc != 0)
         goto cleanup;
+    build_explainer(m); /* only for a loaded model: training only predicts with its own */
     VG_LOG_INFO("model loaded path=%s version=%s features=%zu", model_path, m->version, m->nfeat);
     *out = m;
     m = NULL;
@@ -355,8 +356,6 @@ static int model_attach(vg_model_t *m, BoosterHandle b, char *err, size_t errlen
         rc = check_booster_names(m, err, errlen);
     if (rc == 0)
         rc = warm_up(m, err, errlen);
-    if (rc == 0)
-        build_explainer(m);
     return rc;
 }
 

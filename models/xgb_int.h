@@ -12,7 +12,8 @@
 #include <stddef.h>
 
 /* Wraps `booster` (an XGBoost BoosterHandle; takes ownership, also on failure) with feature
- * names (copied) and a version, sets nthread=1 and warms it up. OUT: *out.
+ * names (copied) and a version, sets nthread=1 and warms it up. Its exact contributions
+ * come from XGBoost (the tables of models/shap.h are built by vg_model_load). OUT: *out.
  * 0 or VG_EMODEL (message in err). */
 VG_MUST_CHECK int vg__model_wrap(void *booster, const char *const *names, size_t nfeat,
                                  const char *version, vg_model_t **out, char *err, size_t errlen);
