@@ -12,6 +12,7 @@
 #include "runtime/alloc.h"
 #include "runtime/bytes.h"
 #include "runtime/clock.h"
+#include "runtime/compiler.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
 
@@ -202,47 +203,28 @@ int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type, Protob
 
 /* ---- decisions ---- */
 
-/* protobuf-c's message structs have non-const pointers even for messages only packed. */
-static char *pb_str(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u = {s};
-    return u.m;
-}
-
-static float *pb_floats(const float *f)
-{
-    union {
-        const float *c;
-        float *m;
-    } u = {f};
-    return u.m;
-}
-
 void vg_decision_to_pb(const vg_decision_t *d, const char *transaction_id, Vigil__Decision *out,
                        Vigil__Reason reasons[VG_DECISION_REASONS],
                        Vigil__Reason *rptr[VG_DECISION_REASONS])
 {
     vigil__decision__init(out);
-    out->transaction_id = pb_str(transaction_id);
+    out->transaction_id = vg_unconst(transaction_id);
     out->partition = d->partition;
     out->offset = d->offset;
     out->score = d->score;
     out->level = (Vigil__Level)d->level;
     for (unsigned i = 0; i < d->n_reasons; i++) {
         vigil__reason__init(&reasons[i]);
-        reasons[i].feature = pb_str(vg_feature_name(d->reasons[i].feature));
+        reasons[i].feature = vg_unconst(vg_feature_name(d->reasons[i].feature));
         reasons[i].value = d->reasons[i].value;
         reasons[i].contribution = d->reasons[i].contribution;
         rptr[i] = &reasons[i];
     }
     out->n_reasons = d->n_reasons;
     out->reasons = rptr;
-    out->model_version = pb_str(d->model_version);
+    out->model_version = vg_unconst(d->model_version);
     out->n_features = VG_FEATURE_COUNT;
-    out->features = pb_floats(d->features);
+    out->features = vg_unconst(d->features);
     out->decided_ms = d->decided_ms;
     out->replay = d->replay;
 }

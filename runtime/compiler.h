@@ -33,4 +33,15 @@ __extension__ typedef unsigned __int128 vg_u128_t;
 
 #define VG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A mutable pointer to hand to an API that only reads through it but is declared with a
+ * non-const one (LMDB's MDB_val, protobuf-c's message structs), without a cast warning. */
+static inline void *vg_unconst(const void *p)
+{
+    union {
+        const void *c;
+        void *m;
+    } u = {.c = p};
+    return u.m;
+}
+
 #endif

@@ -11,6 +11,7 @@
 #define VG_LOG_MODULE "state"
 #include "storage/state.h"
 #include "runtime/alloc.h"
+#include "runtime/compiler.h"
 #include "runtime/error.h"
 #include "runtime/hash.h"
 #include "runtime/io.h"
@@ -61,16 +62,6 @@ struct vg_state {
     vg_state_batch_t batch; /* the one batch, reused */
     bool batch_open;
 };
-
-/* MDB_val wants a mutable pointer for data LMDB only reads. */
-static void *unconst(const void *p)
-{
-    union {
-        const void *c;
-        void *m;
-    } u = {.c = p};
-    return u.m;
-}
 
 static int mdb_err(int rc, const char *what)
 {
@@ -203,7 +194,7 @@ int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db, const void *k
             return rc;
         r->txn = txn;
     }
-    MDB_val k = {klen, unconst(key)};
+    MDB_val k = {klen, vg_unconst(key)};
     MDB_val v;
     int rc = mdb_err(mdb_get(r->txn, r->st->dbi[db], &k, &v), "get");
     if (rc == 0) {
@@ -249,7 +240,7 @@ int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_
         return rc;
     MDB_cursor *cur = NULL;
     rc = mdb_err(mdb_cursor_open(txn, st->dbi[db], &cur), "cursor_open");
-    MDB_val k = {plen, unconst(prefix)};
+    MDB_val k = {plen, vg_unconst(prefix)};
     MDB_val v;
     int op = plen ? MDB_SET_RANGE : MDB_FIRST;
     while (rc == 0) {
@@ -455,7 +446,7 @@ static int apply(vg_state_t *st, struct op **sorted, size_t n, uint64_t applied)
     if (rc == 0) {
         uint8_t b[8];
         vg_put_le64(b, applied);
-        MDB_val k = {sizeof(APPLIED_KEY) - 1, unconst(APPLIED_KEY)};
+        MDB_val k = {sizeof(APPLIED_KEY) - 1, vg_unconst(APPLIED_KEY)};
         MDB_val v = {sizeof(b), b};
         rc = mdb_put(txn, st->dbi[VG_STATE_META], &k, &v, 0);
     }
