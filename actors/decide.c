@@ -45,7 +45,10 @@ struct vg_decider {
     vg_mdelta_t *by_owner; /* [capdeltas]: the deltas regrouped per owner for the outbox */
     size_t ndeltas;
     size_t capdeltas;
-    vg_mdelta_t *forget;
+    struct forget {
+        unsigned owner;
+        uint64_t record;
+    } * forget;
     size_t nforget;
     size_t capforget;
 };
@@ -83,9 +86,7 @@ void vg_decider_forget(vg_decider_t *d, unsigned owner, uint64_t record)
         d->capforget = d->capforget ? d->capforget * 2 : 256;
         d->forget = vg_xrealloc(d->forget, d->capforget * sizeof(*d->forget));
     }
-    vg_mdelta_t *m = &d->forget[d->nforget++];
-    m->owner = owner;
-    m->record = record;
+    d->forget[d->nforget++] = (struct forget){owner, record};
 }
 
 /* The merchant columns of a row, from the owner's committed profile. */
