@@ -41,7 +41,7 @@ struct vg_tcp_ingest {
     struct conn *conns;         /* live connections */
     unsigned nconns;            /* not yet freed */
     bool has_listener;          /* else a host: connections come from the listener's loop */
-    vg_state_reader_t *readers; /* [o.nparts] for the replay lookups of one read; lazily */
+    vg_state_reader_t *readers; /* [o.nparts] for the replay lookups of one read */
     vg_tcp_ingest_t **hosts;    /* the listener spreads connections over itself and these */
     unsigned nhosts;
     unsigned next_host;
@@ -464,8 +464,6 @@ static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *t
         return;
     }
     unsigned p = vg_route_account(t->o.nparts, tx->account_id);
-    if (!t->readers)
-        t->readers = vg_xcalloc(t->o.nparts, sizeof(*t->readers));
     vg_decision_t d;
     if (vg_route_known_decision(t->o.parts[p], &t->readers[p], tx->transaction_id, &d)) {
         slot_decision(s, &d, tx->transaction_id);
@@ -558,7 +556,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     c->cur = batch_new(c);
     int rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
     vg_state_reader_t *readers = c->t->readers; /* the read's lookups shared one transaction */
-    for (unsigned p = 0; readers && p < c->t->o.nparts; p++) {
+    for (unsigned p = 0; p < c->t->o.nparts; p++) {
         vg_state_reader_end(&readers[p]);
         readers[p].st = NULL;
     }
@@ -809,6 +807,8 @@ void vg_tcp_ingest_share(vg_tcp_ingest_t *listener, vg_tcp_ingest_t **hosts, uns
 void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts)
 {
     tcp->o = *opts;
+    free(tcp->readers);
+    tcp->readers = vg_xcalloc(opts->nparts ? opts->nparts : 1, sizeof(*tcp->readers));
     tcp->attached = true;
 }
 
