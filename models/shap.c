@@ -17,21 +17,12 @@
 #define MAX_D          16                /* distinct features on one path */
 #define MAX_PATH       64                /* splits on one path */
 #define TABLE_BUDGET   ((size_t)8 << 20) /* floats over all leaves (32 MiB) */
-#define STACK_NODES    2048
 #define STACK_FEATURES 256
-
-struct cond {
-    uint32_t node; /* tree-local */
-    uint8_t left;  /* the path goes left here */
-    uint8_t k;     /* which of the leaf's features */
-};
 
 struct leaf {
     size_t table;  /* into s->table: 2^d rows of d values */
     uint32_t feat; /* into s->feat: d feature columns */
-    uint32_t cond; /* into s->conds: ncond splits */
     uint8_t d;
-    uint8_t ncond;
 };
 
 struct tree {
@@ -53,17 +44,18 @@ struct vg_shap {
     float *cond_value;
     uint8_t *default_left;
     float *cover;
+    /* A split's feature is feature k of every leaf below it (features are numbered in order
+     * of first appearance on the path, which the leaves below share): kbit = 1 << k. A
+     * leaf node's index into s->leaves. */
+    uint16_t *kbit;
+    uint32_t *leaf_of;
     size_t nnodes;
-    uint32_t max_nodes;
     struct leaf *leaves;
     size_t nleaves;
     size_t cap_leaves;
     uint32_t *feat;
     size_t nfeat_ids;
     size_t cap_feat;
-    struct cond *conds;
-    size_t nconds;
-    size_t cap_conds;
     float *table;
     size_t ntable;
     size_t cap_table;
@@ -144,12 +136,8 @@ static int add_leaf(vg_shap_t *s, const struct tree *t, uint32_t leaf, const str
     uint32_t ufeat[MAX_D];
     double z[MAX_D];
     unsigned d = 0;
-    s->conds = grow_array(s->conds, &s->cap_conds, s->nconds + n, sizeof(*s->conds));
-    struct leaf *l;
     s->leaves = grow_array(s->leaves, &s->cap_leaves, s->nleaves + 1, sizeof(*s->leaves));
-    l = &s->leaves[s->nleaves];
-    l->cond = (uint32_t)s->nconds;
-    l->ncond = (uint8_t)n;
+    struct leaf *l = &s->leaves[s->nleaves];
     for (unsigned i = 0; i < n; i++) {
         uint32_t node = t->node0 + path[i].node;
         uint32_t f = s->split[node];
@@ -167,7 +155,7 @@ static int add_leaf(vg_shap_t *s, const struct tree *t, uint32_t leaf, const str
         if (!(parent_cover > 0.0))
             return fail(err, errlen, "a split has no training cover");
         z[k] *= (double)s->cover[t->node0 + (uint32_t)child] / parent_cover;
-        s->conds[s->nconds++] = (struct cond){path[i].node, path[i].left, (uint8_t)k};
+        s->kbit[node] = (uint16_t)(1u << k); /* the same k for every leaf below */
     }
     size_t cells = ((size_t)1 << d) * d;
     if (s->ntable + cells > TABLE_BUDGET)
@@ -179,6 +167,7 @@ static int add_leaf(vg_shap_t *s, const struct tree *t, uint32_t leaf, const str
     s->nfeat_ids += d;
     l->d = (uint8_t)d;
     l->table = s->ntable;
+    s->leaf_of[t->node0 + leaf] = (uint32_t)s->nleaves;
     fill_table(s->table + s->ntable, d, z, (double)s->cond_value[t->node0 + leaf]);
     s->ntable += cells;
     s->nleaves++;
@@ -239,6 +228,8 @@ static int load_tree(vg_shap_t *s, json_t *jt, size_t ti, char *err, size_t errl
     s->cond_value = vg_xrealloc(s->cond_value, total * sizeof(*s->cond_value));
     s->default_left = vg_xrealloc(s->default_left, total * sizeof(*s->default_left));
     s->cover = vg_xrealloc(s->cover, total * sizeof(*s->cover));
+    s->kbit = vg_xrealloc(s->kbit, total * sizeof(*s->kbit));
+    s->leaf_of = vg_xrealloc(s->leaf_of, total * sizeof(*s->leaf_of));
     for (size_t i = 0; i < n; i++) {
         size_t g = s->nnodes + i;
         json_int_t l = json_integer_value(json_array_get(lc, i));
@@ -257,10 +248,10 @@ static int load_tree(vg_shap_t *s, json_t *jt, size_t ti, char *err, size_t errl
         s->cond_value[g] = (float)json_number_value(json_array_get(sc, i));
         s->default_left[g] = json_is_true(d) || json_integer_value(d) != 0;
         s->cover[g] = (float)json_number_value(json_array_get(sh, i));
+        s->kbit[g] = 0;
+        s->leaf_of[g] = 0;
     }
     s->nnodes = total;
-    if (n > s->max_nodes)
-        s->max_nodes = (uint32_t)n;
     t->leaf0 = (uint32_t)s->nleaves;
     int rc = walk(s, t, err, errlen);
     t->nleaves = (uint32_t)(s->nleaves - t->leaf0);
@@ -323,9 +314,10 @@ void vg_shap_free(vg_shap_t *s)
     free(s->cond_value);
     free(s->default_left);
     free(s->cover);
+    free(s->kbit);
+    free(s->leaf_of);
     free(s->leaves);
     free(s->feat);
-    free(s->conds);
     free(s->table);
     free(s);
 }
@@ -335,39 +327,52 @@ void vg_shap_set_bias(vg_shap_t *s, float bias)
     s->bias = bias;
 }
 
+/* Adds one tree's contributions to phi. Depth first, left before right: the leaves come in
+ * the order walk() tabulated them, so the sums are the same as leaf by leaf. p carries the
+ * pattern down: a split the row does not follow clears its feature's bit on that side. */
+static void tree_row(const vg_shap_t *s, const struct tree *t, const float *row, double *phi)
+{
+    struct {
+        uint32_t node;
+        uint32_t p;
+    } stack[MAX_PATH + 1];
+    unsigned sp = 0;
+    uint32_t node = 0;
+    uint32_t p = UINT32_MAX;
+    for (;;) {
+        size_t g = t->node0 + node;
+        if (s->left[g] >= 0) {
+            float x = row[s->split[g]];
+            bool left = isnan(x) ? s->default_left[g] : x < s->cond_value[g];
+            uint32_t off = p & ~(uint32_t)s->kbit[g];
+            stack[sp].node = (uint32_t)s->right[g];
+            stack[sp++].p = left ? off : p;
+            node = (uint32_t)s->left[g];
+            p = left ? p : off;
+            continue;
+        }
+        const struct leaf *l = &s->leaves[s->leaf_of[g]];
+        const float *row_t = s->table + l->table + (size_t)(p & ((1u << l->d) - 1)) * l->d;
+        const uint32_t *f = s->feat + l->feat;
+        for (unsigned k = 0; k < l->d; k++)
+            phi[f[k]] += row_t[k];
+        if (sp == 0)
+            return;
+        sp--;
+        node = stack[sp].node;
+        p = stack[sp].p;
+    }
+}
+
 void vg_shap_row(const vg_shap_t *s, const float *row, float *out)
 {
-    uint8_t stack_left[STACK_NODES];
-    uint8_t *goes_left = s->max_nodes <= STACK_NODES ? stack_left : vg_xmalloc(s->max_nodes);
     double stack_phi[STACK_FEATURES] = {0};
     double *phi = s->nfeat <= STACK_FEATURES ? stack_phi : vg_xcalloc(s->nfeat, sizeof(*phi));
-    for (size_t ti = 0; ti < s->ntrees; ti++) {
-        const struct tree *t = &s->trees[ti];
-        for (uint32_t i = 0; i < t->nnodes; i++) {
-            size_t g = t->node0 + i;
-            if (s->left[g] < 0)
-                continue;
-            float x = row[s->split[g]];
-            goes_left[i] = isnan(x) ? s->default_left[g] : x < s->cond_value[g];
-        }
-        for (uint32_t li = 0; li < t->nleaves; li++) {
-            const struct leaf *l = &s->leaves[t->leaf0 + li];
-            uint32_t p = (1u << l->d) - 1;
-            const struct cond *c = s->conds + l->cond;
-            for (unsigned k = 0; k < l->ncond; k++)
-                if (goes_left[c[k].node] != c[k].left)
-                    p &= ~(1u << c[k].k);
-            const float *row_t = s->table + l->table + (size_t)p * l->d;
-            const uint32_t *f = s->feat + l->feat;
-            for (unsigned k = 0; k < l->d; k++)
-                phi[f[k]] += row_t[k];
-        }
-    }
+    for (size_t ti = 0; ti < s->ntrees; ti++)
+        tree_row(s, &s->trees[ti], row, phi);
     for (size_t i = 0; i < s->nfeat; i++)
         out[i] = (float)phi[i];
     out[s->nfeat] = s->bias;
-    if (goes_left != stack_left)
-        free(goes_left);
     if (phi != stack_phi)
         free(phi);
 }
@@ -405,6 +410,5 @@ void vg_shap_sample_row(const vg_shap_t *s, uint64_t *seed, float *row)
 
 size_t vg_shap_bytes(const vg_shap_t *s)
 {
-    return s->ntable * sizeof(float) + s->nconds * sizeof(struct cond) +
-           s->nleaves * sizeof(struct leaf) + s->nnodes * 18;
+    return s->ntable * sizeof(float) + s->nleaves * sizeof(struct leaf) + s->nnodes * 27;
 }

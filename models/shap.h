@@ -11,8 +11,9 @@
  * o_j is 1 when the row follows every one of them. Its Shapley value for i in U is
  *   v * (o_i - z_i) * sum_{S subset of U\{i}} |S|!(d-|S|-1)!/d! * prod_{S} o_j * prod_{U\{i}\S}
  * z_j, which depends on the row only through the pattern P = {j : o_j = 1}. So at load every leaf
- * gets a table of 2^d x d values, and explaining a row is, per tree, one comparison per split
- * and, per leaf, d bit tests and d additions. XGBoost computes the same sums with its
+ * gets a table of 2^d x d values, and explaining a row is one walk over each tree: per split,
+ * one comparison (the side the row does not take loses the split's feature from its pattern),
+ * per leaf, d additions. XGBoost computes the same sums with its
  * recursive path extension and unwinding (O(L D^2) with divisions per row and tree).
  *
  * The explainer is built from the booster's own JSON dump and only for what it covers: a
