@@ -81,6 +81,44 @@ VG_TEST(state_batch_reads_its_own_writes)
     vg_state_close(st);
 }
 
+/* A batch that grew its table, then small batches after it: nothing a finished (committed or
+ * aborted) batch recorded is seen by the next one, and every op of a grown batch is applied. */
+VG_TEST(state_batches_after_a_large_one_start_empty)
+{
+    vg_state_t *st = open_state("s", 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    for (uint32_t i = 0; i < 5000; i++) {
+        char key[16];
+        int klen = snprintf(key, sizeof(key), "k%u", i);
+        ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, key, (size_t)klen, &i, sizeof(i)));
+    }
+    ASSERT_EQ(vg_state_batch_size(b), 5000);
+    ASSERT_OK(vg_state_batch_commit(b, 1));
+    b = vg_state_batch_begin(st);
+    ASSERT_EQ(vg_state_batch_size(b), 0);
+    uint32_t big = 99999;
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "k7", 2, &big, sizeof(big)));
+    ASSERT_OK(vg_state_batch_del(b, VG_STATE_ACCOUNTS, "k8", 2));
+    vg_state_batch_abort(b);
+    b = vg_state_batch_begin(st);
+    ASSERT_EQ(vg_state_batch_size(b), 0);
+    vg_bytes_t v;
+    ASSERT_OK(vg_state_batch_get(b, VG_STATE_ACCOUNTS, "k7", 2, &v)); /* committed, not aborted */
+    uint32_t got = 0;
+    memcpy(&got, v.ptr, sizeof(got));
+    ASSERT_EQ_U(got, 7);
+    ASSERT_OK(vg_state_batch_get(b, VG_STATE_ACCOUNTS, "k8", 2, &v));
+    ASSERT_OK(vg_state_batch_commit(b, 2));
+    for (uint32_t i = 0; i < 5000; i += 499) {
+        char key[16];
+        int klen = snprintf(key, sizeof(key), "k%u", i);
+        size_t len = 0;
+        ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, key, (size_t)klen, &got, sizeof(got), &len));
+        ASSERT_EQ_U(got, i);
+    }
+    vg_state_close(st);
+}
+
 VG_TEST(state_offset_moves_only_with_its_data)
 {
     vg_state_t *st = open_state("s", 0);
