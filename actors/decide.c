@@ -462,7 +462,7 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
     }
     size_t used = 0;
     for (size_t r = 0; r < nrows; r++) {
-        const vg_pipe_item_t *it = &items[d->row_of[r]];
+        vg_pipe_item_t *it = &items[d->row_of[r]];
         Vigil__Decision pb;
         Vigil__Reason reasons[VG_DECISION_REASONS];
         Vigil__Reason *rptr[VG_DECISION_REASONS];
@@ -472,6 +472,11 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
         vigil__decision__pack(&pb, d->dbuf + used);
         d->drecs[r] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_DECISION, it->tx->timestamp_ms,
                                         d->dbuf + used, (uint32_t)len};
+        if (it->want_packed && !it->packed) {
+            it->packed = vg_xmalloc(len);
+            memcpy(it->packed, d->dbuf + used, len);
+            it->packed_len = (uint32_t)len;
+        }
         used += len;
     }
     uint64_t first = 0;

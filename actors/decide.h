@@ -77,6 +77,12 @@ typedef struct vg_pipe_item {
     const Vigil__Label *label;    /* rec.type == VG_SEGLOG_TYPE_LABEL */
     uint64_t offset;
     vg_decision_t decision; /* OUT */
+    /* IN: also hand back the new decision's record as logged (a packed Vigil.Decision), so a
+     * protobuf reply need not pack it again. OUT: malloc'd, the caller's to free; NULL for a
+     * replayed decision or when the batch failed before the decision log. */
+    bool want_packed;
+    uint8_t *packed;
+    uint32_t packed_len;
 } vg_pipe_item_t;
 
 /* An index entry, decoded. */

@@ -32,6 +32,42 @@ void vg_frame_header(uint8_t out[VG_FRAME_HEADER_BYTES], uint32_t len)
     out[3] = (uint8_t)len;
 }
 
+/* Field numbers and wire types of Vigil.IngestReply (storage/vigil.proto). */
+#define REPLY_SEQ_TAG      ((1u << 3) | 0u) /* uint64 seq = 1: varint */
+#define REPLY_DECISION_TAG ((2u << 3) | 2u) /* Decision decision = 2: length-delimited */
+#define VARINT_MAX         10u
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+size_t vg_frame_decision_reply(uint64_t seq, const uint8_t *decision, size_t len, uint8_t **out)
+{
+    uint8_t head[2 * (1 + VARINT_MAX)];
+    size_t h = 0;
+    if (seq != 0) { /* proto3: a zero scalar is not written */
+        head[h++] = REPLY_SEQ_TAG;
+        h += put_varint(head + h, seq);
+    }
+    head[h++] = REPLY_DECISION_TAG;
+    h += put_varint(head + h, len);
+    size_t payload = h + len;
+    uint8_t *f = vg_xmalloc(VG_FRAME_HEADER_BYTES + payload);
+    vg_frame_header(f, (uint32_t)payload);
+    memcpy(f + VG_FRAME_HEADER_BYTES, head, h);
+    if (len)
+        memcpy(f + VG_FRAME_HEADER_BYTES + h, decision, len);
+    *out = f;
+    return VG_FRAME_HEADER_BYTES + payload;
+}
+
 static size_t frame_len(const uint8_t *h)
 {
     return (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | (size_t)h[3];

@@ -43,4 +43,10 @@ VG_MUST_CHECK int vg_frame_feed(vg_frame_decoder_t *d, const uint8_t *data, size
 /* Writes the 4-byte header for a payload of `len` bytes. */
 void vg_frame_header(uint8_t out[VG_FRAME_HEADER_BYTES], uint32_t len);
 
+/* The whole reply frame for a decision that is already packed (the bytes of its decision log
+ * record): the header, then Vigil.IngestReply {seq, decision}, byte for byte what protobuf-c
+ * packs for that reply (an embedded message is its own bytes behind a tag and a length), so
+ * the decision is not packed a second time. OUT: *out, malloc'd. Returns the frame's bytes. */
+size_t vg_frame_decision_reply(uint64_t seq, const uint8_t *decision, size_t len, uint8_t **out);
+
 #endif

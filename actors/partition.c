@@ -131,8 +131,11 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
     vg_append_msg_t *m = head;
     while (m != stop) {
         vg_append_msg_t *next = m->next_pending;
-        for (size_t i = 0; i < m->n; i++)
-            m->items[i].decision = p->batch[k++].decision;
+        for (size_t i = 0; i < m->n; i++, k++) {
+            m->items[i].decision = p->batch[k].decision;
+            m->items[i].packed = p->batch[k].packed;
+            m->items[i].packed_len = p->batch[k].packed_len;
+        }
         answer(m, rc);
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_release);
         m = next;

@@ -301,6 +301,7 @@ static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t
     it->rec = rec;
     it->tx = tx;
     it->label = label;
+    it->want_packed = tx != NULL;
     tp->slot[tp->n++] = slot;
 }
 
@@ -328,15 +329,21 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     int status = tp->msg.status;
     for (size_t k = 0; k < tp->n; k++) {
         struct slot *s = slot_at(c, tp->slot[k]);
-        if (s->done)
-            continue; /* a label whose other partition failed */
-        if (status != 0) {
+        vg_pipe_item_t *it = &tp->items[k];
+        if (s->done) {
+            /* a label whose other partition failed */
+        } else if (status != 0) {
             slot_error(s, "unavailable", "partition cannot store transactions", NULL);
-        } else if (tp->items[k].tx) {
-            slot_decision(s, &tp->items[k].decision, tp->items[k].tx->transaction_id);
+        } else if (it->packed) {
+            s->len = vg_frame_decision_reply(s->seq, it->packed, it->packed_len, &s->frame);
+            s->done = true;
+        } else if (it->tx) {
+            slot_decision(s, &it->decision, it->tx->transaction_id); /* a replayed one */
         } else if (--s->waiting == 0) {
             slot_accepted(s);
         }
+        free(it->packed);
+        it->packed = NULL;
     }
     c->batches--;
     if (--b->outstanding == 0)

@@ -10,6 +10,8 @@
 #include "storage/vigil.pb-c.h"
 #include "tests/vg_test.h"
 
+#include <string.h>
+
 struct seen {
     size_t n;
     size_t total;
@@ -154,4 +156,61 @@ VG_TEST(frame_carries_a_protobuf_request)
     vigil__ingest_request__free_unpacked(got, NULL);
     vg_frame_decoder_close(&d);
     free(buf);
+}
+
+/* A reply built around an already packed decision is byte for byte what protobuf-c packs for
+ * the same reply, for seq values of every varint width (0 is not written at all). */
+VG_TEST(frame_decision_reply_is_what_protobuf_packs)
+{
+    Vigil__Reason r = VIGIL__REASON__INIT;
+    r.feature = "amount_z";
+    r.value = 4.5;
+    r.contribution = 1.25;
+    Vigil__Reason *rp[1] = {&r};
+    float features[31];
+    for (size_t i = 0; i < 31; i++)
+        features[i] = (float)i * 0.5f;
+    Vigil__Decision dec = VIGIL__DECISION__INIT;
+    dec.transaction_id = "tx-1";
+    dec.partition = 1;
+    dec.offset = 123456789;
+    dec.score = 0.93;
+    dec.level = VIGIL__LEVEL__LEVEL_HIGH;
+    dec.n_reasons = 1;
+    dec.reasons = rp;
+    dec.model_version = "xgb-1";
+    dec.n_features = 31;
+    dec.features = features;
+    dec.decided_ms = 1764600000000;
+    size_t dlen = vigil__decision__get_packed_size(&dec);
+    uint8_t *dbytes = vg_xmalloc(dlen);
+    vigil__decision__pack(&dec, dbytes);
+    static const uint64_t seqs[] = {0, 1, 127, 128, 300, 1ull << 40, UINT64_MAX};
+    for (size_t i = 0; i < VG_ARRAY_LEN(seqs); i++) {
+        Vigil__IngestReply want = VIGIL__INGEST_REPLY__INIT;
+        want.seq = seqs[i];
+        want.result_case = VIGIL__INGEST_REPLY__RESULT_DECISION;
+        want.decision = &dec;
+        size_t wlen = vigil__ingest_reply__get_packed_size(&want);
+        uint8_t *wbytes = vg_xmalloc(wlen);
+        vigil__ingest_reply__pack(&want, wbytes);
+        uint8_t *frame = NULL;
+        size_t flen = vg_frame_decision_reply(seqs[i], dbytes, dlen, &frame);
+        ASSERT_EQ(flen, VG_FRAME_HEADER_BYTES + wlen);
+        uint8_t h[VG_FRAME_HEADER_BYTES];
+        vg_frame_header(h, (uint32_t)wlen);
+        ASSERT_TRUE(memcmp(frame, h, sizeof(h)) == 0);
+        ASSERT_TRUE(memcmp(frame + VG_FRAME_HEADER_BYTES, wbytes, wlen) == 0);
+        Vigil__IngestReply *got =
+            vigil__ingest_reply__unpack(NULL, wlen, frame + VG_FRAME_HEADER_BYTES);
+        ASSERT_NOT_NULL(got);
+        ASSERT_EQ_U(got->seq, seqs[i]);
+        ASSERT_EQ(got->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        ASSERT_TRUE(strcmp(got->decision->transaction_id, "tx-1") == 0);
+        ASSERT_EQ(got->decision->n_features, 31);
+        vigil__ingest_reply__free_unpacked(got, NULL);
+        free(frame);
+        free(wbytes);
+    }
+    free(dbytes);
 }
