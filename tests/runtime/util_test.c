@@ -4,6 +4,7 @@
  * and the I/O helpers.
  */
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/crc32c.h"
 #include "runtime/error.h"
 #include "runtime/hash.h"
@@ -12,6 +13,7 @@
 #include "tests/vg_test.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 
 VG_TEST(crc32c_known_vectors)
@@ -35,6 +37,29 @@ VG_TEST(crc32c_hw_matches_sw_and_is_incremental)
         uint32_t part = vg_crc32c(vg_crc32c(0, buf, len / 3), buf + len / 3, len - len / 3);
         ASSERT_EQ_U(part, vg_crc32c(0, buf, len));
     }
+}
+
+/* The on-disk integer encodings, byte by byte: the formats must not depend on the host. */
+VG_TEST(bytes_encodings_are_fixed_byte_orders)
+{
+    uint8_t b[8];
+    vg_put_le16(b, 0x0102);
+    ASSERT_TRUE(memcmp(b, "\x02\x01", 2) == 0);
+    ASSERT_EQ_U(vg_get_le16(b), 0x0102);
+    vg_put_le32(b, 0x01020304u);
+    ASSERT_TRUE(memcmp(b, "\x04\x03\x02\x01", 4) == 0);
+    ASSERT_EQ_U(vg_get_le32(b), 0x01020304u);
+    vg_put_le64(b, 0x0102030405060708ull);
+    ASSERT_TRUE(memcmp(b, "\x08\x07\x06\x05\x04\x03\x02\x01", 8) == 0);
+    ASSERT_EQ_U(vg_get_le64(b), 0x0102030405060708ull);
+    ASSERT_EQ_U(vg_get_le64((const uint8_t *)"\xff\xff\xff\xff\xff\xff\xff\x80"),
+                0x80ffffffffffffffull);
+    vg_put_be32(b, 0x01020304u);
+    ASSERT_TRUE(memcmp(b, "\x01\x02\x03\x04", 4) == 0);
+    vg_put_be64(b, 0x0102030405060708ull);
+    ASSERT_TRUE(memcmp(b, "\x01\x02\x03\x04\x05\x06\x07\x08", 8) == 0);
+    ASSERT_EQ_U(vg_get_be(b, 8), 0x0102030405060708ull);
+    ASSERT_EQ_U(vg_get_be(b + 4, 4), 0x05060708u);
 }
 
 VG_TEST(hash_is_stable_and_spreads)
