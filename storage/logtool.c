@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The `vigil log` tool; see logtool.h. verify checks every partition's log with
- * vg_seglog_verify_dir; inspect opens one partition read-only and prints records as JSON
+ * The `vigil log` tool; see logtool.h. verify checks every partition's log and decision log
+ * with vg_seglog_verify_dir; inspect opens one partition read-only and prints records as JSON
  * lines (payload in hex: the tool does not need the schema to show what is stored).
  * Thread: main.
  */
@@ -72,6 +72,28 @@ static size_t find_logs(const char *dir, char **paths, int *numbers, size_t max)
     return n;
 }
 
+/* Verifies one log directory and prints one line, "<what>: ok ..." or "<what>: DAMAGED: why".
+ * Returns whether it is damaged. */
+static bool verify_one(const char *what, const char *path)
+{
+    vg_seglog_verify_t v;
+    char err[1024];
+    int rc = vg_seglog_verify_dir(path, &v, err, sizeof(err));
+    if (rc != 0) {
+        printf("%s: DAMAGED: %s\n", what, err);
+        return true;
+    }
+    printf("%s: ok records=%llu offsets=%llu..%llu segments=%llu bytes=%llu bad_indexes=%llu "
+           "unacknowledged_tail_bytes=%llu\n",
+           what, (unsigned long long)v.records, (unsigned long long)v.first_offset,
+           (unsigned long long)v.next_offset, (unsigned long long)v.segments,
+           (unsigned long long)v.bytes, (unsigned long long)v.bad_indexes,
+           (unsigned long long)v.torn_tail_bytes);
+    return v.bad_indexes > 0;
+}
+
+/* Each partition's transaction log, then its decision log (pNN/decisions, derived from the
+ * transactions but what an audit reads to see why a transaction was decided as it was). */
 static int cmd_verify(const char *dir)
 {
     char *paths[MAX_PARTITIONS];
@@ -83,20 +105,17 @@ static int cmd_verify(const char *dir)
     }
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
-        vg_seglog_verify_t v;
-        char err[1024];
-        int rc = vg_seglog_verify_dir(paths[i], &v, err, sizeof(err));
-        if (rc != 0) {
-            printf("partition %d: DAMAGED: %s\n", numbers[i], err);
-            bad++;
-        } else {
-            printf("partition %d: ok records=%llu offsets=%llu..%llu segments=%llu bytes=%llu "
-                   "bad_indexes=%llu unacknowledged_tail_bytes=%llu\n",
-                   numbers[i], (unsigned long long)v.records, (unsigned long long)v.first_offset,
-                   (unsigned long long)v.next_offset, (unsigned long long)v.segments,
-                   (unsigned long long)v.bytes, (unsigned long long)v.bad_indexes,
-                   (unsigned long long)v.torn_tail_bytes);
-            bad += v.bad_indexes > 0;
+        char what[64];
+        snprintf(what, sizeof(what), "partition %d", numbers[i]);
+        bad += verify_one(what, paths[i]);
+        size_t len = strlen(paths[i]);
+        char dec[PATH_MAX];
+        if (numbers[i] >= 0 && len > 4 && strcmp(paths[i] + len - 4, "/log") == 0 &&
+            (size_t)snprintf(dec, sizeof(dec), "%.*s/decisions", (int)(len - 4), paths[i]) <
+                sizeof(dec) &&
+            is_dir(dec)) {
+            snprintf(what, sizeof(what), "partition %d decisions", numbers[i]);
+            bad += verify_one(what, dec);
         }
         free(paths[i]);
     }
@@ -206,8 +225,8 @@ int vg_logtool_main(int argc, char **argv)
                      "TIME] [--limit N]\n\n"
                      "verify checks every record's CRC, offset continuity, segment headers and "
                      "indexes;\nexit 0 when clean, 1 on damage. inspect prints records as JSON "
-                     "lines.\nDIR is a data directory (with pNN/log/) or one partition's log "
-                     "directory.\n");
+                     "lines.\nDIR is a data directory (with pNN/log/, and verify also checks "
+                     "pNN/decisions/) or one partition's log directory.\n");
         return argc < 2 ? 2 : 0;
     }
     struct inspect_opts io = {0};

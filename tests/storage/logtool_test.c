@@ -10,12 +10,13 @@
 #include "tests/vg_test.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
-static void make_partition(const char *data, unsigned p, unsigned n)
+static void make_log(const char *data, unsigned p, const char *sub, unsigned n)
 {
     char dir[600];
-    ASSERT_OK(vg_datadir_partition_path(data, p, 8, "log", dir, sizeof(dir)));
+    ASSERT_OK(vg_datadir_partition_path(data, p, 8, sub, dir, sizeof(dir)));
     vg_seglog_opts_t o = {.segment_bytes = 2048};
     vg_seglog_t *log = NULL;
     char err[256];
@@ -29,6 +30,11 @@ static void make_partition(const char *data, unsigned p, unsigned n)
         ASSERT_OK(vg_seglog_append(log, &rec, 1, &first));
     }
     vg_seglog_close(log);
+}
+
+static void make_partition(const char *data, unsigned p, unsigned n)
+{
+    make_log(data, p, "log", n);
 }
 
 /* Runs the tool with stdout captured into a file; returns the exit code, *out the text. */
@@ -74,6 +80,35 @@ VG_TEST(logtool_verify_clean_and_damaged)
     ASSERT_STR_CONTAINS(out, "partition 3: DAMAGED");
     ASSERT_STR_CONTAINS(out, "00000000000000000000.seg");
     ASSERT_STR_CONTAINS(out, "partition 0: ok");
+    free(out);
+}
+
+/* A partition's decision log is verified too, and damage there fails the run. */
+VG_TEST(logtool_verify_covers_the_decision_logs)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    make_partition(data, 0, 40);
+    make_log(data, 0, "decisions", 30);
+    make_partition(data, 1, 10); /* no decision log yet: nothing to say about it */
+    char *out = NULL;
+    char *argv[] = {"log", "verify", data};
+    ASSERT_EQ(run_tool(argv, 3, &out), 0);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok records=40");
+    ASSERT_STR_CONTAINS(out, "partition 0 decisions: ok records=30");
+    ASSERT_STR_CONTAINS(out, "partition 1: ok records=10");
+    ASSERT_TRUE(strstr(out, "partition 1 decisions") == NULL);
+    free(out);
+    char seg[700];
+    snprintf(seg, sizeof(seg), "%s/p00/decisions/00000000000000000000.seg", data);
+    int fd = open(seg, O_RDWR);
+    ASSERT_GE(fd, 0);
+    uint8_t b = 0x5a;
+    ASSERT_EQ(pwrite(fd, &b, 1, 100), 1);
+    close(fd);
+    ASSERT_EQ(run_tool(argv, 3, &out), 1);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok records=40");
+    ASSERT_STR_CONTAINS(out, "partition 0 decisions: DAMAGED");
     free(out);
 }
 
