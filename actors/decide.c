@@ -24,6 +24,8 @@
 #define TXINDEX_BYTES       32
 #define MAX_PACKED_DECISION 1024
 #define REPLAY_CHUNK        1024
+#define WAIT_KEY_MAX        (1 + 8 + VG_STATE_MAX_KEY) /* 'w' + reported_at + transaction id */
+#define EXPIRE_MAX          512 /* waiting labels dropped per batch at most */
 
 struct vg_decider {
     vg_decider_opts_t o;
@@ -51,6 +53,10 @@ struct vg_decider {
     } * forget;
     size_t nforget;
     size_t capforget;
+    /* Waiting labels: the oldest reported_at among them, INT64_MIN until known (a scan of the
+     * wait list finds it), INT64_MAX when there are none; and the oldest put by this batch. */
+    int64_t oldest_waiting_ms;
+    int64_t batch_oldest_wait_ms;
 };
 
 static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, const char *merchant)
@@ -150,6 +156,98 @@ static int put_txindex(vg_state_batch_t *b, const char *id, const vg_txindex_t *
     uint8_t buf[TXINDEX_BYTES];
     txindex_encode(x, buf);
     return vg_state_batch_put(b, VG_STATE_TXINDEX, id, strlen(id), buf, sizeof(buf));
+}
+
+/* ---- labels waiting for their transaction ----
+ *
+ * A label whose transaction is not indexed waits in the index (tx_offset VG_NO_OFFSET). Each
+ * waiting entry also has a key in the META db, 'w' + reported_at (big-endian, sign bit
+ * flipped, so key order is time order) + the transaction id, so the oldest are found without
+ * reading the index. Labels for a transaction not seen yet go to every partition, and all but
+ * one of those copies wait forever; the time-to-live drops them. */
+
+static size_t wait_key(uint8_t *k, int64_t reported_ms, const char *id)
+{
+    size_t n = strlen(id);
+    k[0] = 'w';
+    vg_put_be64(k + 1, (uint64_t)reported_ms ^ (1ull << 63));
+    for (size_t i = 0; i < n; i++)
+        k[9 + i] = (uint8_t)id[i]; /* key bytes: no terminator */
+    return 9 + n;
+}
+
+static int put_wait(vg_decider_t *d, vg_state_batch_t *b, int64_t reported_ms, const char *id)
+{
+    uint8_t k[WAIT_KEY_MAX];
+    if (reported_ms < d->oldest_waiting_ms && d->oldest_waiting_ms != INT64_MIN)
+        d->oldest_waiting_ms = reported_ms;
+    if (reported_ms < d->batch_oldest_wait_ms)
+        d->batch_oldest_wait_ms = reported_ms; /* the scan below does not see it */
+    return vg_state_batch_put(b, VG_STATE_META, k, wait_key(k, reported_ms, id), "", 0);
+}
+
+static int del_wait(vg_state_batch_t *b, int64_t reported_ms, const char *id)
+{
+    uint8_t k[WAIT_KEY_MAX];
+    return vg_state_batch_del(b, VG_STATE_META, k, wait_key(k, reported_ms, id));
+}
+
+struct expiring {
+    int64_t before; /* reported_at limit */
+    size_t n;
+    int64_t next; /* reported_at of the first key kept, INT64_MAX: none */
+    struct {
+        int64_t reported_ms;
+        char id[VG_STATE_MAX_KEY + 1];
+    } * keys;
+};
+
+static int collect_expiring(void *ctx, vg_bytes_t key, vg_bytes_t value)
+{
+    (void)value;
+    struct expiring *e = ctx;
+    if (key.len < 10 || key.len > WAIT_KEY_MAX)
+        return 0; /* not a wait key: skip it */
+    int64_t ms = (int64_t)(vg_get_be(key.ptr + 1, 8) ^ (1ull << 63));
+    if (ms >= e->before || e->n == EXPIRE_MAX) {
+        e->next = ms;
+        return 1;
+    }
+    e->keys[e->n].reported_ms = ms;
+    memcpy(e->keys[e->n].id, key.ptr + 9, key.len - 9);
+    e->keys[e->n].id[key.len - 9] = '\0';
+    e->n++;
+    return 0;
+}
+
+/* Drops the labels that have waited longer than the time-to-live as of `now_ms` (the batch's
+ * newest record time), EXPIRE_MAX per batch at most. Only committed waits are seen: one put
+ * in this batch is not old yet. */
+static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
+{
+    int64_t ttl = d->o.pending_label_ttl_ms;
+    if (ttl <= 0 || now_ms == INT64_MIN || now_ms - ttl <= d->oldest_waiting_ms)
+        return 0;
+    struct expiring e = {.before = now_ms - ttl, .next = INT64_MAX};
+    e.keys = vg_xmalloc(EXPIRE_MAX * sizeof(*e.keys));
+    int rc = vg_state_scan(d->o.state, VG_STATE_META, "w", 1, collect_expiring, &e);
+    for (size_t i = 0; i < e.n && rc == 0; i++) {
+        vg_txindex_t x;
+        rc = batch_txindex(b, e.keys[i].id, &x);
+        if (rc == 0 && x.tx_offset == VG_NO_OFFSET && x.label_reported_ms == e.keys[i].reported_ms)
+            rc = vg_state_batch_del(b, VG_STATE_TXINDEX, e.keys[i].id, strlen(e.keys[i].id));
+        if (rc == 0 || rc == VG_ENOTFOUND)
+            rc = del_wait(b, e.keys[i].reported_ms, e.keys[i].id);
+    }
+    if (rc == 0) {
+        int64_t oldest = e.n == EXPIRE_MAX ? e.before - 1 : e.next; /* more next batch */
+        d->oldest_waiting_ms = oldest < d->batch_oldest_wait_ms ? oldest : d->batch_oldest_wait_ms;
+        if (e.n)
+            VG_LOG_INFO("waiting labels dropped partition=%u count=%zu older_than_ms=%lld",
+                        d->o.partition, e.n, (long long)e.before);
+    }
+    free(e.keys);
+    return rc;
 }
 
 /* ---- profiles ---- */
@@ -385,8 +483,12 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
         md->tx_delta = 1;
         md->fraud_delta = (int8_t)(waiting_label && x.label == 2);
     }
-    if (waiting_label)
+    if (waiting_label) {
         vg_profile_label(&p, x.label == 2, x.label_reported_ms);
+        rc = del_wait(b, x.label_reported_ms, tx->transaction_id);
+        if (rc != 0)
+            return rc;
+    }
     rc = store_profile(b, tx->account_id, &p);
     if (rc != 0)
         return rc;
@@ -515,6 +617,42 @@ static int put_outbox(vg_decider_t *d, vg_state_batch_t *b)
     return rc;
 }
 
+/* Pass 1 for one label: onto its indexed transaction, or waiting for it. */
+static int apply_label_item(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t i)
+{
+    const Vigil__Label *l = items[i].label;
+    vg_txindex_t x;
+    int rc = batch_txindex(b, l->transaction_id, &x);
+    bool waited = rc == 0 && x.tx_offset == VG_NO_OFFSET;
+    int64_t waited_ms = waited ? x.label_reported_ms : 0;
+    if (rc == VG_ENOTFOUND) {
+        x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
+        rc = 0;
+    }
+    if (rc == 0)
+        rc = apply_label(d, b, items, i, l, &x);
+    if (rc == 0 && waited && waited_ms != x.label_reported_ms)
+        rc = del_wait(b, waited_ms, l->transaction_id); /* relabelled while waiting */
+    if (rc == 0 && x.tx_offset == VG_NO_OFFSET)
+        rc = put_wait(d, b, x.label_reported_ms, l->transaction_id);
+    if (rc == 0)
+        rc = put_txindex(b, l->transaction_id, &x);
+    return rc;
+}
+
+/* The newest event time among the items (transaction time, or a label's reported_at). */
+static int64_t newest_time(const vg_pipe_item_t *items, size_t n)
+{
+    int64_t newest = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = items[i].tx      ? items[i].tx->timestamp_ms
+                    : items[i].label ? items[i].label->reported_at_ms
+                                     : INT64_MIN;
+        newest = t > newest ? t : newest;
+    }
+    return newest;
+}
+
 int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
     grow(d, n ? n : 1);
@@ -522,6 +660,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     size_t nrows = 0;
     int rc = 0;
     d->ndeltas = 0;
+    d->batch_oldest_wait_ms = INT64_MAX;
     for (size_t i = 0; i < n && rc == 0; i++) {
         vg_pipe_item_t *it = &items[i];
         if (it->rec.type == VG_SEGLOG_TYPE_TRANSACTION && it->tx) {
@@ -529,19 +668,11 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
             rc = apply_tx(d, b, items, i, nrows, &added);
             nrows += added;
         } else if (it->rec.type == VG_SEGLOG_TYPE_LABEL && it->label) {
-            const Vigil__Label *l = it->label;
-            vg_txindex_t x;
-            rc = batch_txindex(b, l->transaction_id, &x);
-            if (rc == VG_ENOTFOUND) {
-                x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
-                rc = 0;
-            }
-            if (rc == 0)
-                rc = apply_label(d, b, items, i, l, &x);
-            if (rc == 0)
-                rc = put_txindex(b, l->transaction_id, &x);
+            rc = apply_label_item(d, b, items, i);
         }
     }
+    if (rc == 0 && d->o.pending_label_ttl_ms > 0)
+        rc = expire_waiting(d, b, newest_time(items, n));
     if (rc == 0)
         rc = score_rows(d, items, nrows);
     if (rc == 0)
@@ -659,6 +790,7 @@ vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts)
     d->o = *opts;
     d->nreaders = d->o.nparts ? d->o.nparts : 1;
     d->mreaders = vg_xcalloc(d->nreaders, sizeof(*d->mreaders));
+    d->oldest_waiting_ms = INT64_MIN;
     grow(d, 256);
     return d;
 }

@@ -110,6 +110,10 @@ typedef struct vg_decider_opts {
      * features are then NaN. A batch reads each owner through one reader. */
     vg_state_t *(*merchant_state)(void *ctx, unsigned owner);
     void *merchant_ctx;
+    /* A label waiting for its transaction is dropped once a batch's newest record time is
+     * this far past the label's reported_at (event time, so a replay drops the same ones);
+     * 0 keeps them forever. */
+    int64_t pending_label_ttl_ms;
 } vg_decider_opts_t;
 
 vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts);

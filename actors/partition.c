@@ -450,6 +450,7 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint6
         .model = o->model,
         .threshold_medium = o->threshold_medium,
         .threshold_high = o->threshold_high,
+        .pending_label_ttl_ms = o->pending_label_ttl_ms,
         .batch_max = o->batch_max,
         .nparts = o->count,
         .merchant_state = merchant_state,

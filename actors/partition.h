@@ -58,8 +58,9 @@ typedef struct vg_partition_opts {
     const vg_model_t *model; /* shared by every partition; NULL: no model */
     double threshold_medium;
     double threshold_high;
-    size_t batch_max; /* rows per model call */
-    uint32_t mailbox; /* append messages queued at most; 0 = 1024 */
+    size_t batch_max;             /* rows per model call */
+    uint32_t mailbox;             /* append messages queued at most; 0 = 1024 */
+    int64_t pending_label_ttl_ms; /* see vg_decider_opts_t; 0 keeps waiting labels */
 } vg_partition_opts_t;
 
 /* Opens partition `opts->index` on `loop` (call on that loop's thread). Always creates the
