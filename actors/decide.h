@@ -105,9 +105,9 @@ typedef struct vg_decider_opts {
     double threshold_high;
     size_t batch_max; /* rows per model call; 0 = 1024 */
     unsigned nparts;  /* for merchant owners */
-    /* The state of partition `owner`, where its merchants' committed profiles are; NULL while
-     * it is unavailable (a start-up replay before every partition is open): the merchant
-     * features are then NaN. A batch reads each owner through one reader. */
+    /* The state of partition `owner`, where its merchants' committed profiles are; NULL when
+     * it is unavailable (a partition that could not open): the merchant features are then
+     * NaN. A batch reads each owner through one reader. */
     vg_state_t *(*merchant_state)(void *ctx, unsigned owner);
     void *merchant_ctx;
     /* A label waiting for its transaction is dropped once a batch's newest record time is

@@ -291,7 +291,7 @@ static vg_state_t *merchant_state(void *ctx, unsigned owner)
 {
     vg_partition_t *p = ctx;
     if (!p->peers || owner >= p->npeers || !p->peers[owner])
-        return NULL; /* not all partitions open yet (a start-up replay) */
+        return NULL; /* before vg_partition_start: no partition reads another yet */
     return vg_partition_state(p->peers[owner]);
 }
 
@@ -429,9 +429,8 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
 
 static const vg_actor_ops_t partition_ops = {"partition", partition_receive, partition_on_stop};
 
-/* The decision log, the decider, the replay from the applied offset, and the merchant outbox
- * left from before. Fills p->open_why on failure. */
-static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint64_t applied)
+/* The decision log and the decider. Fills p->open_why on failure. */
+static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
 {
     char dir[PATH_MAX];
     int rc =
@@ -457,16 +456,28 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint6
         .merchant_ctx = p,
     };
     p->decider = vg_decider_new(&dec);
+    return 0;
+}
+
+/* The replay from the applied offset, then the merchant outbox left from before (the replay
+ * may have added to it). Run once every partition is open, so that the replayed transactions
+ * get their merchants' features from the owners' committed profiles. Fills p->open_why on
+ * failure. */
+static int catch_up(vg_partition_t *p)
+{
+    uint64_t applied = 0;
+    int rc = vg_state_applied_offset(p->state, &applied);
     uint64_t replayed = 0;
     uint64_t t0 = vg_clock_mono_ns();
-    rc = vg_decider_replay(p->decider, &replayed);
+    if (rc == 0)
+        rc = vg_decider_replay(p->decider, &replayed);
     if (rc != 0) {
         snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
                  (unsigned long long)applied, vg_strerror(rc));
         return rc;
     }
     if (replayed)
-        VG_LOG_INFO("partition caught up partition=%u from=%llu records=%llu ms=%llu", o->index,
+        VG_LOG_INFO("partition caught up partition=%u from=%llu records=%llu ms=%llu", p->index,
                     (unsigned long long)applied, (unsigned long long)replayed,
                     (unsigned long long)((vg_clock_mono_ns() - t0) / 1000000));
     vg_mdelta_t *pending = NULL;
@@ -478,7 +489,7 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o, uint6
         return rc;
     }
     for (size_t i = 0; i < npending; i++)
-        outq_push(p, &pending[i]); /* sent once every partition is open */
+        outq_push(p, &pending[i]);
     free(pending);
     return 0;
 }
@@ -514,7 +525,7 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
                  (unsigned long long)applied, (unsigned long long)next);
         return VG_ECORRUPT;
     }
-    rc = open_decisions(p, o, applied);
+    rc = open_decisions(p, o);
     if (rc != 0)
         return rc;
     rc = vg_gcommit_new(p->log, vg_loop_uv(loop), &o->commit, on_durable, p, &p->gc);
@@ -547,12 +558,21 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     return p->open_rc;
 }
 
-void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned n)
+int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n)
 {
     p->peers = peers;
     p->npeers = n;
-    if (p->open_rc == 0)
-        send_outbox(p);
+    if (p->open_rc != 0)
+        return p->open_rc;
+    int rc = catch_up(p);
+    if (rc != 0) {
+        VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", p->index, vg_strerror(rc),
+                     p->open_why);
+        p->open_rc = rc; /* reported by vg_partition_status; its state is no one's to read */
+        return rc;
+    }
+    send_outbox(p);
+    return 0;
 }
 
 unsigned vg_partition_waiting(vg_partition_t *p)

@@ -71,10 +71,13 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
 /* 0 when healthy; else the error, with a one-line reason in `why`. Thread: any. */
 int vg_partition_status(vg_partition_t *p, char *why, size_t len);
 
-/* Hands the partition its peers (every partition of the engine, by index) once all are
- * open: from then on it reads merchant profiles from their owners and sends its merchant
- * outbox (actors/merchant.h). Thread: the partition's loop. */
-void vg_partition_set_peers(vg_partition_t *p, vg_partition_t **peers, unsigned n);
+/* Once every partition of the engine is open: hands the partition its peers (all of them, by
+ * index), from which it reads merchant profiles and to which it sends its merchant outbox
+ * (actors/merchant.h); then replays its log from the state's applied offset (the replayed
+ * transactions read their merchants' committed profiles like live ones) and sends the outbox.
+ * Call before any append. 0, or the error that stopped the partition (also reported by
+ * vg_partition_status). Thread: the partition's loop. */
+int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n);
 
 /* Appends accepted and not yet answered (waiting for their fsync). Thread: any. */
 unsigned vg_partition_waiting(vg_partition_t *p);

@@ -201,11 +201,12 @@ static void start_partition(void *arg)
     (void)vg_partition_new(loop, &o, &s->parts[s->opening]);
 }
 
-/* Every partition is open: each learns its peers (merchant owners) on its own loop. */
-static void give_peers(void *arg)
+/* Every partition is open: each learns its peers (merchant owners) and replays its log, on
+ * its own loop, one after another. A partition that cannot is stopped and named by /readyz. */
+static void catch_up_partition(void *arg)
 {
     struct server *s = arg;
-    vg_partition_set_peers(s->parts[s->opening], s->parts, s->nparts);
+    (void)vg_partition_start(s->parts[s->opening], s->parts, s->nparts);
 }
 
 /* /readyz: every partition healthy. Thread: the API's loop. */
@@ -307,7 +308,7 @@ static int open_partitions(struct server *s)
     }
     for (unsigned i = 0; i < s->nparts; i++) {
         s->opening = i;
-        int rc = vg_loop_call_wait(partition_loop(s, i), give_peers, s);
+        int rc = vg_loop_call_wait(partition_loop(s, i), catch_up_partition, s);
         if (rc != 0)
             return rc;
     }

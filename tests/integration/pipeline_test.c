@@ -6,6 +6,9 @@
  * and changes no state, labels before and after their transaction, and the feature values of
  * a scripted account history checked against numbers computed by hand.
  */
+#include "actors/merchant.h"
+#include "actors/route.h"
+#include "runtime/io.h"
 #include "tests/support/http_client.h"
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
@@ -578,6 +581,71 @@ VG_TEST(merchant_features_gather_every_partition_and_survive_kill9)
     nanosleep(&pause, NULL);
     ASSERT_EQ(call(&e, "GET", "/v1/merchants/mx", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"transactions\":14,\"fraud_labels\":2,");
+    free(resp);
+    engine_stop(&e);
+}
+
+/* Whether the decision in a GET /v1/transactions answer has a number for `feature`. */
+static bool feature_known(const char *resp, const char *feature)
+{
+    char key[96];
+    snprintf(key, sizeof(key), "\"%s\":", feature);
+    const char *p = strstr(resp, key);
+    return p && strncmp(p + strlen(key), "null", 4) != 0;
+}
+
+/* A partition whose state is lost replays its whole log at start-up once every partition is
+ * open, so its transactions get their merchant's features from the owning partition, as live
+ * ones do (they were NaN when the owner opened after it), and the owner counts them once. */
+VG_TEST(replay_reads_merchant_features_from_their_owner)
+{
+    struct engine e = {0};
+    engine_start(&e); /* 4 partitions, opened in order */
+    char acct[32] = "";
+    char merch[32] = "";
+    for (unsigned i = 0; i < 1000 && !acct[0]; i++) {
+        char a[32];
+        snprintf(a, sizeof(a), "acct-rp%u", i);
+        if (vg_route_account(4, a) == 0)
+            snprintf(acct, sizeof(acct), "%s", a);
+    }
+    for (unsigned i = 0; i < 1000 && !merch[0]; i++) {
+        char m[32];
+        snprintf(m, sizeof(m), "merch-rp%u", i);
+        if (vg_merchant_owner(m, 4) == 3)
+            snprintf(merch, sizeof(merch), "%s", m);
+    }
+    ASSERT_TRUE(acct[0] && merch[0]);
+    long long t = now_ms() - 60000;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "\"merchant_id\":\"%s\"", merch);
+    char body[512];
+    char *resp = NULL;
+    for (int k = 0; k < 5; k++) {
+        char id[32];
+        snprintf(id, sizeof(id), "rp-%d", k);
+        tx_json(body, sizeof(body), id, acct, "7.00", t + k, extra);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        free(resp);
+    }
+    char mpath[64];
+    snprintf(mpath, sizeof(mpath), "/v1/merchants/%s", merch);
+    resp = poll_for(&e, mpath, "\"transactions\":5,");
+    free(resp);
+    engine_stop(&e);
+    char state[600];
+    snprintf(state, sizeof(state), "%s/p00/state", e.data);
+    ASSERT_OK(vg_io_remove_tree(state));
+    engine_spawn(&e);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/rp-4", NULL, NULL, &resp), 200);
+    if (!feature_known(resp, "merchant_tx_count_1d") || !feature_known(resp, "tx_count_1d"))
+        VG_FAIL("replayed decision without merchant features: %s", resp);
+    ASSERT_STR_CONTAINS(resp, "\"tx_count_1d\":4.0"); /* the account as before rp-4, as live */
+    free(resp);
+    resp = poll_for(&e, mpath, "\"transactions\":5,"); /* the replay's deltas: not again */
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", mpath, NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":5,");
     free(resp);
     engine_stop(&e);
 }
