@@ -124,6 +124,26 @@ static int fail(vg_tx_error_t *err, const char *code, const char *field, const c
 
 /* ---- semantic checks (shared with the protobuf path) ---- */
 
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xc2 && c <= 0xdf ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || /* overlong, surrogate */
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))   /* overlong, > U+10FFFF */
+        return 0;
+    return len;
+}
+
 static int check_id(const char *v, const char *field, bool required, vg_tx_error_t *err)
 {
     size_t n = v ? strlen(v) : 0;
@@ -131,9 +151,13 @@ static int check_id(const char *v, const char *field, bool required, vg_tx_error
         return required ? fail(err, "missing_field", field, "%s is required", field) : 0;
     if (n > MAX_ID)
         return fail(err, "invalid_id", field, "%s is longer than %d bytes", field, MAX_ID);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n;) {
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
             return fail(err, "invalid_id", field, "%s contains a control character", field);
+        size_t len = utf8_len((const unsigned char *)v + i, n - i);
+        if (len == 0)
+            return fail(err, "invalid_id", field, "%s is not valid UTF-8", field);
+        i += len;
     }
     return 0;
 }
@@ -622,43 +646,190 @@ char *vg_tx_to_json(const Vigil__Transaction *tx)
     return text;
 }
 
+/* ---- the decision's JSON, written directly ----
+ *
+ * A decision goes out with every /v1/score answer, and building it as jansson values to dump
+ * them cost about 33,000 instructions per answer (a malloc per value, a hash table per object,
+ * the dump's callbacks): more than the rest of the answer. Its shape is fixed, so it is
+ * written straight into one buffer, byte for byte what json_dumps gave with JSON_COMPACT,
+ * JSON_PRESERVE_ORDER and JSON_REAL_PRECISION(9) (the test keeps the jansson version and
+ * compares). Requests are still parsed by jansson. */
+
+struct jbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+static void jb_need(struct jbuf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    while (b->len + n + 1 > b->cap)
+        b->cap = b->cap ? b->cap * 2 : 512;
+    b->p = vg_xrealloc(b->p, b->cap);
+}
+
+static void jb_raw(struct jbuf *b, const char *s, size_t n)
+{
+    jb_need(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void jb_lit(struct jbuf *b, const char *s)
+{
+    jb_raw(b, s, strlen(s));
+}
+
+/* A JSON string, escaped as jansson escapes (no JSON_ESCAPE_SLASH, no JSON_ENSURE_ASCII).
+ * Bytes that are not UTF-8 (which jansson would not have taken) become U+FFFD. */
+static void jb_str(struct jbuf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = strlen(str);
+    jb_raw(b, "\"", 1);
+    size_t run = 0; /* bytes copied as they are, pending */
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        const char *esc = NULL;
+        char u[8];
+        size_t len = c < 0x80 ? 1 : utf8_len(s + i, n - i);
+        if (c == '"')
+            esc = "\\\"";
+        else if (c == '\\')
+            esc = "\\\\";
+        else if (c == '\b')
+            esc = "\\b";
+        else if (c == '\f')
+            esc = "\\f";
+        else if (c == '\n')
+            esc = "\\n";
+        else if (c == '\r')
+            esc = "\\r";
+        else if (c == '\t')
+            esc = "\\t";
+        else if (c < 0x20) {
+            snprintf(u, sizeof(u), "\\u%04X", c);
+            esc = u;
+        } else if (len == 0) {
+            esc = "\xef\xbf\xbd"; /* U+FFFD */
+            len = 1;
+        }
+        if (!esc) {
+            i += len;
+            run += len;
+            continue;
+        }
+        jb_raw(b, str + i - run, run);
+        run = 0;
+        jb_lit(b, esc);
+        i += len;
+    }
+    jb_raw(b, str + n - run, run);
+    jb_raw(b, "\"", 1);
+}
+
+/* A real as jansson's jsonp_dtostr writes it with precision 9: "%.9g", then ".0" when it
+ * would read back as an integer, and the exponent without '+' or leading zeros. JSON has no
+ * infinity or NaN: those are null (jansson would have dropped the key). */
+static void jb_real(struct jbuf *b, double v)
+{
+    if (!isfinite(v)) {
+        jb_lit(b, "null");
+        return;
+    }
+    char t[40];
+    int n = snprintf(t, sizeof(t), "%.9g", v);
+    if (n <= 0 || (size_t)n >= sizeof(t) - 3)
+        return;
+    size_t len = (size_t)n;
+    if (!strchr(t, '.') && !strchr(t, 'e')) {
+        memcpy(t + len, ".0", 3);
+        len += 2;
+    }
+    char *e = strchr(t, 'e');
+    if (e) {
+        char *start = e + 1;
+        char *end = start + 1;
+        if (*start == '-')
+            start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, len - (size_t)(end - t) + 1);
+            len -= (size_t)(end - start);
+        }
+    }
+    jb_raw(b, t, len);
+}
+
+static void jb_int(struct jbuf *b, long long v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof(t), "%lld", v);
+    jb_raw(b, t, (size_t)n);
+}
+
+/* "key": (keys here are plain ASCII). */
+static void jb_key(struct jbuf *b, const char *key)
+{
+    jb_raw(b, "\"", 1);
+    jb_lit(b, key);
+    jb_raw(b, "\":", 2);
+}
+
 char *vg_decision_to_json(const Vigil__Decision *d, bool with_features)
 {
     static const char *const levels[] = {"LOW", "LOW", "MEDIUM", "HIGH"};
-    json_t *o = json_object();
-    json_object_set_new(o, "transaction_id", json_string(d->transaction_id));
-    json_object_set_new(o, "score", json_real(d->score));
-    json_object_set_new(
-        o, "level", json_string(levels[(unsigned)d->level < VG_ARRAY_LEN(levels) ? d->level : 0]));
-    json_t *reasons = json_array();
+    struct jbuf b = {0};
+    jb_need(&b, 256);
+    jb_lit(&b, "{");
+    jb_key(&b, "transaction_id");
+    jb_str(&b, d->transaction_id ? d->transaction_id : "");
+    jb_lit(&b, ",");
+    jb_key(&b, "score");
+    jb_real(&b, d->score);
+    jb_lit(&b, ",\"level\":\"");
+    jb_lit(&b, levels[(unsigned)d->level < VG_ARRAY_LEN(levels) ? d->level : 0]);
+    jb_lit(&b, "\",\"reasons\":[");
     for (size_t i = 0; i < d->n_reasons; i++) {
-        json_t *r = json_object();
-        json_object_set_new(r, "feature", json_string(d->reasons[i]->feature));
-        json_object_set_new(r, "value",
-                            isnan(d->reasons[i]->value) ? json_null()
-                                                        : json_real(d->reasons[i]->value));
-        json_object_set_new(r, "contribution", json_real(d->reasons[i]->contribution));
-        json_array_append_new(reasons, r);
+        jb_lit(&b, i ? ",{" : "{");
+        jb_key(&b, "feature");
+        jb_str(&b, d->reasons[i]->feature ? d->reasons[i]->feature : "");
+        jb_lit(&b, ",\"value\":");
+        jb_real(&b, d->reasons[i]->value); /* NaN (missing): null */
+        jb_lit(&b, ",\"contribution\":");
+        jb_real(&b, d->reasons[i]->contribution);
+        jb_lit(&b, "}");
     }
-    json_object_set_new(o, "reasons", reasons);
-    json_t *rules = json_array();
-    for (size_t i = 0; i < d->n_rule_hits; i++)
-        json_array_append_new(rules, json_string(d->rule_hits[i]));
-    json_object_set_new(o, "rules", rules);
-    json_object_set_new(o, "model_version", json_string(d->model_version));
-    json_object_set_new(o, "partition", json_integer(d->partition));
-    json_object_set_new(o, "offset", json_integer((json_int_t)d->offset));
-    json_object_set_new(o, "replay", json_boolean(d->replay));
+    jb_lit(&b, "],\"rules\":[");
+    for (size_t i = 0; i < d->n_rule_hits; i++) {
+        if (i)
+            jb_lit(&b, ",");
+        jb_str(&b, d->rule_hits[i] ? d->rule_hits[i] : "");
+    }
+    jb_lit(&b, "],");
+    jb_key(&b, "model_version");
+    jb_str(&b, d->model_version ? d->model_version : "");
+    jb_lit(&b, ",\"partition\":");
+    jb_int(&b, (long long)d->partition);
+    jb_lit(&b, ",\"offset\":");
+    jb_int(&b, (long long)d->offset);
+    jb_lit(&b, d->replay ? ",\"replay\":true" : ",\"replay\":false");
     if (with_features) {
-        json_t *feats = json_object();
-        for (size_t i = 0; i < d->n_features && i < VG_FEATURE_COUNT; i++)
-            json_object_set_new(feats, vg_feature_name(i),
-                                isnan(d->features[i]) ? json_null() : json_real(d->features[i]));
-        json_object_set_new(o, "features", feats);
+        jb_lit(&b, ",\"features\":{");
+        for (size_t i = 0; i < d->n_features && i < VG_FEATURE_COUNT; i++) {
+            if (i)
+                jb_lit(&b, ",");
+            jb_key(&b, vg_feature_name(i));
+            jb_real(&b, d->features[i]);
+        }
+        jb_lit(&b, "}");
     }
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
-    json_decref(o);
-    return text;
+    jb_lit(&b, "}");
+    return b.p;
 }
 
 char *vg_tx_error_json(const vg_tx_error_t *err)

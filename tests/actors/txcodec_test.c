@@ -5,8 +5,11 @@
  * and the same verdicts for protobuf input.
  */
 #include "actors/txcodec.h"
+#include "models/features.h"
+#include "runtime/compiler.h"
 #include "tests/vg_test.h"
 
+#include <jansson.h>
 #include <math.h>
 
 static const vg_tx_limits_t lim = {
@@ -230,6 +233,17 @@ VG_TEST(codec_protobuf_gets_the_same_verdicts)
     tx.account_id = "";
     ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
     ASSERT_STR_EQ(err.field, "account_id");
+    /* A protobuf string is not checked for UTF-8 by protobuf-c: ids are, here. */
+    tx.account_id = "caf\xc3\xa9-\xe2\x82\xac";
+    ASSERT_OK(vg_tx_validate(&tx, &lim, &err));
+    static const char *const bad[] = {"a\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        tx.account_id = vg_unconst(bad[i]);
+        ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+        ASSERT_STR_EQ(err.code, "invalid_id");
+        ASSERT_STR_CONTAINS(err.message, "UTF-8");
+    }
 }
 
 VG_TEST(codec_decision_json)
@@ -264,4 +278,140 @@ VG_TEST(codec_decision_json)
     j = vg_decision_to_json(&d, false); /* the vector only when asked for */
     ASSERT_FALSE(strstr(j, "features") != NULL);
     free(j);
+}
+
+/* The decision JSON as jansson dumps it: the reference vg_decision_to_json must equal.
+ * Non-finite reals are null (jansson itself refuses them: the key would be missing). */
+static json_t *real_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static char *jansson_decision(const Vigil__Decision *d, bool with_features)
+{
+    static const char *const levels[] = {"LOW", "LOW", "MEDIUM", "HIGH"};
+    json_t *o = json_object();
+    json_object_set_new(o, "transaction_id", json_string(d->transaction_id));
+    json_object_set_new(o, "score", json_real(d->score));
+    json_object_set_new(o, "level", json_string(levels[d->level]));
+    json_t *reasons = json_array();
+    for (size_t i = 0; i < d->n_reasons; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "feature", json_string(d->reasons[i]->feature));
+        json_object_set_new(r, "value", real_or_null(d->reasons[i]->value));
+        json_object_set_new(r, "contribution", real_or_null(d->reasons[i]->contribution));
+        json_array_append_new(reasons, r);
+    }
+    json_object_set_new(o, "reasons", reasons);
+    json_t *rules = json_array();
+    for (size_t i = 0; i < d->n_rule_hits; i++)
+        json_array_append_new(rules, json_string(d->rule_hits[i]));
+    json_object_set_new(o, "rules", rules);
+    json_object_set_new(o, "model_version", json_string(d->model_version));
+    json_object_set_new(o, "partition", json_integer(d->partition));
+    json_object_set_new(o, "offset", json_integer((json_int_t)d->offset));
+    json_object_set_new(o, "replay", json_boolean(d->replay));
+    if (with_features) {
+        json_t *feats = json_object();
+        for (size_t i = 0; i < d->n_features; i++)
+            json_object_set_new(feats, vg_feature_name(i), real_or_null(d->features[i]));
+        json_object_set_new(o, "features", feats);
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    return text;
+}
+
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* A double of any sign and magnitude, or a small integer, or zero of either sign. */
+static double any_double(uint64_t *x)
+{
+    switch (rnd(x) % 6) {
+    case 0:
+        return (double)(int64_t)(rnd(x) % 2001) - 1000.0;
+    case 1:
+        return rnd(x) % 2 ? 0.0 : -0.0;
+    case 2:
+        return ldexp((double)(rnd(x) % 1000000), (int)(rnd(x) % 2000) - 1000);
+    case 3:
+        return -ldexp((double)(rnd(x) % 1000000), (int)(rnd(x) % 200) - 100);
+    case 4:
+        return (float)((double)(rnd(x) % 1000000) / 1000.0);
+    default: {
+        double v;
+        uint64_t bits = rnd(x);
+        memcpy(&v, &bits, sizeof(v));
+        return isfinite(v) ? v : 1.5;
+    }
+    }
+}
+
+/* Byte for byte what jansson dumps, over decisions with odd strings (quotes, backslashes,
+ * escapes, multi-byte UTF-8) and reals of every shape (exponents, integers, negative zero). */
+VG_TEST(codec_decision_json_is_what_jansson_dumps)
+{
+    static const char *const ids[] = {"t1",
+                                      "with \"quotes\" and \\ back",
+                                      "tab\there\nnew\rline\b\f",
+                                      "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x92\xb3",
+                                      "ctl\x01\x1f end",
+                                      "",
+                                      "/slash/ok",
+                                      "\x7f del"};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 2000; round++) {
+        Vigil__Reason rv[3];
+        Vigil__Reason *rp[3];
+        for (int i = 0; i < 3; i++) {
+            vigil__reason__init(&rv[i]);
+            rv[i].feature = vg_unconst(vg_feature_name(rnd(&x) % VG_FEATURE_COUNT));
+            rv[i].value = rnd(&x) % 5 == 0 ? NAN : any_double(&x);
+            rv[i].contribution = any_double(&x);
+            rp[i] = &rv[i];
+        }
+        char *hits[] = {"rule-1", "r\"2"};
+        float feats[VG_FEATURE_COUNT];
+        for (size_t i = 0; i < VG_FEATURE_COUNT; i++)
+            feats[i] = rnd(&x) % 7 == 0 ? NAN : (float)any_double(&x);
+        Vigil__Decision d = VIGIL__DECISION__INIT;
+        d.transaction_id = vg_unconst(ids[rnd(&x) % VG_ARRAY_LEN(ids)]);
+        d.score = (float)((double)(rnd(&x) % 1000001) / 1e6);
+        d.level = (Vigil__Level)(rnd(&x) % 4);
+        d.n_reasons = rnd(&x) % 4;
+        d.reasons = rp;
+        d.n_rule_hits = rnd(&x) % 3;
+        d.rule_hits = hits;
+        d.model_version = rnd(&x) % 2 ? "xgb-36e5a3beb2133ffa" : "";
+        d.partition = (uint32_t)(rnd(&x) % 64);
+        d.offset = rnd(&x) % 3 ? rnd(&x) % 100000 : (uint64_t)INT64_MAX;
+        d.replay = rnd(&x) % 2;
+        d.n_features = VG_FEATURE_COUNT;
+        d.features = feats;
+        bool with = rnd(&x) % 2;
+        char *want = jansson_decision(&d, with);
+        char *got = vg_decision_to_json(&d, with);
+        ASSERT_NOT_NULL(want);
+        if (strcmp(want, got) != 0)
+            VG_FAIL("round %d:\n jansson %s\n vigil   %s", round, want, got);
+        free(want);
+        free(got);
+    }
+    /* Bytes that are not UTF-8 (jansson would have dropped the field) come out as U+FFFD. */
+    Vigil__Decision d = VIGIL__DECISION__INIT;
+    d.transaction_id = "bad\xff\xc3(";
+    d.model_version = "";
+    char *got = vg_decision_to_json(&d, false);
+    ASSERT_STR_CONTAINS(got, "\"bad\xef\xbf\xbd\xef\xbf\xbd(\"");
+    json_error_t jerr;
+    json_t *back = json_loads(got, 0, &jerr);
+    ASSERT_NOT_NULL(back);
+    json_decref(back);
+    free(got);
 }
