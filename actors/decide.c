@@ -71,7 +71,7 @@ static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, cons
     m->offset = offset;
     m->ts_ms = ts;
     m->owner = vg_merchant_owner(merchant, d->o.nparts);
-    snprintf(m->merchant_id, sizeof(m->merchant_id), "%s", merchant);
+    vg_strlcpy(m->merchant_id, merchant, sizeof(m->merchant_id));
     return m;
 }
 
@@ -527,7 +527,7 @@ static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
         dec->decided_ms = now;
         memcpy(dec->features, d->rows + r * VG_FEATURE_COUNT, sizeof(dec->features));
         if (model)
-            snprintf(dec->model_version, sizeof(dec->model_version), "%s", vg_model_version(model));
+            vg_strlcpy(dec->model_version, vg_model_version(model), sizeof(dec->model_version));
         if (dec->level >= VIGIL__LEVEL__LEVEL_MEDIUM) {
             memcpy(d->flagged + nflag * VG_FEATURE_COUNT, dec->features, sizeof(dec->features));
             d->flag_row[nflag++] = r;

@@ -19,6 +19,7 @@
 #define VG_LOG_MODULE "http"
 #include "actors/http.h"
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
 
@@ -496,7 +497,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     req->wsi = wsi;
     req->state = REQ_READING;
     c->req = req;
-    snprintf(req->method, sizeof(req->method), "%s", detect_method(wsi));
+    vg_strlcpy(req->method, detect_method(wsi), sizeof(req->method));
     set_str(&req->path, path, len < PATH_MAX_LEN ? len : PATH_MAX_LEN);
     copy_query(req, wsi);
     copy_headers(req, wsi);

@@ -109,4 +109,15 @@ static inline uint64_t vg_get_be(const uint8_t *p, int n)
     return v;
 }
 
+/* Copies the string src into dst[size] (size > 0), cut to size - 1 bytes, always terminated:
+ * snprintf(dst, size, "%s", src) without the format parsing, for the hot paths that copy ids.
+ * Returns the bytes copied. */
+static inline size_t vg_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = strnlen(src, size - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 #endif

@@ -62,6 +62,18 @@ VG_TEST(bytes_encodings_are_fixed_byte_orders)
     ASSERT_EQ_U(vg_get_be(b + 4, 4), 0x05060708u);
 }
 
+VG_TEST(bytes_strlcpy_cuts_and_terminates)
+{
+    char b[6];
+    memset(b, 'x', sizeof(b));
+    ASSERT_EQ(vg_strlcpy(b, "abc", sizeof(b)), 3);
+    ASSERT_TRUE(strcmp(b, "abc") == 0);
+    ASSERT_EQ(vg_strlcpy(b, "abcdefgh", sizeof(b)), 5);
+    ASSERT_TRUE(strcmp(b, "abcde") == 0);
+    ASSERT_EQ(vg_strlcpy(b, "", sizeof(b)), 0);
+    ASSERT_TRUE(b[0] == '\0');
+}
+
 VG_TEST(hash_is_stable_and_spreads)
 {
     /* The partition of an account depends on this value: it must never change. */
