@@ -10,7 +10,9 @@
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -308,5 +310,71 @@ VG_TEST(serve_closes_a_pipelining_connection_and_keeps_serving)
         ASSERT_EQ(get(e.http_port, "/healthz", &b), 200);
         free(b);
     }
+    expect_clean_exit(&e, SIGTERM);
+}
+
+/* Reads from fd into buf until it holds `want` or timeout_ms pass. Whether it did. */
+static bool recv_until(int fd, const char *want, char *buf, size_t cap, int timeout_ms)
+{
+    size_t len = strlen(buf);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!strstr(buf, want)) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long left =
+            timeout_ms - ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0 || len + 1 >= cap)
+            return false;
+        ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+        if (n <= 0)
+            return false;
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    return true;
+}
+
+/* "Expect: 100-continue" gets its interim 100 before the body is sent (clients wait up to a
+ * second for it otherwise), then the real answer; a body over the limit gets its 413 at once
+ * and no 100. */
+VG_TEST(serve_answers_expect_100_continue)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    static const char body[] = "{\"transaction_id\":\"exp-1\",\"account_id\":\"a1\","
+                               "\"amount\":\"10.00\",\"currency\":\"EUR\","
+                               "\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+    char head[512];
+    snprintf(head, sizeof(head),
+             "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             sizeof(body) - 1);
+    for (int round = 0; round < 2; round++) { /* connections alternate between the loops */
+        vg_tc_conn_t c;
+        ASSERT_OK(vg_tc_connect(&c, e.http_port));
+        ASSERT_OK(vg_tc_send_raw(&c, head));
+        char buf[8192] = "";
+        if (!recv_until(c.fd, "\r\n\r\n", buf, sizeof(buf), 500))
+            VG_FAIL("no interim answer within 500 ms: \"%s\"", buf);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
+        ASSERT_OK(vg_tc_send_raw(&c, body));
+        buf[0] = '\0';
+        if (!recv_until(c.fd, "\"replay\":", buf, sizeof(buf), 10000))
+            VG_FAIL("no decision: \"%s\"", buf);
+        ASSERT_TRUE(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+        vg_tc_close(&c);
+    }
+    vg_tc_conn_t c;
+    ASSERT_OK(vg_tc_connect(&c, e.http_port));
+    ASSERT_OK(vg_tc_send_raw(&c, "POST /v1/transactions HTTP/1.1\r\nHost: x\r\n"
+                                 "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                                 "Content-Length: 999999999\r\n\r\n"));
+    char buf[8192] = "";
+    if (!recv_until(c.fd, "body_too_large", buf, sizeof(buf), 5000))
+        VG_FAIL("no 413: \"%s\"", buf);
+    ASSERT_TRUE(strncmp(buf, "HTTP/1.1 413", 12) == 0);
+    vg_tc_close(&c);
     expect_clean_exit(&e, SIGTERM);
 }
