@@ -253,14 +253,11 @@ static void apply_inbox(uv_check_t *h)
     if (!list)
         return;
     int rc = p->open_rc;
-    uint64_t applied = 0;
-    if (rc == 0)
-        rc = vg_state_applied_offset(p->state, &applied);
     vg_state_batch_t *b = rc == 0 ? vg_state_batch_begin(p->state) : NULL;
     for (struct merchant_msg *m = list; m && rc == 0; m = m->next_in)
         rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
     if (b && rc == 0)
-        rc = vg_state_batch_commit(b, applied);
+        rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
     else if (b)
         vg_state_batch_abort(b);
     if (rc != 0)

@@ -448,7 +448,7 @@ static int apply(vg_state_t *st, struct op **sorted, size_t n, uint64_t applied)
             rc = mdb_put(txn, st->dbi[o->db], &k, &v, 0);
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && applied != VG_STATE_KEEP_APPLIED) {
         uint8_t b[8];
         vg_put_le64(b, applied);
         MDB_val k = {sizeof(APPLIED_KEY) - 1, vg_unconst(APPLIED_KEY)};

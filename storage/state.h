@@ -131,7 +131,11 @@ VG_MUST_CHECK int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, c
                                      size_t klen, vg_bytes_t *val);
 
 /* Commits every operation and `applied_offset` in one transaction, then frees the batch.
- * 0; VG_ESTATE or -errno (nothing committed, batch freed); -ENOSPC when the map cannot grow. */
+ * VG_STATE_KEEP_APPLIED leaves the applied offset as it is (a batch that applies no log
+ * records of its own, such as merchant deltas from other partitions).
+ * 0; VG_ESTATE or -errno (nothing committed, batch freed); -ENOSPC when the map cannot
+ * grow. */
+#define VG_STATE_KEEP_APPLIED UINT64_MAX
 VG_MUST_CHECK int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset);
 
 /* Drops the batch: nothing is written. */

@@ -147,6 +147,26 @@ VG_TEST(state_offset_moves_only_with_its_data)
     vg_state_close(st);
 }
 
+/* A batch that applies no log records of its own keeps the applied offset. */
+VG_TEST(state_batch_can_leave_the_applied_offset)
+{
+    vg_state_t *st = open_state("s", 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_MERCHANTS, "m", 1, "1", 1));
+    ASSERT_OK(vg_state_batch_commit(b, 5));
+    b = vg_state_batch_begin(st);
+    ASSERT_OK(vg_state_batch_put(b, VG_STATE_MERCHANTS, "m", 1, "2", 1));
+    ASSERT_OK(vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED));
+    uint64_t applied = 0;
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 5);
+    char c = 0;
+    size_t len = 0;
+    ASSERT_OK(vg_state_get(st, VG_STATE_MERCHANTS, "m", 1, &c, 1, &len));
+    ASSERT_EQ(c, '2');
+    vg_state_close(st);
+}
+
 VG_TEST(state_map_grows_when_full)
 {
     vg_state_t *st = open_state("s", 256 * 1024); /* far too small */
