@@ -700,6 +700,8 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         rc = put_outbox(d, b);
     for (size_t i = 0; i < d->nforget && rc == 0; i++)
         rc = vg_outbox_del(b, d->forget[i].owner, d->forget[i].record);
+    if (rc == 0 && d->o.before_commit)
+        rc = d->o.before_commit(d->o.before_commit_ctx, b);
     if (rc != 0) {
         vg_state_batch_abort(b);
         d->ndeltas = 0;

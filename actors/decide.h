@@ -114,6 +114,11 @@ typedef struct vg_decider_opts {
      * this far past the label's reported_at (event time, so a replay drops the same ones);
      * 0 keeps them forever. */
     int64_t pending_label_ttl_ms;
+    /* Called with each batch just before it commits, to add what must commit with it (the
+     * partition applies there the merchant deltas other partitions sent it, saving a
+     * transaction of their own); an error aborts the batch. NULL: nothing. */
+    int (*before_commit)(void *ctx, vg_state_batch_t *b);
+    void *before_commit_ctx;
 } vg_decider_opts_t;
 
 vg_decider_t *vg_decider_new(const vg_decider_opts_t *opts);

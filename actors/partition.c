@@ -42,9 +42,10 @@ struct vg_partition {
     size_t batch_cap;
     /* merchant outbox: per owner, deltas not yet acknowledged, oldest first; at most one
      * message in flight per owner, so an owner sees a source's deltas in offset order */
-    vg_partition_t **peers;     /* set once every partition is open */
-    struct merchant_msg *inbox; /* merchant deltas received this loop turn (owner side) */
-    uv_check_t inbox_check;     /* applies them in one transaction after the turn's I/O */
+    vg_partition_t **peers;      /* set once every partition is open */
+    struct merchant_msg *inbox;  /* merchant deltas received this loop turn (owner side) */
+    struct merchant_msg *riding; /* inbox messages applied in the decider batch committing */
+    uv_check_t inbox_check;      /* applies them in one transaction after the turn's I/O */
     bool check_started;
     struct outq *outq; /* [count] */
     unsigned npeers;
@@ -83,6 +84,7 @@ struct merchant_msg {
 #define OUTBOX_CHUNK 1024
 
 static void outq_push(vg_partition_t *p, const vg_mdelta_t *d);
+static void answer_riding(vg_partition_t *p, int rc);
 static void send_outbox(vg_partition_t *p);
 
 static void answer(vg_append_msg_t *m, int status)
@@ -112,6 +114,7 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
     int rc = atomic_load_explicit(&p->apply_rc, memory_order_relaxed);
     if (rc == 0) {
         rc = vg_decider_apply(p->decider, p->batch, n, head ? p->batch[n - 1].offset + 1 : 0);
+        answer_riding(p, rc);
         if (rc != 0) {
             snprintf(p->apply_why, sizeof(p->apply_why), "applying offsets %llu..%llu: %s",
                      (unsigned long long)p->batch[0].offset,
@@ -244,6 +247,42 @@ static void send_outbox(vg_partition_t *p)
 
 /* The owner side: every source's deltas that arrived this loop turn are applied in ONE
  * transaction (each with its source's high-water), then answered. */
+/* Answers the merchant messages of `list` with rc (0: their deltas are committed). */
+static void answer_merchant(vg_partition_t *p, struct merchant_msg *list, int rc)
+{
+    if (rc != 0 && list)
+        VG_LOG_WARN("merchant deltas not applied partition=%u err=%s (the sources resend)",
+                    p->index, vg_strerror(rc));
+    while (list) {
+        struct merchant_msg *m = list;
+        list = m->next_in;
+        m->status = rc;
+        if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
+            free(m); /* the source stopped: its outbox resends after a restart */
+    }
+}
+
+/* The decider's hook: the merchant deltas received so far ride in its batch. */
+static int ride_inbox(void *ctx, vg_state_batch_t *b)
+{
+    vg_partition_t *p = ctx;
+    p->riding = p->inbox;
+    p->inbox = NULL;
+    int rc = 0;
+    for (struct merchant_msg *m = p->riding; m && rc == 0; m = m->next_in)
+        rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
+    return rc;
+}
+
+/* After each vg_decider_apply: answers the merchant messages that rode in its batch. */
+static void answer_riding(vg_partition_t *p, int rc)
+{
+    struct merchant_msg *list = p->riding;
+    p->riding = NULL;
+    answer_merchant(p, list, rc);
+}
+
+/* What arrived in a loop turn without a decider batch to ride in: its own transaction. */
 static void apply_inbox(uv_check_t *h)
 {
     vg_partition_t *p = vg_container_of(h, vg_partition_t, inbox_check);
@@ -260,16 +299,7 @@ static void apply_inbox(uv_check_t *h)
         rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
     else if (b)
         vg_state_batch_abort(b);
-    if (rc != 0)
-        VG_LOG_WARN("merchant deltas not applied partition=%u err=%s (the sources resend)",
-                    p->index, vg_strerror(rc));
-    while (list) {
-        struct merchant_msg *m = list;
-        list = m->next_in;
-        m->status = rc;
-        if (vg_actor_reply(&m->hdr, &m->hdr) != 0)
-            free(m); /* the source stopped: its outbox resends after a restart */
-    }
+    answer_merchant(p, list, rc);
 }
 
 static void receive_merchant(vg_partition_t *p, struct merchant_msg *m)
@@ -414,8 +444,12 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
         VG_LOG_WARN("retention failed partition=%u", p->index);
     send_outbox(p);
     /* Outbox entries acknowledged since the last batch: delete them now if traffic stopped. */
-    if (vg_decider_forgetting(p->decider) && vg_decider_apply(p->decider, NULL, 0, applied) != 0)
-        VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
+    if (vg_decider_forgetting(p->decider)) {
+        int rc = vg_decider_apply(p->decider, NULL, 0, applied);
+        answer_riding(p, rc);
+        if (rc != 0)
+            VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
+    }
     p->since_sync_ms += HOUSEKEEPING_MS;
     if (p->since_sync_ms >= p->sync_every_ms && !p->syncing) {
         p->since_sync_ms = 0;
@@ -451,6 +485,8 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
         .nparts = o->count,
         .merchant_state = merchant_state,
         .merchant_ctx = p,
+        .before_commit = ride_inbox,
+        .before_commit_ctx = p,
     };
     p->decider = vg_decider_new(&dec);
     return 0;
@@ -468,6 +504,7 @@ static int catch_up(vg_partition_t *p)
     uint64_t t0 = vg_clock_mono_ns();
     if (rc == 0)
         rc = vg_decider_replay(p->decider, &replayed);
+    answer_riding(p, rc); /* nothing, normally: no message comes before the replay ends */
     if (rc != 0) {
         snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
                  (unsigned long long)applied, vg_strerror(rc));
