@@ -221,7 +221,7 @@ static int collect_expiring(void *ctx, vg_bytes_t key, vg_bytes_t value)
 }
 
 /* Drops the labels that have waited longer than the time-to-live as of `now_ms` (the batch's
- * newest record time), EXPIRE_MAX per batch at most. Only committed waits are seen: one put
+ * newest transaction time), EXPIRE_MAX per batch at most. Only committed waits are seen: one put
  * in this batch is not old yet. */
 static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
 {
@@ -640,16 +640,14 @@ static int apply_label_item(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t
     return rc;
 }
 
-/* The newest event time among the items (transaction time, or a label's reported_at). */
+/* The newest transaction time among the items. Labels do not move this clock: a bulk load
+ * of old labels before their transactions (a backfill) must not expire its own older half. */
 static int64_t newest_time(const vg_pipe_item_t *items, size_t n)
 {
     int64_t newest = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        int64_t t = items[i].tx      ? items[i].tx->timestamp_ms
-                    : items[i].label ? items[i].label->reported_at_ms
-                                     : INT64_MIN;
-        newest = t > newest ? t : newest;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (items[i].tx && items[i].tx->timestamp_ms > newest)
+            newest = items[i].tx->timestamp_ms;
     return newest;
 }
 

@@ -110,8 +110,8 @@ typedef struct vg_decider_opts {
      * NaN. A batch reads each owner through one reader. */
     vg_state_t *(*merchant_state)(void *ctx, unsigned owner);
     void *merchant_ctx;
-    /* A label waiting for its transaction is dropped once a batch's newest record time is
-     * this far past the label's reported_at (event time, so a replay drops the same ones);
+    /* A label waiting for its transaction is dropped once a batch's newest transaction time
+     * is this far past the label's reported_at (event time, so a replay drops the same ones);
      * 0 keeps them forever. */
     int64_t pending_label_ttl_ms;
     /* Called with each batch just before it commits, to add what must commit with it (the

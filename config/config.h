@@ -88,8 +88,9 @@
       "a power loss replays at most this much of it. Each sync delays the log's fsyncs behind "    \
       "it, so syncing every second tripled the HTTP p99 (BENCHMARKS.md).")                         \
     X(state, pending_label_ttl_days, INT, "30", 0, 3650, NULL,                                     \
-      "A label whose transaction has not arrived is dropped once a partition applies a record "    \
-      "this many days newer than the label's reported_at (event time); 0 keeps them forever.")     \
+      "A label whose transaction has not arrived is dropped once its partition applies a "         \
+      "transaction this many days newer than the label's reported_at (event time); 0 keeps "       \
+      "them forever.")                                                                             \
     X(state, account_ttl_days, INT, "90", 1, 3650, NULL,                                           \
       "Not built yet (ignored): an account idle for this many days would be dropped.")             \
     X(state, cache_accounts, INT, "100000", 0, 100000000, NULL,                                    \

@@ -374,7 +374,7 @@ VG_TEST(labels_before_and_after_their_transaction)
 }
 
 /* A label whose transaction has not come to a partition is dropped there once that partition
- * applies a record pending_label_ttl_days newer than the label: one remembered from this run
+ * applies a transaction pending_label_ttl_days newer than the label: one remembered from this run
  * and one found by a scan after a restart. Younger ones are still applied when their
  * transactions come. */
 static void post_label(struct engine *e, const char *id, long long reported_ms)
@@ -413,9 +413,12 @@ VG_TEST(labels_waiting_past_their_ttl_are_dropped)
     engine_start(&e);
     long long t = now_ms() - 60000;
     long long day = 86400000;
+    /* A backfill: old labels before their transactions; later labels do not expire them. */
+    post_label(&e, "old-1", t - 100 * day);
     post_label(&e, "stale-1", t - 40 * day);
     post_label(&e, "edge-1", t - 29 * day);
     post_label(&e, "fresh-1", t - day);
+    expect_label(&e, "old-1", t - 101 * day, true);
     char body[512];
     char *resp = NULL;
     tx_json(body, sizeof(body), "trigger-1", "acct-ttl", "5.00", t, NULL);
@@ -433,7 +436,7 @@ VG_TEST(labels_waiting_past_their_ttl_are_dropped)
     free(resp);
     expect_label(&e, "stale-2", t + 11, false);
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-ttl", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":2,\"genuine\":0,");
+    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":3,\"genuine\":0,");
     free(resp);
     engine_stop(&e);
 }
