@@ -262,10 +262,14 @@ static void answer_merchant(vg_partition_t *p, struct merchant_msg *list, int rc
     }
 }
 
-/* The decider's hook: the merchant deltas received so far ride in its batch. */
+/* The decider's hook: the merchant deltas received so far ride in its batch. Not while
+ * earlier riders wait for their answer (a replay commits several batches in one call): those
+ * are answered first, and the newer ones ride next time or in their own transaction. */
 static int ride_inbox(void *ctx, vg_state_batch_t *b)
 {
     vg_partition_t *p = ctx;
+    if (p->riding)
+        return 0;
     p->riding = p->inbox;
     p->inbox = NULL;
     int rc = 0;
@@ -435,6 +439,8 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
 {
     (void)t;
     vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
+    if (p->open_rc != 0)
+        return; /* its replay failed (vg_partition_start): stopped, nothing to keep */
     int64_t now = vg_clock_wall_ms();
     uint64_t applied = 0;
     if (vg_seglog_maybe_roll(p->log, now) != 0 || vg_state_applied_offset(p->state, &applied) != 0)
