@@ -56,6 +56,18 @@ static int run_tool(char **argv, int argc, char **out)
     return rc;
 }
 
+/* Overwrites byte 100 of the first segment in data/sub (inside its first record). */
+static void damage_first_segment(const char *data, const char *sub)
+{
+    char seg[700];
+    snprintf(seg, sizeof(seg), "%s/%s/00000000000000000000.seg", data, sub);
+    int fd = open(seg, O_RDWR);
+    ASSERT_GE(fd, 0);
+    uint8_t b = 0x5a;
+    ASSERT_EQ(pwrite(fd, &b, 1, 100), 1);
+    close(fd);
+}
+
 VG_TEST(logtool_verify_clean_and_damaged)
 {
     char data[600];
@@ -68,14 +80,7 @@ VG_TEST(logtool_verify_clean_and_damaged)
     ASSERT_STR_CONTAINS(out, "partition 0: ok records=200");
     ASSERT_STR_CONTAINS(out, "partition 3: ok records=50");
     free(out);
-    /* Damage partition 3's first segment in the middle. */
-    char seg[700];
-    snprintf(seg, sizeof(seg), "%s/p03/log/00000000000000000000.seg", data);
-    int fd = open(seg, O_RDWR);
-    ASSERT_GE(fd, 0);
-    uint8_t b = 0x5a;
-    ASSERT_EQ(pwrite(fd, &b, 1, 100), 1);
-    close(fd);
+    damage_first_segment(data, "p03/log"); /* in the middle */
     ASSERT_EQ(run_tool(argv, 3, &out), 1);
     ASSERT_STR_CONTAINS(out, "partition 3: DAMAGED");
     ASSERT_STR_CONTAINS(out, "00000000000000000000.seg");
@@ -99,13 +104,7 @@ VG_TEST(logtool_verify_covers_the_decision_logs)
     ASSERT_STR_CONTAINS(out, "partition 1: ok records=10");
     ASSERT_TRUE(strstr(out, "partition 1 decisions") == NULL);
     free(out);
-    char seg[700];
-    snprintf(seg, sizeof(seg), "%s/p00/decisions/00000000000000000000.seg", data);
-    int fd = open(seg, O_RDWR);
-    ASSERT_GE(fd, 0);
-    uint8_t b = 0x5a;
-    ASSERT_EQ(pwrite(fd, &b, 1, 100), 1);
-    close(fd);
+    damage_first_segment(data, "p00/decisions");
     ASSERT_EQ(run_tool(argv, 3, &out), 1);
     ASSERT_STR_CONTAINS(out, "partition 0: ok records=40");
     ASSERT_STR_CONTAINS(out, "partition 0 decisions: DAMAGED");
