@@ -176,6 +176,8 @@ static void bench_contrib(const vg_model_t *m, const struct bench_data *pool, ui
 {
     static const size_t batches[] = {1, 64};
     float *out = vg_xmalloc(64 * (pool->ncols + 1) * sizeof(float));
+    char exact_name[40];
+    snprintf(exact_name, sizeof(exact_name), "exact (%s)", vg_model_explainer(m));
     printf("\n%-22s %8s %10s\n", "contributions", "batch", "us/row");
     for (int exact = 1; exact >= 0; exact--) {
         for (size_t i = 0; i < VG_ARRAY_LEN(batches); i++) {
@@ -183,8 +185,8 @@ static void bench_contrib(const vg_model_t *m, const struct bench_data *pool, ui
             for (uint64_t r = 0; r < runs; r++)
                 rates[r] = run_contrib(m, pool, batches[i], exact, seconds, out);
             double med = vg_bench_median(rates, (size_t)runs);
-            printf("%-22s %8zu %10.2f\n", exact ? "exact (TreeSHAP)" : "approximate (Saabas)",
-                   batches[i], 1e6 / med);
+            printf("%-22s %8zu %10.2f\n", exact ? exact_name : "approximate (Saabas)", batches[i],
+                   1e6 / med);
             fflush(stdout);
         }
     }

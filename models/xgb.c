@@ -209,6 +209,11 @@ bool vg__model_has_tables(const vg_model_t *m)
     return m && m->shap;
 }
 
+const char *vg_model_explainer(const vg_model_t *m)
+{
+    return vg__model_has_tables(m) ? "tables" : "XGBoost";
+}
+
 static int xgb_contributions(const vg_model_t *model, const float *rows, size_t nrows, size_t ncols,
                              bool exact, float *out)
 {

@@ -97,6 +97,10 @@ VG_MUST_CHECK int vg_model_contributions(const vg_model_t *model, const float *r
  * order. OUT: out[0..returned). Returns how many were found (<= k). Pure; Thread: any. */
 size_t vg_model_top_reasons(const float *contribs_row, size_t ncols, size_t k, vg_reason_t *out);
 
+/* How exact contributions are computed: "tables" (models/shap.h, built and checked against
+ * XGBoost by vg_model_load) or "XGBoost" (its own TreeSHAP). Thread: any. */
+const char *vg_model_explainer(const vg_model_t *model);
+
 /* Frees the booster and metadata. Accepts NULL. */
 void vg_model_free(vg_model_t *model);
 
