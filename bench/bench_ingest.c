@@ -44,6 +44,7 @@
 #define SERVING          "vigil: serving "
 
 struct server {
+    const char *exe; /* the vigil binary to run; NULL: this one */
     pid_t pid;
     int out_fd; /* its stdout; kept open so that a late write cannot SIGPIPE it */
     char dir[PATH_MAX];
@@ -71,7 +72,8 @@ struct flags {
     const char *tcp;
     bool conns_seen;
     uint64_t runs;
-    char **extra; /* flags after --, for the server */
+    const char *baseline; /* another vigil binary to compare with */
+    char **extra;         /* flags after --, for the server */
     size_t nextra;
 };
 
@@ -115,11 +117,12 @@ static int read_line(struct server *s, char *line, size_t len, uint64_t deadline
 static int parse_hostport(const char *s, size_t n, char *host, size_t hlen, int *port);
 static int set_addr(vg_bi_opts_t *o, const char *host, int port);
 static int parse_flags(int argc, char **argv, vg_bi_opts_t *o, struct flags *f);
-static void print_header(const vg_bi_opts_t *o, uint64_t runs, bool external);
+static void print_header(const vg_bi_opts_t *o, uint64_t runs, const char *where);
 static int run_all(const vg_bi_opts_t *o, unsigned runs, pid_t server);
+static int run_compare(vg_bi_opts_t *o, const struct flags *f);
 static int run_once(const vg_bi_opts_t *o, unsigned run, vg_bi_stats_t *total);
-static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t *st,
-                       struct figures *fig);
+static void report_run(const vg_bi_opts_t *o, unsigned run, const char *label,
+                       const vg_bi_stats_t *st, struct figures *fig);
 static void report_server(const struct server *s);
 
 int vg_bench_ingest(int argc, char **argv)
@@ -134,6 +137,8 @@ int vg_bench_ingest(int argc, char **argv)
                                (uint64_t)getpid() << 16);
     snprintf(o.prefix, sizeof(o.prefix), "%08x", (unsigned)salt);
 
+    if (f.baseline)
+        return run_compare(&o, &f) == 0 ? 0 : 1;
     struct server s = {.pid = -1, .out_fd = -1};
     const char *target = o.tcp ? f.tcp : f.http;
     char host[64] = "";
@@ -154,7 +159,9 @@ int vg_bench_ingest(int argc, char **argv)
         server_stop(&s);
         return target ? 2 : 1;
     }
-    print_header(&o, f.runs, target != NULL);
+    char where[128];
+    snprintf(where, sizeof(where), "%s%s", target ? "target " : "server started: ", o.host_header);
+    print_header(&o, f.runs, where);
     rc = run_all(&o, (unsigned)f.runs, s.pid);
     if (s.pid > 0)
         report_server(&s);
@@ -182,6 +189,10 @@ static const char *check_flags(vg_bi_opts_t *o, const struct flags *f)
         return "give --http or --tcp, not both";
     if ((f->http || f->tcp) && f->nextra)
         return "flags after -- are for a server started here";
+    if ((f->http || f->tcp) && f->baseline)
+        return "--baseline starts both servers here: no --http or --tcp";
+    if (f->baseline && access(f->baseline, X_OK) != 0)
+        return "--baseline must name an executable vigil binary";
     if (f->nextra > MAX_EXTRA)
         return "too many flags after --";
     if (o->path[0] != '/')
@@ -232,6 +243,10 @@ static int parse_flags(int argc, char **argv, vg_bi_opts_t *o, struct flags *f)
          1e9, NULL},
         {"merchants", VG_CLI_UINT, &o->merchants, "N", "distinct merchant ids (default 10000)", 1,
          1e9, NULL},
+        {"baseline", VG_CLI_STRING, &f->baseline, "BIN",
+         "compare with another vigil binary: each run starts a fresh server of it and of this "
+         "build, in alternating order, and the report gives both and their ratio",
+         0, 0, NULL},
     };
     const vg_cli_t cli = {
         "vigil bench ingest",
@@ -264,7 +279,7 @@ static int parse_flags(int argc, char **argv, vg_bi_opts_t *o, struct flags *f)
 
 /* ---- runs ---- */
 
-static void print_header(const vg_bi_opts_t *o, uint64_t runs, bool external)
+static void print_header(const vg_bi_opts_t *o, uint64_t runs, const char *where)
 {
     printf("# vigil bench ingest: %s%s %s loop, %llu connections", o->tcp ? "tcp" : "http POST ",
            o->tcp ? "" : o->path, o->open ? "open" : "closed", (unsigned long long)o->conns);
@@ -272,11 +287,53 @@ static void print_header(const vg_bi_opts_t *o, uint64_t runs, bool external)
         printf(" x window %llu", (unsigned long long)o->window);
     if (o->open)
         printf(", rate %.0f/s", o->rate);
-    printf(", %llu thread%s, %.1f s (+%.1f s warm-up) x %llu run%s, %s%s\n",
+    printf(", %llu thread%s, %.1f s (+%.1f s warm-up) x %llu run%s, %s\n",
            (unsigned long long)o->threads, o->threads > 1 ? "s" : "", o->duration_s, o->warmup_s,
-           (unsigned long long)runs, runs > 1 ? "s" : "",
-           external ? "target " : "server started: ", o->host_header);
+           (unsigned long long)runs, runs > 1 ? "s" : "", where);
     fflush(stdout);
+}
+
+/* Every run, one line each, then the medians. 0, or the first failure. */
+/* One run against `server` (its pid, for its CPU; <= 0: not ours), printed, its figures at
+ * fig[slot]. 0, or the failure. */
+static int one_run(const vg_bi_opts_t *o, unsigned run, unsigned slot, const char *label,
+                   pid_t server, struct figures *fig)
+{
+    vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
+    double cpu0 = server > 0 ? process_cpu_us(server) : -1;
+    double self0 = process_cpu_us(getpid());
+    int rc = run_once(o, run, st);
+    double cpu1 = server > 0 ? process_cpu_us(server) : -1;
+    double self1 = process_cpu_us(getpid());
+    /* Over the whole run (warm-up included), so per request sent (all are answered). */
+    uint64_t answered = st->sent - st->unanswered - st->lost;
+    fig->server_us[slot] =
+        cpu0 >= 0 && cpu1 >= 0 && answered ? (cpu1 - cpu0) / (double)answered : -1;
+    fig->client_us[slot] =
+        self0 >= 0 && self1 >= 0 && answered ? (self1 - self0) / (double)answered : -1;
+    if (rc == 0)
+        report_run(o, slot, label, st, fig);
+    if (rc == 0 && st->in_window == 0) {
+        fprintf(stderr, "vigil bench ingest: no replies in the measured window\n");
+        rc = VG_ESTOPPED;
+    }
+    free(st);
+    return rc;
+}
+
+/* "median of N runs: ..." and the CPU medians, for `done` runs in fig (sorted in place). */
+static void report_medians(const char *label, unsigned done, struct figures *fig, bool cpu)
+{
+    char b[32];
+    printf("%s%s%u run%s: %s req/s  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms\n",
+           label ? label : "", label ? ", median of " : "median of ", done, done > 1 ? "s" : "",
+           vg_bench_fmt(vg_bench_median(fig->rate, done), b, sizeof(b)),
+           vg_bench_median(fig->p50, done), vg_bench_median(fig->p99, done),
+           vg_bench_median(fig->p999, done), vg_bench_median(fig->max, done));
+    if (cpu)
+        printf("%s%sCPU per answered request (median): server %.2f us, client %.2f us\n",
+               label ? label : "", label ? ", " : "", vg_bench_median(fig->server_us, done),
+               vg_bench_median(fig->client_us, done));
 }
 
 /* Every run, one line each, then the medians. 0, or the first failure. */
@@ -286,40 +343,57 @@ static int run_all(const vg_bi_opts_t *o, unsigned runs, pid_t server)
     unsigned done = 0;
     int rc = 0;
     for (unsigned r = 0; r < runs && rc == 0; r++) {
-        vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
-        double cpu0 = server > 0 ? process_cpu_us(server) : -1;
-        double self0 = process_cpu_us(getpid());
-        rc = run_once(o, r, st);
-        double cpu1 = server > 0 ? process_cpu_us(server) : -1;
-        double self1 = process_cpu_us(getpid());
-        /* Over the whole run (warm-up included), so per request sent (all are answered). */
-        uint64_t answered = st->sent - st->unanswered - st->lost;
-        fig.server_us[r] =
-            cpu0 >= 0 && cpu1 >= 0 && answered ? (cpu1 - cpu0) / (double)answered : -1;
-        fig.client_us[r] =
-            self0 >= 0 && self1 >= 0 && answered ? (self1 - self0) / (double)answered : -1;
-        if (rc == 0) {
-            report_run(o, r, st, &fig);
-            done++;
-        }
-        if (rc == 0 && st->in_window == 0) {
-            fprintf(stderr, "vigil bench ingest: no replies in the measured window\n");
-            rc = VG_ESTOPPED;
-        }
-        free(st);
+        rc = one_run(o, r, r, NULL, server, &fig);
+        done += rc == 0;
     }
-    if (done > 0) {
-        char b[32];
-        printf("median of %u run%s: %s req/s  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f "
-               "ms\n",
-               done, done > 1 ? "s" : "",
-               vg_bench_fmt(vg_bench_median(fig.rate, done), b, sizeof(b)),
-               vg_bench_median(fig.p50, done), vg_bench_median(fig.p99, done),
-               vg_bench_median(fig.p999, done), vg_bench_median(fig.max, done));
-        if (server > 0)
-            printf("CPU per answered request (median): server %.2f us, client %.2f us\n",
-                   vg_bench_median(fig.server_us, done), vg_bench_median(fig.client_us, done));
+    if (done > 0)
+        report_medians(NULL, done, &fig, server > 0);
+    return rc;
+}
+
+/* --baseline: per run, a fresh server of each binary (the order alternates, so that a machine
+ * getting faster or slower favours neither), then both sides' medians and their ratio. On a
+ * shared machine whose speed drifts from minute to minute this compares two builds better
+ * than runs made at different times. */
+static int run_compare(vg_bi_opts_t *o, const struct flags *f)
+{
+    struct {
+        const char *label;
+        const char *exe;
+        struct figures fig;
+    } side[2] = {{.label = "baseline", .exe = f->baseline}, {.label = "this build"}};
+    char where[PATH_MAX + 64];
+    snprintf(where, sizeof(where), "a fresh server per run of this build and of %s", f->baseline);
+    print_header(o, f->runs, where);
+    unsigned done = 0;
+    int rc = 0;
+    for (unsigned r = 0; r < f->runs && rc == 0; r++) {
+        for (unsigned k = 0; k < 2 && rc == 0; k++) {
+            unsigned which = r % 2 ? 1 - k : k;
+            struct server s = {.exe = side[which].exe, .pid = -1, .out_fd = -1};
+            rc = server_start(&s, f->extra, f->nextra);
+            if (rc == 0)
+                rc = set_addr(o, s.host, o->tcp ? s.tcp_port : s.http_port);
+            if (rc == 0)
+                rc = one_run(o, r, r, side[which].label, s.pid, &side[which].fig);
+            server_stop(&s);
+        }
+        done += rc == 0;
     }
+    if (done == 0)
+        return rc;
+    unsigned less = 0; /* run by run, before the medians sort the figures */
+    for (unsigned r = 0; r < done; r++)
+        less += side[1].fig.server_us[r] < side[0].fig.server_us[r];
+    for (unsigned i = 0; i < 2; i++)
+        report_medians(side[i].label, done, &side[i].fig, true);
+    double rate0 = vg_bench_median(side[0].fig.rate, done);
+    double cpu0 = vg_bench_median(side[0].fig.server_us, done);
+    printf("this build / baseline: rate %.3f, server CPU per request %.3f; less server CPU in %u "
+           "of %u runs\n",
+           rate0 > 0 ? vg_bench_median(side[1].fig.rate, done) / rate0 : 0.0,
+           cpu0 > 0 ? vg_bench_median(side[1].fig.server_us, done) / cpu0 : 0.0, less, done);
+    fflush(stdout);
     return rc;
 }
 
@@ -361,8 +435,8 @@ static double ms(uint64_t ns)
     return (double)ns / 1e6;
 }
 
-static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t *st,
-                       struct figures *fig)
+static void report_run(const vg_bi_opts_t *o, unsigned run, const char *label,
+                       const vg_bi_stats_t *st, struct figures *fig)
 {
     char b[6][32];
     double rate = (double)st->in_window / o->duration_s;
@@ -371,7 +445,8 @@ static void report_run(const vg_bi_opts_t *o, unsigned run, const vg_bi_stats_t 
     fig->p99[run] = ms(vg_histogram_quantile(&st->hist, 0.99));
     fig->p999[run] = ms(vg_histogram_quantile(&st->hist, 0.999));
     fig->max[run] = ms(st->hist.max);
-    printf("run %u: %s req/s", run + 1, vg_bench_fmt(rate, b[0], sizeof(b[0])));
+    printf("run %u%s%s%s: %s req/s", run + 1, label ? " (" : "", label ? label : "",
+           label ? ")" : "", vg_bench_fmt(rate, b[0], sizeof(b[0])));
     if (o->open)
         printf(" (target %s)", vg_bench_fmt(o->rate, b[1], sizeof(b[1])));
     printf("  p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  |  sent %s", fig->p50[run],
@@ -500,7 +575,7 @@ static pid_t spawn(struct server *s, char **extra, size_t nextra, int *out_fd)
         dup2(pipefd[1], STDOUT_FILENO);
         if (errfd >= 0)
             dup2(errfd, STDERR_FILENO);
-        execv("/proc/self/exe", args);
+        execv(s->exe ? s->exe : "/proc/self/exe", args);
         _exit(127);
     }
     int saved = errno;

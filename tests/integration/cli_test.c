@@ -10,6 +10,8 @@
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
 
+#include <string.h>
+
 static int run(const char *const *args, char **out, char **err)
 {
     int code = -1;
@@ -178,4 +180,42 @@ VG_TEST(train_synthetic_writes_a_servable_model)
     ASSERT_EQ(code, 2);
     ASSERT_STR_CONTAINS(e, "--synthetic");
     free(e);
+}
+
+/* `vigil bench ingest --baseline BIN`: a fresh server of each binary per run, in alternating
+ * order, both sides' medians and their ratio; and the flags it cannot go with. */
+VG_TEST(bench_ingest_compares_with_a_baseline_binary)
+{
+    const char *bin = vg_tp_bin();
+    const char *args[] = {"bench",         "ingest", "--proto",    "tcp", "--baseline", bin,
+                          "--runs",        "2",      "--duration", "0.3", "--warmup",   "0.1",
+                          "--connections", "1",      "--window",   "8",   "--accounts", "50",
+                          "--merchants",   "10",     NULL};
+    char *out = NULL;
+    char *err = NULL;
+    if (run(args, &out, &err) != 0)
+        VG_FAIL("bench failed: %s %s", out, err);
+    /* Run 1 starts with the baseline, run 2 with this build. */
+    const char *b1 = strstr(out, "run 1 (baseline): ");
+    const char *t1 = strstr(out, "run 1 (this build): ");
+    const char *b2 = strstr(out, "run 2 (baseline): ");
+    const char *t2 = strstr(out, "run 2 (this build): ");
+    ASSERT_TRUE(b1 && t1 && b2 && t2);
+    ASSERT_TRUE(b1 < t1 && t1 < t2 && t2 < b2);
+    ASSERT_STR_CONTAINS(out, "baseline, median of 2 runs: ");
+    ASSERT_STR_CONTAINS(out, "this build, CPU per answered request (median): server ");
+    ASSERT_STR_CONTAINS(out, "this build / baseline: rate ");
+    ASSERT_STR_CONTAINS(out, " of 2 runs\n");
+    free(out);
+    free(err);
+    const char *missing[] = {"bench", "ingest", "--baseline", "/nonexistent/vigil", NULL};
+    ASSERT_EQ(run(missing, &out, &err), 2);
+    ASSERT_STR_CONTAINS(err, "--baseline must name an executable vigil binary");
+    free(out);
+    free(err);
+    const char *targeted[] = {"bench", "ingest", "--tcp", "127.0.0.1:1", "--baseline", bin, NULL};
+    ASSERT_EQ(run(targeted, &out, &err), 2);
+    ASSERT_STR_CONTAINS(err, "no --http or --tcp");
+    free(out);
+    free(err);
 }
