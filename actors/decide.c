@@ -690,10 +690,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         it->decision.applied = true;
     }
     /* Before the commit: it may grow this partition's map, which waits for every reader. */
-    for (unsigned o = 0; o < d->nreaders; o++) {
-        vg_state_reader_end(&d->mreaders[o]);
-        d->mreaders[o].st = NULL;
-    }
+    vg_state_readers_reset(d->mreaders, d->nreaders);
     if (rc == 0)
         rc = put_outbox(d, b);
     for (size_t i = 0; i < d->nforget && rc == 0; i++)

@@ -562,11 +562,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     c->cur = batch_new(c);
     int rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
-    vg_state_reader_t *readers = c->t->readers; /* the read's lookups shared one transaction */
-    for (unsigned p = 0; p < c->t->o.nparts; p++) {
-        vg_state_reader_end(&readers[p]);
-        readers[p].st = NULL;
-    }
+    vg_state_readers_reset(c->t->readers, c->t->o.nparts); /* the read's lookups: one txn */
     batch_send(c);
     if (rc == VG_ETOOBIG) {
         char msg[128];

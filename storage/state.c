@@ -27,7 +27,7 @@
 #define DEFAULT_MAP     ((uint64_t)64 << 20)
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
 #define APPLIED_KEY     "applied_offset"
-#define SORT_MIN_OPS    2048 /* smaller batches commit in hash order; see batch_commit */
+#define SORT_MIN_OPS    2048 /* smaller batches commit in the order recorded; see batch_commit */
 
 static const char *const db_names[VG_STATE_NDBS] = {"accounts", "merchants", "txindex", "alerts",
                                                     "meta"};
@@ -211,6 +211,14 @@ void vg_state_reader_end(vg_state_reader_t *r)
     if (r->txn) {
         read_end(r->st, r->txn);
         r->txn = NULL;
+    }
+}
+
+void vg_state_readers_reset(vg_state_reader_t *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_state_reader_end(&r[i]);
+        r[i].st = NULL;
     }
 }
 

@@ -99,6 +99,10 @@ VG_MUST_CHECK int vg_state_reader_get(vg_state_reader_t *r, enum vg_state_db db,
 /* Ends the transaction, if one was begun; the reader can be used again. */
 void vg_state_reader_end(vg_state_reader_t *r);
 
+/* Ends r[0..n) and forgets their states, for readers whose state is looked up again on their
+ * next use (another partition's, which may have stopped meanwhile). */
+void vg_state_readers_reset(vg_state_reader_t *r, size_t n);
+
 /* Calls fn(ctx, key, value) for every committed key of `db` that starts with `prefix` (plen
  * 0: every key), in key order, inside one read transaction (the views are valid during the
  * call only). fn returns non-zero to stop. 0, VG_EINVAL or VG_ESTATE. Thread: any. */
