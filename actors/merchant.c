@@ -173,15 +173,11 @@ int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t
 int vg_merchant_apply(vg_state_t *st, unsigned src, const vg_mdelta_t *deltas, size_t n,
                       size_t *applied)
 {
-    uint64_t applied_offset = 0;
-    int rc = vg_state_applied_offset(st, &applied_offset);
-    if (rc != 0)
-        return rc;
     vg_state_batch_t *b = vg_state_batch_begin(st);
-    rc = vg_merchant_apply_batch(b, src, deltas, n, applied);
+    int rc = vg_merchant_apply_batch(b, src, deltas, n, applied);
     if (rc != 0) {
         vg_state_batch_abort(b);
         return rc;
     }
-    return vg_state_batch_commit(b, applied_offset);
+    return vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
 }

@@ -245,8 +245,6 @@ static void send_outbox(vg_partition_t *p)
     }
 }
 
-/* The owner side: every source's deltas that arrived this loop turn are applied in ONE
- * transaction (each with its source's high-water), then answered. */
 /* Answers the merchant messages of `list` with rc (0: their deltas are committed). */
 static void answer_merchant(vg_partition_t *p, struct merchant_msg *list, int rc)
 {
@@ -262,6 +260,16 @@ static void answer_merchant(vg_partition_t *p, struct merchant_msg *list, int rc
     }
 }
 
+/* The owner side: applies the deltas of every message in `list` to batch b, each with its
+ * source's high-water. */
+static int apply_merchant(vg_state_batch_t *b, const struct merchant_msg *list)
+{
+    int rc = 0;
+    for (const struct merchant_msg *m = list; m && rc == 0; m = m->next_in)
+        rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
+    return rc;
+}
+
 /* The decider's hook: the merchant deltas received so far ride in its batch. Not while
  * earlier riders wait for their answer (a replay commits several batches in one call): those
  * are answered first, and the newer ones ride next time or in their own transaction. */
@@ -272,10 +280,7 @@ static int ride_inbox(void *ctx, vg_state_batch_t *b)
         return 0;
     p->riding = p->inbox;
     p->inbox = NULL;
-    int rc = 0;
-    for (struct merchant_msg *m = p->riding; m && rc == 0; m = m->next_in)
-        rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
-    return rc;
+    return apply_merchant(b, p->riding);
 }
 
 /* After each vg_decider_apply: answers the merchant messages that rode in its batch. */
@@ -297,8 +302,8 @@ static void apply_inbox(uv_check_t *h)
         return;
     int rc = p->open_rc;
     vg_state_batch_t *b = rc == 0 ? vg_state_batch_begin(p->state) : NULL;
-    for (struct merchant_msg *m = list; m && rc == 0; m = m->next_in)
-        rc = vg_merchant_apply_batch(b, m->src, m->d, m->n, NULL);
+    if (b)
+        rc = apply_merchant(b, list);
     if (b && rc == 0)
         rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
     else if (b)
