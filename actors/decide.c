@@ -651,10 +651,19 @@ static int64_t newest_time(const vg_pipe_item_t *items, size_t n)
     return newest;
 }
 
+/* The batch is about to grow this partition's map, which waits for every reader of it, and
+ * another partition growing its own may be waiting for ours. */
+static void end_readers(void *ctx)
+{
+    vg_decider_t *d = ctx;
+    vg_state_readers_reset(d->mreaders, d->nreaders);
+}
+
 int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
     grow(d, n ? n : 1);
     vg_state_batch_t *b = vg_state_batch_begin(d->o.state);
+    vg_state_batch_before_grow(b, end_readers, d);
     size_t nrows = 0;
     int rc = 0;
     d->ndeltas = 0;
@@ -689,8 +698,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         }
         it->decision.applied = true;
     }
-    /* Before the commit: it may grow this partition's map, which waits for every reader. */
-    vg_state_readers_reset(d->mreaders, d->nreaders);
+    end_readers(d); /* the commit may grow the map too */
     if (rc == 0)
         rc = put_outbox(d, b);
     for (size_t i = 0; i < d->nforget && rc == 0; i++)

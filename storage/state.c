@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The LMDB state store; see state.h. MDB_* codes are translated here and nowhere else.
- * A batch keeps its operations in an open-addressing hash table (latest operation per key);
- * commit sorts them by (database, key), which is also LMDB's fastest insertion order, and
- * applies them with the applied offset in one write transaction. On MDB_MAP_FULL the map is
- * doubled under the write side of a rwlock (no reader of this process may hold a transaction
- * across mdb_env_set_mapsize) and the batch is applied again.
+ * A batch is one LMDB write transaction, begun by its first operation: gets read through it
+ * (so they see the batch's own puts) and puts go straight into it, so the put that follows a
+ * get of the same key finds the pages the get just brought into the cache. Every operation
+ * is also recorded, because MDB_MAP_FULL leaves the transaction unusable: the map is then
+ * doubled under the write side of a rwlock (no transaction of this process may be open
+ * across mdb_env_set_mapsize) and the recorded operations are applied again.
  * Thread: batches on the owner; everything else any.
  */
 #define VG_LOG_MODULE "state"
@@ -13,7 +14,6 @@
 #include "runtime/alloc.h"
 #include "runtime/compiler.h"
 #include "runtime/error.h"
-#include "runtime/hash.h"
 #include "runtime/io.h"
 #include "runtime/logging.h"
 
@@ -27,13 +27,11 @@
 #define DEFAULT_MAP     ((uint64_t)64 << 20)
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
 #define APPLIED_KEY     "applied_offset"
-#define SORT_MIN_OPS    2048 /* smaller batches commit in the order recorded; see batch_commit */
 
 static const char *const db_names[VG_STATE_NDBS] = {"accounts", "merchants", "txindex", "alerts",
                                                     "meta"};
 
 struct op {
-    uint64_t hash; /* 0: empty slot */
     uint8_t db;
     bool del;
     uint32_t klen;
@@ -44,13 +42,14 @@ struct op {
 
 struct vg_state_batch {
     vg_state_t *st;
-    struct op *ops;
-    uint32_t *used; /* the slot of each op, in the order they were recorded: n of them */
-    size_t cap;     /* power of two */
+    MDB_txn *txn;   /* the write transaction, from the first operation to the commit */
+    int err;        /* VG_* code of a failed operation: the batch can only be aborted */
+    struct op *ops; /* every operation in the order recorded, to redo after growing the map */
     size_t n;
-    vg_arena_t arena;
-    vg_state_reader_t reader; /* for batch_get, held until the batch ends: one read
-                                 transaction per batch, not one per get */
+    size_t cap;
+    vg_arena_t arena; /* their keys and values */
+    void (*before_grow)(void *ctx);
+    void *before_grow_ctx;
 };
 
 struct vg_state {
@@ -143,7 +142,6 @@ void vg_state_close(vg_state_t *st)
     mdb_env_close(st->env);
     vg_arena_close(&st->batch.arena);
     free(st->batch.ops);
-    free(st->batch.used);
     pthread_rwlock_destroy(&st->resize);
     free(st);
 }
@@ -316,38 +314,115 @@ int vg_state_stats(vg_state_t *st, vg_state_stats_t *out)
 
 /* ---- batches ---- */
 
-static uint64_t op_hash(enum vg_state_db db, const void *key, size_t klen)
+/* Takes the read side of the resize lock and begins the write transaction. MDB_* code. */
+static int write_begin(vg_state_batch_t *b)
 {
-    uint64_t h = vg_hash64(key, klen) ^ vg_hash_u64((uint64_t)db + 1);
-    return h ? h : 1; /* 0 marks an empty slot */
+    vg_state_t *st = b->st;
+    pthread_rwlock_rdlock(&st->resize);
+    int rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
+    if (rc == MDB_MAP_RESIZED) {
+        (void)mdb_env_set_mapsize(st->env, 0); /* another process grew it: adopt its size */
+        rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
+    }
+    if (rc != 0) {
+        b->txn = NULL;
+        pthread_rwlock_unlock(&st->resize);
+    }
+    return rc;
 }
 
-static struct op *find_slot(vg_state_batch_t *b, uint64_t h, enum vg_state_db db, const void *key,
-                            size_t klen)
+/* Ends the write transaction without committing, if one is open. */
+static void write_abort(vg_state_batch_t *b)
 {
-    size_t mask = b->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct op *o = &b->ops[i];
-        if (o->hash == 0)
-            return o;
-        if (o->hash == h && o->db == db && o->klen == klen && memcmp(o->key, key, klen) == 0)
-            return o;
+    if (b->txn) {
+        mdb_txn_abort(b->txn);
+        b->txn = NULL;
+        pthread_rwlock_unlock(&b->st->resize);
     }
 }
 
-static void grow(vg_state_batch_t *b)
+/* One operation on the open transaction. MDB_* code. */
+static int apply_op(vg_state_batch_t *b, const struct op *o)
 {
-    struct op *old = b->ops;
-    b->cap = b->cap ? b->cap * 2 : 1024;
-    b->ops = vg_xcalloc(b->cap, sizeof(*b->ops));
-    b->used = vg_xrealloc(b->used, b->cap * sizeof(*b->used));
-    for (size_t i = 0; i < b->n; i++) {
-        const struct op *o = &old[b->used[i]];
-        struct op *to = find_slot(b, o->hash, (enum vg_state_db)o->db, o->key, o->klen);
-        *to = *o;
-        b->used[i] = (uint32_t)(to - b->ops);
+    MDB_val k = {o->klen, o->key};
+    if (o->del) {
+        int rc = mdb_del(b->txn, b->st->dbi[o->db], &k, NULL);
+        return rc == MDB_NOTFOUND ? 0 : rc;
     }
-    free(old);
+    MDB_val v = {o->vlen, o->val};
+    return mdb_put(b->txn, b->st->dbi[o->db], &k, &v, 0);
+}
+
+/* Doubles the map. MDB_* code, or ENOSPC past the limit. Called with no transaction of this
+ * process open on the environment: it waits for the write side of the lock. */
+static int grow_map(vg_state_t *st)
+{
+    if (st->map_size >= st->max_map)
+        return ENOSPC;
+    uint64_t size = st->map_size * 2 > st->max_map ? st->max_map : st->map_size * 2;
+    pthread_rwlock_wrlock(&st->resize);
+    int rc = mdb_env_set_mapsize(st->env, size);
+    pthread_rwlock_unlock(&st->resize);
+    if (rc == 0) {
+        VG_LOG_INFO("state map grown from=%llu to=%llu", (unsigned long long)st->map_size,
+                    (unsigned long long)size);
+        st->map_size = size;
+        st->resizes++;
+    }
+    return rc;
+}
+
+/* The map was full (the transaction is gone or useless): grow it, begin again and redo every
+ * operation recorded so far. MDB_* code; MDB_MAP_FULL never comes back from here. */
+static int grow_and_redo(vg_state_batch_t *b)
+{
+    write_abort(b);
+    if (b->before_grow)
+        b->before_grow(b->before_grow_ctx); /* this thread's readers would block the resize */
+    for (;;) {
+        int rc = grow_map(b->st);
+        if (rc == 0)
+            rc = write_begin(b);
+        for (size_t i = 0; rc == 0 && i < b->n; i++)
+            rc = apply_op(b, &b->ops[i]);
+        if (rc != MDB_MAP_FULL)
+            return rc;
+        write_abort(b);
+    }
+}
+
+/* Records the operation for a redo and applies it. VG_* code. */
+static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
+                  const void *val, size_t vlen, bool del)
+{
+    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS || vlen > UINT32_MAX)
+        return VG_EINVAL;
+    if (b->err != 0)
+        return b->err;
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->ops = vg_xrealloc(b->ops, b->cap * sizeof(*b->ops));
+    }
+    struct op *o = &b->ops[b->n++];
+    o->db = (uint8_t)db;
+    o->del = del;
+    o->klen = (uint32_t)klen;
+    o->vlen = (uint32_t)vlen;
+    o->key = vg_arena_alloc(&b->arena, klen);
+    memcpy(o->key, key, klen);
+    o->val = vlen ? vg_arena_alloc(&b->arena, vlen) : NULL;
+    if (vlen)
+        memcpy(o->val, val, vlen);
+    int rc = b->txn ? 0 : write_begin(b);
+    if (rc == 0)
+        rc = apply_op(b, o);
+    if (rc == MDB_MAP_FULL)
+        rc = grow_and_redo(b);
+    if (rc != 0) {
+        write_abort(b);
+        b->err = mdb_err(rc, "put"); /* ENOSPC: -ENOSPC */
+    }
+    return b->err;
 }
 
 vg_state_batch_t *vg_state_batch_begin(vg_state_t *st)
@@ -355,41 +430,20 @@ vg_state_batch_t *vg_state_batch_begin(vg_state_t *st)
     VG_CHECK(!st->batch_open);
     vg_state_batch_t *b = &st->batch;
     b->st = st;
-    b->reader.st = st;
-    /* Only the slots the last batch used: the table keeps the size of the largest batch
-     * (a start-up replay chunk), and clearing all of it cost more than a small batch. */
-    for (size_t i = 0; i < b->n; i++)
-        b->ops[b->used[i]].hash = 0;
+    b->txn = NULL; /* begun by the first operation */
+    b->err = 0;
     b->n = 0;
+    b->before_grow = NULL;
+    b->before_grow_ctx = NULL;
     vg_arena_reset(&b->arena);
     st->batch_open = true;
     return b;
 }
 
-static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
-                  const void *val, size_t vlen, bool del)
+void vg_state_batch_before_grow(vg_state_batch_t *b, void (*fn)(void *ctx), void *ctx)
 {
-    if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS || vlen > UINT32_MAX)
-        return VG_EINVAL;
-    if ((b->n + 1) * 4 > b->cap * 3)
-        grow(b);
-    uint64_t h = op_hash(db, key, klen);
-    struct op *o = find_slot(b, h, db, key, klen);
-    if (o->hash == 0) {
-        o->hash = h;
-        o->db = (uint8_t)db;
-        o->klen = (uint32_t)klen;
-        o->key = vg_arena_alloc(&b->arena, klen);
-        memcpy(o->key, key, klen);
-        b->used[b->n++] = (uint32_t)(o - b->ops);
-    }
-    o->del = del;
-    o->vlen = (uint32_t)vlen;
-    /* A rewritten key leaves its old value in the arena until the batch ends: bounded. */
-    o->val = vlen ? vg_arena_alloc(&b->arena, vlen) : NULL;
-    if (vlen)
-        memcpy(o->val, val, vlen);
-    return 0;
+    b->before_grow = fn;
+    b->before_grow_ctx = ctx;
 }
 
 int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
@@ -408,18 +462,25 @@ int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key
 {
     if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS)
         return VG_EINVAL;
-    if (b->cap) {
-        struct op *o = find_slot(b, op_hash(db, key, klen), db, key, klen);
-        if (o->hash) {
-            if (o->del)
-                return VG_ENOTFOUND;
-            val->ptr = o->val;
-            val->len = o->vlen;
-            return 0;
-        }
+    if (b->err != 0)
+        return b->err;
+    if (!b->txn) {
+        int rc = write_begin(b);
+        if (rc != 0)
+            return b->err = mdb_err(rc, "txn_begin");
     }
-    /* Not copied: the batch's own puts go to its arena until the commit ends the read. */
-    return vg_state_reader_get(&b->reader, db, key, klen, val);
+    MDB_val k = {klen, vg_unconst(key)};
+    MDB_val v;
+    int rc = mdb_get(b->txn, b->st->dbi[db], &k, &v);
+    if (rc == 0) {
+        val->ptr = v.mv_data;
+        val->len = v.mv_size;
+        return 0;
+    }
+    if (rc == MDB_NOTFOUND)
+        return VG_ENOTFOUND;
+    write_abort(b);
+    return b->err = mdb_err(rc, "get");
 }
 
 size_t vg_state_batch_size(const vg_state_batch_t *b)
@@ -427,98 +488,33 @@ size_t vg_state_batch_size(const vg_state_batch_t *b)
     return b->n;
 }
 
-static int cmp_op(const void *a, const void *c)
-{
-    const struct op *x = *(const struct op *const *)a;
-    const struct op *y = *(const struct op *const *)c;
-    if (x->db != y->db)
-        return x->db < y->db ? -1 : 1;
-    size_t n = x->klen < y->klen ? x->klen : y->klen;
-    int m = memcmp(x->key, y->key, n);
-    if (m)
-        return m;
-    return x->klen < y->klen ? -1 : x->klen > y->klen;
-}
-
-/* Applies the sorted operations and the offset in one write transaction. MDB_* code. */
-static int apply(vg_state_t *st, struct op **sorted, size_t n, uint64_t applied)
-{
-    MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const struct op *o = sorted[i];
-        MDB_val k = {o->klen, o->key};
-        if (o->del) {
-            rc = mdb_del(txn, st->dbi[o->db], &k, NULL);
-            rc = rc == MDB_NOTFOUND ? 0 : rc;
-        } else {
-            MDB_val v = {o->vlen, o->val};
-            rc = mdb_put(txn, st->dbi[o->db], &k, &v, 0);
-        }
-    }
-    if (rc == 0 && applied != VG_STATE_KEEP_APPLIED) {
-        uint8_t b[8];
-        vg_put_le64(b, applied);
-        MDB_val k = {sizeof(APPLIED_KEY) - 1, vg_unconst(APPLIED_KEY)};
-        MDB_val v = {sizeof(b), b};
-        rc = mdb_put(txn, st->dbi[VG_STATE_META], &k, &v, 0);
-    }
-    if (rc == 0)
-        return mdb_txn_commit(txn);
-    if (txn)
-        mdb_txn_abort(txn);
-    return rc;
-}
-
-/* Doubles the map. MDB_* code, or ENOSPC past the limit. */
-static int grow_map(vg_state_t *st)
-{
-    if (st->map_size >= st->max_map)
-        return ENOSPC;
-    uint64_t size = st->map_size * 2 > st->max_map ? st->max_map : st->map_size * 2;
-    pthread_rwlock_wrlock(&st->resize);
-    int rc = mdb_env_set_mapsize(st->env, size);
-    pthread_rwlock_unlock(&st->resize);
-    if (rc == 0) {
-        VG_LOG_INFO("state map grown from=%llu to=%llu", (unsigned long long)st->map_size,
-                    (unsigned long long)size);
-        st->map_size = size;
-        st->resizes++;
-    }
-    return rc;
-}
-
 int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
 {
     vg_state_t *st = b->st;
-    vg_state_reader_end(&b->reader); /* a map resize needs every transaction closed */
-    struct op **sorted = vg_xmalloc((b->n ? b->n : 1) * sizeof(struct op *));
-    size_t n = b->n;
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = &b->ops[b->used[i]];
-    /* Key order fills pages better when a batch inserts runs of neighbouring keys (a bulk load,
-     * a replay chunk), but for the pipeline's small batches of scattered keys the sort cost
-     * more than it saved (server CPU per transaction 9.8 -> 9.4 us without it). */
-    if (n >= SORT_MIN_OPS)
-        qsort(sorted, n, sizeof(struct op *), cmp_op);
-    int rc;
-    for (;;) {
-        pthread_rwlock_rdlock(&st->resize);
-        rc = apply(st, sorted, n, applied_offset);
-        pthread_rwlock_unlock(&st->resize);
-        if (rc != MDB_MAP_FULL)
-            break;
-        rc = grow_map(st); /* the batch is still here: apply it again */
-        if (rc != 0)
-            break;
+    int rc = b->err;
+    if (rc == 0 && applied_offset != VG_STATE_KEEP_APPLIED) {
+        uint8_t v[8];
+        vg_put_le64(v, applied_offset);
+        rc = record(b, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, v, sizeof(v), false);
     }
-    free(sorted);
+    while (rc == 0 && b->txn) { /* no transaction: nothing recorded or read, nothing to do */
+        int mrc = mdb_txn_commit(b->txn); /* frees the transaction, whatever it returns */
+        b->txn = NULL;
+        pthread_rwlock_unlock(&st->resize);
+        if (mrc == MDB_MAP_FULL) /* saving the free list needed pages */
+            mrc = grow_and_redo(b);
+        else if (mrc == 0)
+            break;
+        if (mrc != 0)
+            rc = mdb_err(mrc, "commit");
+    }
+    write_abort(b);
     st->batch_open = false;
-    return rc == ENOSPC ? -ENOSPC : mdb_err(rc, "commit");
+    return rc;
 }
 
 void vg_state_batch_abort(vg_state_batch_t *b)
 {
-    vg_state_reader_end(&b->reader);
+    write_abort(b);
     b->st->batch_open = false;
 }

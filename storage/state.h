@@ -4,9 +4,9 @@
  * transaction index, alerts) that the partition rebuilds from its log. One environment per
  * partition (DATA/pNN/state/) with the databases below. lmdb.h stays inside state.c.
  *
- * Exactly once: a write batch collects puts and deletes (and answers gets from them first, so
- * a batch can read-modify-write the same key many times), then commits them TOGETHER WITH the
- * partition's applied log offset in one LMDB write transaction. On restart the partition
+ * Exactly once: a write batch is one LMDB write transaction: its gets see its own puts and
+ * deletes (so a batch can read-modify-write the same key many times), and its commit writes
+ * them TOGETHER WITH the partition's applied log offset. On restart the partition
  * replays its log from the applied offset; the state and the offset never disagree, so no
  * record is counted twice or lost.
  *
@@ -20,9 +20,11 @@
  * replay the partition's log from its first kept offset (so the state is exact only if
  * retention has kept the whole history that matters to the features).
  *
- * The map grows on demand: MDB_MAP_FULL doubles the map (up to max_map_size) and retries the
- * batch, which is still in memory. Readers never block the writer (LMDB MVCC); a map resize
- * waits for readers in this process to finish (a rwlock).
+ * The map grows on demand: MDB_MAP_FULL doubles the map (up to max_map_size) and applies the
+ * batch's operations again (they are recorded as they come). Readers never block the writer
+ * (LMDB MVCC); a map resize waits for every transaction in this process to end (a rwlock),
+ * so a thread must not hold a reader of this environment across a batch operation that may
+ * grow it (vg_state_batch_before_grow lets the batch end them first).
  *
  * Thread: batches from one owner thread; gets, sync and stats from any.
  */
@@ -83,7 +85,7 @@ VG_MUST_CHECK int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *
  * and kept until vg_state_reader_end, so a turn that reads many keys pays for one transaction
  * (vg_state_get begins and ends one per key: a malloc, the reader-table lock, a free). It pins
  * a snapshot and the read side of the resize lock, so end it within the loop turn, and before
- * the same thread commits a batch on the same environment (the commit may grow the map).
+ * the same thread puts into a batch on the same environment (a put may grow the map).
  * Initialise as {.st = st}. Thread: one at a time. */
 typedef struct vg_state_reader {
     vg_state_t *st;
@@ -117,35 +119,45 @@ VG_MUST_CHECK int vg_state_stats(vg_state_t *st, vg_state_stats_t *out);
 
 /* ---- write batches (owner thread) ---- */
 
-/* Starts a batch. Only one batch at a time. Never NULL. */
+/* Starts a batch. Only one batch at a time. Never NULL: the write transaction begins with the
+ * first operation, and a failure to begin is that operation's error. */
 vg_state_batch_t *vg_state_batch_begin(vg_state_t *st);
 
-/* Records a put (key and value are copied). 0 or VG_EINVAL (empty or too long key). */
+/* fn(ctx) runs before the batch grows the map, with the batch's transaction already ended: it
+ * must end every reader this thread holds on any environment (vg_state_readers_reset), since
+ * the resize waits for the readers of this one, and another partition's resize may be waiting
+ * for this thread's readers of it. Cleared by vg_state_batch_begin. */
+void vg_state_batch_before_grow(vg_state_batch_t *b, void (*fn)(void *ctx), void *ctx);
+
+/* Records a put (key and value are copied) in the batch's transaction. 0, VG_EINVAL (empty or
+ * too long key), or the batch's failure: VG_ESTATE, -ENOSPC (the map cannot grow) or -errno.
+ * After a failure every operation returns it and the batch can only be aborted (a commit
+ * returns it too and writes nothing). */
 VG_MUST_CHECK int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen, const void *val, size_t vlen);
 
-/* Records a delete. 0 or VG_EINVAL. */
+/* Records a delete (of a key that may be absent). The same codes. */
 VG_MUST_CHECK int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen);
 
-/* The value as this batch sees it: its own pending put or delete first, else the committed
- * one. OUT: *val, valid until the batch commits or aborts. 0, VG_ENOTFOUND, VG_EINVAL or
- * VG_ESTATE. */
+/* The value as this batch sees it: its own puts and deletes, then the committed state.
+ * OUT: *val, valid until the batch's next put, delete, commit or abort (LMDB moves pages as
+ * it writes them). 0, VG_ENOTFOUND, VG_EINVAL or the batch's failure. */
 VG_MUST_CHECK int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen, vg_bytes_t *val);
 
-/* Commits every operation and `applied_offset` in one transaction, then frees the batch.
+/* Commits every operation and `applied_offset` in one transaction, and ends the batch.
  * VG_STATE_KEEP_APPLIED leaves the applied offset as it is (a batch that applies no log
  * records of its own, such as merchant deltas from other partitions).
- * 0; VG_ESTATE or -errno (nothing committed, batch freed); -ENOSPC when the map cannot
- * grow. */
+ * 0; or the batch's failure, or VG_ESTATE / -errno / -ENOSPC from the commit: nothing is
+ * written and the batch is ended. */
 #define VG_STATE_KEEP_APPLIED UINT64_MAX
 VG_MUST_CHECK int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset);
 
 /* Drops the batch: nothing is written. */
 void vg_state_batch_abort(vg_state_batch_t *b);
 
-/* Operations recorded in the batch (distinct keys). */
+/* Operations recorded in the batch (puts and deletes, repeats of a key included). */
 size_t vg_state_batch_size(const vg_state_batch_t *b);
 
 #endif

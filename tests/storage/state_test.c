@@ -69,7 +69,7 @@ VG_TEST(state_batch_reads_its_own_writes)
         n++;
         ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, "k", 1, &n, 8));
     }
-    ASSERT_EQ(vg_state_batch_size(b), 1);
+    ASSERT_EQ(vg_state_batch_size(b), 1000); /* every operation is recorded, for a redo */
     vg_bytes_t v;
     ASSERT_OK(vg_state_batch_del(b, VG_STATE_ACCOUNTS, "gone", 4));
     ASSERT_ERR(vg_state_batch_get(b, VG_STATE_ACCOUNTS, "gone", 4, &v), VG_ENOTFOUND);
@@ -167,24 +167,49 @@ VG_TEST(state_batch_can_leave_the_applied_offset)
     vg_state_close(st);
 }
 
+struct grow_ctx {
+    vg_state_reader_t reader;
+    int calls;
+};
+
+static void on_grow(void *ctx)
+{
+    struct grow_ctx *g = ctx;
+    vg_state_reader_end(&g->reader); /* held across the batch: the resize would wait for it */
+    g->calls++;
+}
+
 VG_TEST(state_map_grows_when_full)
 {
     vg_state_t *st = open_state("s", 256 * 1024); /* far too small */
     uint8_t val[200];
     memset(val, 7, sizeof(val));
+    struct grow_ctx g = {.reader = {.st = st}};
     for (uint32_t batch = 0; batch < 20; batch++) {
         vg_state_batch_t *b = vg_state_batch_begin(st);
+        vg_state_batch_before_grow(b, on_grow, &g);
+        vg_bytes_t v;
+        uint32_t k0 = 0; /* a reader of the same environment, held across the batch */
+        int rc = vg_state_reader_get(&g.reader, VG_STATE_ACCOUNTS, &k0, sizeof(k0), &v);
+        ASSERT_TRUE(rc == 0 || (rc == VG_ENOTFOUND && batch == 0));
         for (uint32_t i = 0; i < 1000; i++) {
             uint32_t k = batch * 1000 + i;
             val[0] = (uint8_t)k;
             ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, &k, sizeof(k), val, sizeof(val)));
+            /* The batch's own puts stay visible across the grows (they are applied again). */
+            uint32_t first = batch * 1000;
+            ASSERT_OK(vg_state_batch_get(b, VG_STATE_ACCOUNTS, &first, sizeof(first), &v));
+            ASSERT_EQ(v.len, sizeof(val));
+            ASSERT_EQ(((const uint8_t *)v.ptr)[0], (uint8_t)first);
         }
         ASSERT_OK(vg_state_batch_commit(b, batch + 1));
+        vg_state_reader_end(&g.reader);
     }
     vg_state_stats_t s;
     ASSERT_OK(vg_state_stats(st, &s));
     ASSERT_EQ_U(s.entries[VG_STATE_ACCOUNTS], 20000);
     ASSERT_GT(s.resizes, 0);
+    ASSERT_EQ_U(s.resizes, (uint64_t)g.calls); /* each grow first let the reader go */
     ASSERT_GE(s.map_size, s.used_bytes);
     for (uint32_t k = 0; k < 20000; k += 997) {
         uint8_t got[200];
@@ -192,6 +217,9 @@ VG_TEST(state_map_grows_when_full)
         ASSERT_OK(vg_state_get(st, VG_STATE_ACCOUNTS, &k, sizeof(k), got, sizeof(got), &len));
         ASSERT_EQ(got[0], (uint8_t)k);
     }
+    uint64_t applied = 0;
+    ASSERT_OK(vg_state_applied_offset(st, &applied));
+    ASSERT_EQ_U(applied, 20);
     vg_state_close(st);
 }
 
