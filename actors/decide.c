@@ -57,6 +57,9 @@ struct vg_decider {
      * wait list finds it), INT64_MAX when there are none; and the oldest put by this batch. */
     int64_t oldest_waiting_ms;
     int64_t batch_oldest_wait_ms;
+    /* The decision log's next offset when the batch began: row r's decision goes to
+     * dbase + r, so each transaction is indexed once, with its decision's offset. */
+    uint64_t dbase;
 };
 
 static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, const char *merchant)
@@ -493,6 +496,7 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     if (rc != 0)
         return rc;
     x.tx_offset = it->offset;
+    x.decision_offset = d->dbase + nrows; /* log_decisions appends the rows in order */
     d->row_of[nrows] = i;
     memset(&it->decision, 0, sizeof(it->decision));
     it->decision.offset = it->offset;
@@ -554,7 +558,7 @@ static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
 }
 
 /* Pass 2b: the decision records (one append) and the index entries that point at them. */
-static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t nrows)
+static int log_decisions(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
 {
     /* Packed one after another into one reused buffer: no allocation per decision. A packed
      * decision is bounded (ids <= 128 bytes, 3 reasons, the feature vector). */
@@ -581,18 +585,15 @@ static int log_decisions(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *i
         }
         used += len;
     }
-    uint64_t first = 0;
+    uint64_t first = d->dbase;
     int rc = nrows ? vg_seglog_append(d->o.declog, d->drecs, nrows, &first) : 0;
+    /* Only this loop appends to the decision log, so the rows land where apply_tx indexed
+     * them; anything else would index decisions wrongly. */
+    VG_CHECK(rc != 0 || first == d->dbase);
     for (size_t r = 0; r < nrows && rc == 0; r++) {
         vg_pipe_item_t *it = &items[d->row_of[r]];
         it->decision.decision_offset = first + r;
         it->decision.applied = true;
-        vg_txindex_t x;
-        rc = batch_txindex(b, it->tx->transaction_id, &x);
-        if (rc == 0) {
-            x.decision_offset = first + r;
-            rc = put_txindex(b, it->tx->transaction_id, &x);
-        }
     }
     return rc;
 }
@@ -664,6 +665,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     grow(d, n ? n : 1);
     vg_state_batch_t *b = vg_state_batch_begin(d->o.state);
     vg_state_batch_before_grow(b, end_readers, d);
+    d->dbase = vg_seglog_next_offset(d->o.declog);
     size_t nrows = 0;
     int rc = 0;
     d->ndeltas = 0;
@@ -683,7 +685,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     if (rc == 0)
         rc = score_rows(d, items, nrows);
     if (rc == 0)
-        rc = log_decisions(d, b, items, nrows);
+        rc = log_decisions(d, items, nrows);
     /* Duplicates of a transaction decided in this batch copy its final decision. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         vg_pipe_item_t *it = &items[i];
