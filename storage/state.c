@@ -50,6 +50,14 @@ struct vg_state_batch {
     vg_arena_t arena; /* their keys and values */
     void (*before_grow)(void *ctx);
     void *before_grow_ctx;
+    /* The gets read through one cursor per database (LMDB frees them with the transaction).
+     * When the next operation is a put of the key the last get found, it is written through
+     * that cursor (MDB_CURRENT) without walking the tree again: an account's or a merchant's
+     * read-modify-write costs one descent. at_db -1: no cursor sits on a key read. */
+    MDB_cursor *cur[VG_STATE_NDBS];
+    int at_db;
+    size_t at_klen;
+    uint8_t at_key[VG_STATE_MAX_KEY];
 };
 
 struct vg_state {
@@ -339,6 +347,8 @@ static void write_abort(vg_state_batch_t *b)
         b->txn = NULL;
         pthread_rwlock_unlock(&b->st->resize);
     }
+    memset(b->cur, 0, sizeof(b->cur)); /* gone with the transaction */
+    b->at_db = -1;
 }
 
 /* One operation on the open transaction. MDB_* code. */
@@ -414,8 +424,15 @@ static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, siz
     if (vlen)
         memcpy(o->val, val, vlen);
     int rc = b->txn ? 0 : write_begin(b);
-    if (rc == 0)
+    if (rc == 0 && !del && b->at_db == (int)db && b->at_klen == klen &&
+        memcmp(b->at_key, key, klen) == 0) {
+        MDB_val k = {klen, o->key};
+        MDB_val v = {vlen, o->val};
+        rc = mdb_cursor_put(b->cur[db], &k, &v, MDB_CURRENT); /* the cursor stays on it */
+    } else if (rc == 0) {
+        b->at_db = -1; /* another write may move the pages under the cursor */
         rc = apply_op(b, o);
+    }
     if (rc == MDB_MAP_FULL)
         rc = grow_and_redo(b);
     if (rc != 0) {
@@ -431,6 +448,8 @@ vg_state_batch_t *vg_state_batch_begin(vg_state_t *st)
     vg_state_batch_t *b = &st->batch;
     b->st = st;
     b->txn = NULL; /* begun by the first operation */
+    memset(b->cur, 0, sizeof(b->cur));
+    b->at_db = -1;
     b->err = 0;
     b->n = 0;
     b->before_grow = NULL;
@@ -469,10 +488,18 @@ int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key
         if (rc != 0)
             return b->err = mdb_err(rc, "txn_begin");
     }
+    int rc = 0;
+    if (!b->cur[db])
+        rc = mdb_cursor_open(b->txn, b->st->dbi[db], &b->cur[db]);
     MDB_val k = {klen, vg_unconst(key)};
     MDB_val v;
-    int rc = mdb_get(b->txn, b->st->dbi[db], &k, &v);
+    b->at_db = -1;
+    if (rc == 0)
+        rc = mdb_cursor_get(b->cur[db], &k, &v, MDB_SET);
     if (rc == 0) {
+        b->at_db = (int)db;
+        b->at_klen = klen;
+        memcpy(b->at_key, key, klen);
         val->ptr = v.mv_data;
         val->len = v.mv_size;
         return 0;

@@ -81,6 +81,82 @@ VG_TEST(state_batch_reads_its_own_writes)
     vg_state_close(st);
 }
 
+/* Random gets, puts (of changing sizes) and deletes over a few keys of two databases,
+ * against a plain array: a put right after a get of the same key goes through the get's
+ * cursor, any other through a fresh descent; both must leave exactly the model. */
+#define MODEL_KEYS 24
+
+struct model {
+    bool present[2][MODEL_KEYS];
+    uint8_t val[2][MODEL_KEYS][700];
+    size_t len[2][MODEL_KEYS];
+};
+
+static void check_model(vg_state_t *st, const struct model *m)
+{
+    for (int d = 0; d < 2; d++) {
+        for (uint32_t k = 0; k < MODEL_KEYS; k++) {
+            uint8_t got[700];
+            size_t len = 0;
+            int rc = vg_state_get(st, d ? VG_STATE_MERCHANTS : VG_STATE_ACCOUNTS, &k, sizeof(k),
+                                  got, sizeof(got), &len);
+            ASSERT_EQ(rc, m->present[d][k] ? 0 : VG_ENOTFOUND);
+            if (rc == 0) {
+                ASSERT_EQ(len, m->len[d][k]);
+                ASSERT_MEM_EQ(got, m->val[d][k], len);
+            }
+        }
+    }
+}
+
+VG_TEST(state_batch_read_modify_write_matches_a_model)
+{
+    vg_state_t *st = open_state("s", 256 * 1024); /* small: some batches grow it midway */
+    struct model *m = vg_xcalloc(1, sizeof(*m));
+    uint64_t seed = 42;
+    for (int batch = 0; batch < 40; batch++) {
+        struct model before = *m;
+        vg_state_batch_t *b = vg_state_batch_begin(st);
+        for (int i = 0; i < 300; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t r = (uint32_t)(seed >> 33);
+            int d = (int)(r & 1);
+            uint32_t k = (r >> 1) % MODEL_KEYS;
+            enum vg_state_db db = d ? VG_STATE_MERCHANTS : VG_STATE_ACCOUNTS;
+            vg_bytes_t v;
+            int rc = vg_state_batch_get(b, db, &k, sizeof(k), &v);
+            ASSERT_EQ(rc, m->present[d][k] ? 0 : VG_ENOTFOUND);
+            if (rc == 0) {
+                ASSERT_EQ(v.len, m->len[d][k]);
+                ASSERT_MEM_EQ(v.ptr, m->val[d][k], v.len);
+            }
+            uint32_t what = (r >> 8) % 10;
+            if (what == 0) { /* delete it */
+                ASSERT_OK(vg_state_batch_del(b, db, &k, sizeof(k)));
+                m->present[d][k] = false;
+                continue;
+            }
+            if (what == 1) /* write another key of the same database in between */
+                k = (k + 1) % MODEL_KEYS;
+            size_t len = what == 2 ? 1 + (r >> 12) % 699 : (m->len[d][k] ? m->len[d][k] : 480);
+            for (size_t j = 0; j < len; j++)
+                m->val[d][k][j] = (uint8_t)(r + j * 7 + (uint32_t)i);
+            m->len[d][k] = len;
+            m->present[d][k] = true;
+            ASSERT_OK(vg_state_batch_put(b, db, &k, sizeof(k), m->val[d][k], len));
+        }
+        if (batch % 5 == 4) {
+            vg_state_batch_abort(b);
+            *m = before;
+        } else {
+            ASSERT_OK(vg_state_batch_commit(b, (uint64_t)batch + 1));
+        }
+        check_model(st, m);
+    }
+    free(m);
+    vg_state_close(st);
+}
+
 /* A batch that grew its table, then small batches after it: nothing a finished (committed or
  * aborted) batch recorded is seen by the next one, and every op of a grown batch is applied. */
 VG_TEST(state_batches_after_a_large_one_start_empty)
