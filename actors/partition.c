@@ -35,8 +35,13 @@ struct vg_partition {
     uint64_t since_sync_ms;
     vg_append_msg_t *pending_head; /* appended, waiting for durability, in offset order */
     vg_append_msg_t *pending_tail;
-    /* scratch: the records of one append, the items of one apply */
+    /* Appends received this loop turn, written with one vg_seglog_append when the turn's
+     * I/O is done (one write(2) for every request the turn brought, not one each); their
+     * records, in order, in recs. */
+    vg_append_msg_t *staged_head;
+    vg_append_msg_t *staged_tail;
     vg_seglog_rec_t *recs;
+    size_t nrecs;
     size_t recs_cap;
     vg_pipe_item_t *batch;
     size_t batch_cap;
@@ -45,7 +50,8 @@ struct vg_partition {
     vg_partition_t **peers;      /* set once every partition is open */
     struct merchant_msg *inbox;  /* merchant deltas received this loop turn (owner side) */
     struct merchant_msg *riding; /* inbox messages applied in the decider batch committing */
-    uv_check_t inbox_check;      /* applies them in one transaction after the turn's I/O */
+    uv_check_t turn_check; /* after the turn's I/O: writes the staged appends, applies the inbox */
+    uv_idle_t turn_nudge;  /* active meanwhile, so the turn's poll does not block (see below) */
     bool check_started;
     struct outq *outq; /* [count] */
     unsigned npeers;
@@ -292,10 +298,8 @@ static void answer_riding(vg_partition_t *p, int rc)
 }
 
 /* What arrived in a loop turn without a decider batch to ride in: its own transaction. */
-static void apply_inbox(uv_check_t *h)
+static void apply_inbox(vg_partition_t *p)
 {
-    vg_partition_t *p = vg_container_of(h, vg_partition_t, inbox_check);
-    uv_check_stop(h);
     struct merchant_msg *list = p->inbox;
     p->inbox = NULL;
     if (!list)
@@ -311,15 +315,74 @@ static void apply_inbox(uv_check_t *h)
     answer_merchant(p, list, rc);
 }
 
+/* Appends the staged messages' records in one write and asks for their durability. */
+static void write_staged(vg_partition_t *p)
+{
+    vg_append_msg_t *m = p->staged_head;
+    p->staged_head = p->staged_tail = NULL;
+    if (!m)
+        return;
+    uint64_t first = 0;
+    int rc = atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0 ? VG_EREADONLY : 0;
+    if (rc == 0)
+        rc = vg_seglog_append(p->log, p->recs, p->nrecs, &first);
+    p->nrecs = 0;
+    while (m) {
+        vg_append_msg_t *next = m->next_pending;
+        if (rc != 0) {
+            answer(m, rc);
+            atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_release);
+        } else {
+            m->first_offset = first;
+            m->last_offset = first + m->n - 1;
+            first += m->n;
+            m->next_pending = NULL;
+            if (p->pending_tail)
+                p->pending_tail->next_pending = m;
+            else
+                p->pending_head = m;
+            p->pending_tail = m;
+        }
+        m = next;
+    }
+    if (rc == 0)
+        vg_gcommit_request(p->gc);
+}
+
+static void on_turn_end(uv_check_t *h)
+{
+    vg_partition_t *p = vg_container_of(h, vg_partition_t, turn_check);
+    uv_check_stop(h);
+    uv_idle_stop(&p->turn_nudge);
+    write_staged(p);
+    apply_inbox(p);
+}
+
+static void on_nudge(uv_idle_t *h)
+{
+    (void)h; /* being active is its job */
+}
+
+/* Messages arrive in the poll phase (from other loops) or in the idle phase (from this loop's
+ * own FIFO). The check runs after the poll, but a poll blocks (up to the next timer: a
+ * second) unless an idle handle is active: without the nudge a message from this loop would
+ * wait for unrelated I/O. */
+static void start_turn_check(vg_partition_t *p)
+{
+    if (!p->check_started) {
+        uv_check_init(vg_loop_uv(p->actor.loop), &p->turn_check);
+        uv_idle_init(vg_loop_uv(p->actor.loop), &p->turn_nudge);
+        p->check_started = true;
+    }
+    uv_check_start(&p->turn_check, on_turn_end);
+    uv_idle_start(&p->turn_nudge, on_nudge);
+}
+
 static void receive_merchant(vg_partition_t *p, struct merchant_msg *m)
 {
     m->next_in = p->inbox;
     p->inbox = m;
-    if (!p->check_started) {
-        uv_check_init(vg_loop_uv(p->actor.loop), &p->inbox_check);
-        p->check_started = true;
-    }
-    uv_check_start(&p->inbox_check, apply_inbox);
+    start_turn_check(p);
 }
 
 /* Where the decider reads merchant profiles: the owner's state. */
@@ -360,26 +423,20 @@ static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
         answer(m, m->n == 0 ? VG_EINVAL : VG_EREADONLY);
         return;
     }
-    if (m->n > p->recs_cap) {
-        p->recs_cap = m->n;
-        p->recs = vg_xrealloc(p->recs, m->n * sizeof(*p->recs));
+    if (p->nrecs + m->n > p->recs_cap) {
+        p->recs_cap = (p->nrecs + m->n) * 2;
+        p->recs = vg_xrealloc(p->recs, p->recs_cap * sizeof(*p->recs));
     }
     for (size_t i = 0; i < m->n; i++)
-        p->recs[i] = m->items[i].rec;
-    int rc = vg_seglog_append(p->log, p->recs, m->n, &m->first_offset);
-    if (rc != 0) {
-        answer(m, rc);
-        return;
-    }
-    m->last_offset = m->first_offset + m->n - 1;
+        p->recs[p->nrecs++] = m->items[i].rec; /* the payloads live until m is answered */
     m->next_pending = NULL;
-    atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
-    if (p->pending_tail)
-        p->pending_tail->next_pending = m;
+    if (p->staged_tail)
+        p->staged_tail->next_pending = m;
     else
-        p->pending_head = m;
-    p->pending_tail = m;
-    vg_gcommit_request(p->gc);
+        p->staged_head = m;
+    p->staged_tail = m;
+    atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
+    start_turn_check(p);
 }
 
 vg_actor_t *vg_partition_actor(vg_partition_t *p)
@@ -407,8 +464,9 @@ static void partition_on_stop(vg_actor_t *self)
     vg_partition_t *p = vg_container_of(self, vg_partition_t, actor);
     p->stopping = true;
     if (p->check_started) {
-        apply_inbox(&p->inbox_check);                   /* what arrived in the last turn */
-        uv_close((uv_handle_t *)&p->inbox_check, NULL); /* closed before the timer's callback */
+        on_turn_end(&p->turn_check);                   /* what arrived in the last turn */
+        uv_close((uv_handle_t *)&p->turn_check, NULL); /* closed before the timer's callback */
+        uv_close((uv_handle_t *)&p->turn_nudge, NULL);
     }
     if (p->timer_started)
         vg_timer_close(&p->timer, on_timer_closed);
