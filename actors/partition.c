@@ -315,6 +315,17 @@ static void apply_inbox(vg_partition_t *p)
     answer_merchant(p, list, rc);
 }
 
+/* Appends m to a list linked through next_pending. */
+static void queue_push(vg_append_msg_t **head, vg_append_msg_t **tail, vg_append_msg_t *m)
+{
+    m->next_pending = NULL;
+    if (*tail)
+        (*tail)->next_pending = m;
+    else
+        *head = m;
+    *tail = m;
+}
+
 /* Appends the staged messages' records in one write and asks for their durability. */
 static void write_staged(vg_partition_t *p)
 {
@@ -336,12 +347,7 @@ static void write_staged(vg_partition_t *p)
             m->first_offset = first;
             m->last_offset = first + m->n - 1;
             first += m->n;
-            m->next_pending = NULL;
-            if (p->pending_tail)
-                p->pending_tail->next_pending = m;
-            else
-                p->pending_head = m;
-            p->pending_tail = m;
+            queue_push(&p->pending_head, &p->pending_tail, m);
         }
         m = next;
     }
@@ -429,12 +435,7 @@ static void partition_receive(vg_actor_t *self, vg_msg_t *msg)
     }
     for (size_t i = 0; i < m->n; i++)
         p->recs[p->nrecs++] = m->items[i].rec; /* the payloads live until m is answered */
-    m->next_pending = NULL;
-    if (p->staged_tail)
-        p->staged_tail->next_pending = m;
-    else
-        p->staged_head = m;
-    p->staged_tail = m;
+    queue_push(&p->staged_head, &p->staged_tail, m);
     atomic_fetch_add_explicit(&p->waiting, 1, memory_order_relaxed);
     start_turn_check(p);
 }
