@@ -25,7 +25,8 @@
 #define MAX_PACKED_DECISION 1024
 #define REPLAY_CHUNK        1024
 #define WAIT_KEY_MAX        (1 + 8 + VG_STATE_MAX_KEY) /* 'w' + reported_at + transaction id */
-#define EXPIRE_MAX          512 /* waiting labels dropped per batch at most */
+#define EXPIRE_MAX          512     /* waiting labels dropped per batch at most */
+#define CLOCK_KEY           "clock" /* META: the newest transaction time applied, le64 */
 
 struct vg_decider {
     vg_decider_opts_t o;
@@ -60,6 +61,14 @@ struct vg_decider {
     /* The decision log's next offset when the batch began: row r's decision goes to
      * dbase + r, so each transaction is indexed once, with its decision's offset. */
     uint64_t dbase;
+    /* The partition's clock: the newest transaction time applied (INT64_MIN: none yet), as
+     * committed and as the open batch moves it. */
+    int64_t clock_ms;
+    int64_t clock_committed;
+    bool clock_loaded;
+    /* Where the next sweep of idle accounts starts (empty: the first key). */
+    uint8_t sweep_from[VG_STATE_MAX_KEY];
+    size_t sweep_len;
 };
 
 static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, const char *merchant)
@@ -254,6 +263,34 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
 }
 
 /* ---- profiles ---- */
+
+/* Whether profile p is past the account time-to-live at partition time clock_ms. */
+static bool idle_too_long(const vg_decider_t *d, const vg_account_profile_t *p, int64_t clock_ms)
+{
+    int64_t ttl = d->o.account_ttl_ms;
+    return ttl > 0 && p->n > 0 && clock_ms != INT64_MIN && p->last_ts_ms < clock_ms - ttl;
+}
+
+/* Reads the committed clock once. */
+static int load_clock(vg_decider_t *d)
+{
+    if (d->clock_loaded)
+        return 0;
+    uint8_t v[8];
+    size_t len = 0;
+    int rc = vg_state_get(d->o.state, VG_STATE_META, CLOCK_KEY, sizeof(CLOCK_KEY) - 1, v, sizeof(v),
+                          &len);
+    if (rc == VG_ENOTFOUND) {
+        d->clock_committed = INT64_MIN;
+        rc = 0;
+    } else if (rc == 0 && len != sizeof(v)) {
+        rc = VG_ECORRUPT;
+    } else if (rc == 0) {
+        d->clock_committed = (int64_t)vg_get_le64(v);
+    }
+    d->clock_loaded = rc == 0;
+    return rc;
+}
 
 static int load_profile(vg_state_batch_t *b, const char *acct, vg_account_profile_t *p)
 {
@@ -476,6 +513,10 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     rc = load_profile(b, tx->account_id, &p);
     if (rc != 0)
         return rc;
+    if (tx->timestamp_ms > d->clock_ms)
+        d->clock_ms = tx->timestamp_ms;
+    if (idle_too_long(d, &p, d->clock_ms))
+        vg_profile_init(&p); /* starts over, as if swept: a sweep used an older clock */
     double amount = amount_major(tx);
     float *row = d->rows + nrows * VG_FEATURE_COUNT;
     vg_features_compute(tx, amount, &p, row);
@@ -652,6 +693,31 @@ static int64_t newest_time(const vg_pipe_item_t *items, size_t n)
     return newest;
 }
 
+/* Duplicates of a transaction decided in this batch copy its final decision. */
+static void copy_replayed(vg_pipe_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        vg_pipe_item_t *it = &items[i];
+        if (!it->tx || !it->decision.replay || it->decision.applied)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (items[j].offset == it->decision.offset && items[j].decision.applied) {
+                it->decision = items[j].decision;
+                it->decision.replay = true;
+                break;
+            }
+        }
+        it->decision.applied = true;
+    }
+}
+
+static int put_clock(vg_decider_t *d, vg_state_batch_t *b)
+{
+    uint8_t v[8];
+    vg_put_le64(v, (uint64_t)d->clock_ms);
+    return vg_state_batch_put(b, VG_STATE_META, CLOCK_KEY, sizeof(CLOCK_KEY) - 1, v, sizeof(v));
+}
+
 /* The batch is about to grow this partition's map, which waits for every reader of it, and
  * another partition growing its own may be waiting for ours. */
 static void end_readers(void *ctx)
@@ -663,11 +729,14 @@ static void end_readers(void *ctx)
 int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
     grow(d, n ? n : 1);
+    int rc = load_clock(d);
+    if (rc != 0)
+        return rc;
+    d->clock_ms = d->clock_committed; /* what a failed batch moved is forgotten */
     vg_state_batch_t *b = vg_state_batch_begin(d->o.state);
     vg_state_batch_before_grow(b, end_readers, d);
     d->dbase = vg_seglog_next_offset(d->o.declog);
     size_t nrows = 0;
-    int rc = 0;
     d->ndeltas = 0;
     d->batch_oldest_wait_ms = INT64_MAX;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -682,24 +751,14 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     }
     if (rc == 0 && d->o.pending_label_ttl_ms > 0)
         rc = expire_waiting(d, b, newest_time(items, n));
+    if (rc == 0 && d->clock_ms != d->clock_committed)
+        rc = put_clock(d, b);
     if (rc == 0)
         rc = score_rows(d, items, nrows);
     if (rc == 0)
         rc = log_decisions(d, items, nrows);
-    /* Duplicates of a transaction decided in this batch copy its final decision. */
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        vg_pipe_item_t *it = &items[i];
-        if (!it->tx || !it->decision.replay || it->decision.applied)
-            continue;
-        for (size_t j = 0; j < i; j++) {
-            if (items[j].offset == it->decision.offset && items[j].decision.applied) {
-                it->decision = items[j].decision;
-                it->decision.replay = true;
-                break;
-            }
-        }
-        it->decision.applied = true;
-    }
+    if (rc == 0)
+        copy_replayed(items, n);
     end_readers(d); /* the commit may grow the map too */
     if (rc == 0)
         rc = put_outbox(d, b);
@@ -713,10 +772,91 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         return rc;
     }
     rc = vg_state_batch_commit(b, next_offset);
-    if (rc == 0)
+    if (rc == 0) {
         d->nforget = 0;
-    else
+        d->clock_committed = d->clock_ms;
+    } else {
         d->ndeltas = 0;
+    }
+    return rc;
+}
+
+/* ---- idle accounts ---- */
+
+struct sweep {
+    const vg_decider_t *d;
+    int64_t clock_ms;
+    size_t max;
+    size_t checked;
+    bool stopped;  /* at max: the key it stopped at is where the next sweep starts */
+    uint8_t *keys; /* the idle ones, each as a length byte pair and the bytes */
+    size_t len;
+    size_t cap;
+    uint8_t last[VG_STATE_MAX_KEY];
+    size_t last_len;
+};
+
+static int collect_idle(void *ctx, vg_bytes_t key, vg_bytes_t value)
+{
+    struct sweep *s = ctx;
+    if (s->checked == s->max) {
+        memcpy(s->last, key.ptr, key.len); /* checked next time */
+        s->last_len = key.len;
+        s->stopped = true;
+        return 1;
+    }
+    s->checked++;
+    vg_account_profile_t p;
+    if (vg_profile_decode(value.ptr, value.len, &p) != 0 || !idle_too_long(s->d, &p, s->clock_ms))
+        return 0; /* a damaged profile is not this sweep's to judge */
+    if (s->len + 2 + key.len > s->cap) {
+        s->cap = (s->len + 2 + key.len) * 2;
+        s->keys = vg_xrealloc(s->keys, s->cap);
+    }
+    vg_put_le16(s->keys + s->len, (uint16_t)key.len);
+    memcpy(s->keys + s->len + 2, key.ptr, key.len);
+    s->len += 2 + key.len;
+    return 0;
+}
+
+int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped)
+{
+    *dropped = 0;
+    int rc = d->o.account_ttl_ms > 0 ? load_clock(d) : 0;
+    if (rc != 0 || d->o.account_ttl_ms <= 0 || d->clock_committed == INT64_MIN || max == 0)
+        return rc;
+    struct sweep s = {.d = d, .clock_ms = d->clock_committed, .max = max};
+    rc = vg_state_scan_from(d->o.state, VG_STATE_ACCOUNTS, d->sweep_from, d->sweep_len,
+                            collect_idle, &s);
+    if (rc == 0) {
+        memcpy(d->sweep_from, s.last, s.last_len);
+        d->sweep_len = s.stopped ? s.last_len : 0; /* the end: from the first again */
+    }
+    vg_state_batch_t *b = rc == 0 && s.len ? vg_state_batch_begin(d->o.state) : NULL;
+    for (size_t off = 0; b && rc == 0 && off < s.len;) {
+        size_t klen = vg_get_le16(s.keys + off);
+        const uint8_t *key = s.keys + off + 2;
+        off += 2 + klen;
+        /* Again through the batch: only what is still idle as committed now. */
+        vg_bytes_t v;
+        vg_account_profile_t p;
+        rc = vg_state_batch_get(b, VG_STATE_ACCOUNTS, key, klen, &v);
+        if (rc == 0)
+            rc = vg_profile_decode(v.ptr, v.len, &p);
+        if (rc == 0 && idle_too_long(d, &p, d->clock_committed)) {
+            rc = vg_state_batch_del(b, VG_STATE_ACCOUNTS, key, klen);
+            *dropped += rc == 0;
+        } else if (rc == VG_ENOTFOUND || rc == VG_ECORRUPT) {
+            rc = 0;
+        }
+    }
+    if (b && rc == 0)
+        rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
+    else if (b)
+        vg_state_batch_abort(b);
+    if (rc != 0)
+        *dropped = 0;
+    free(s.keys);
     return rc;
 }
 

@@ -114,6 +114,12 @@ typedef struct vg_decider_opts {
      * is this far past the label's reported_at (event time, so a replay drops the same ones);
      * 0 keeps them forever. */
     int64_t pending_label_ttl_ms;
+    /* An account whose latest transaction is this far behind the partition's clock (the
+     * newest transaction time it has applied; event time, kept in the state) starts over:
+     * its next transaction sees a new account, and vg_decider_sweep deletes the profile
+     * meanwhile. Deleting early changes nothing a transaction sees, so a replay decides the
+     * same whenever the sweeps ran. 0 keeps accounts forever. */
+    int64_t account_ttl_ms;
     /* Called with each batch just before it commits, to add what must commit with it (the
      * partition applies there the merchant deltas other partitions sent it, saving a
      * transaction of their own); an error aborts the batch. NULL: nothing. */
@@ -130,6 +136,11 @@ void vg_decider_free(vg_decider_t *d);
  * decision log may hold decisions that a replay rewrites). */
 VG_MUST_CHECK int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n,
                                    uint64_t next_offset);
+
+/* Checks up to `max` account profiles, going on from where the last call stopped (and from
+ * the first after the last), and deletes those past account_ttl_ms, in a transaction of its
+ * own. OUT: *dropped. 0, or the state error. Not while a batch is open. */
+VG_MUST_CHECK int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped);
 
 /* The merchant deltas that the last successful vg_decider_apply put in the outbox, grouped
  * by owner (offset order within each owner), each with its outbox record; valid until the

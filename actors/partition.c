@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define HOUSEKEEPING_MS 1000u
+#define SWEEP_ACCOUNTS  4096u /* account profiles checked for the time-to-live per tick */
 
 struct vg_partition {
     vg_actor_t actor;
@@ -520,6 +521,13 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
         if (rc != 0)
             VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
     }
+    size_t dropped = 0;
+    if (atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0)
+        ; /* stopped: its state is left as it was */
+    else if (vg_decider_sweep(p->decider, SWEEP_ACCOUNTS, &dropped) != 0)
+        VG_LOG_WARN("idle account sweep failed partition=%u (tried again next tick)", p->index);
+    else if (dropped)
+        VG_LOG_INFO("idle accounts dropped partition=%u count=%zu", p->index, dropped);
     p->since_sync_ms += HOUSEKEEPING_MS;
     if (p->since_sync_ms >= p->sync_every_ms && !p->syncing) {
         p->since_sync_ms = 0;
@@ -551,6 +559,7 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
         .threshold_medium = o->threshold_medium,
         .threshold_high = o->threshold_high,
         .pending_label_ttl_ms = o->pending_label_ttl_ms,
+        .account_ttl_ms = o->account_ttl_ms,
         .batch_max = o->batch_max,
         .nparts = o->count,
         .merchant_state = merchant_state,

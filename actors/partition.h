@@ -61,6 +61,7 @@ typedef struct vg_partition_opts {
     size_t batch_max;             /* rows per model call */
     uint32_t mailbox;             /* append messages queued at most; 0 = 1024 */
     int64_t pending_label_ttl_ms; /* see vg_decider_opts_t; 0 keeps waiting labels */
+    int64_t account_ttl_ms;       /* see vg_decider_opts_t; 0 keeps accounts */
 } vg_partition_opts_t;
 
 /* Opens partition `opts->index` on `loop` (call on that loop's thread). Always creates the

@@ -195,6 +195,7 @@ static void start_partition(void *arg)
         .batch_max = (size_t)c->scoring.batch_max,
         .mailbox = (uint32_t)c->runtime.mailbox_capacity,
         .pending_label_ttl_ms = (int64_t)c->state.pending_label_ttl_days * 86400000,
+        .account_ttl_ms = (int64_t)c->state.account_ttl_days * 86400000,
     };
     vg_loop_t *loop = partition_loop(s, s->opening);
     /* A partition that cannot open is kept, stopped, and reported by /readyz. */

@@ -91,8 +91,11 @@
       "A label whose transaction has not arrived is dropped once its partition applies a "         \
       "transaction this many days newer than the label's reported_at (event time); 0 keeps "       \
       "them forever.")                                                                             \
-    X(state, account_ttl_days, INT, "90", 1, 3650, NULL,                                           \
-      "Not built yet (ignored): an account idle for this many days would be dropped.")             \
+    X(state, account_ttl_days, INT, "90", 0, 3650, NULL,                                           \
+      "An account whose latest transaction is this many days older than the newest transaction "   \
+      "its partition has applied (event time) starts over: its next transaction sees a new "       \
+      "account, and a background sweep (4096 profiles per partition per second) deletes the "      \
+      "profile meanwhile. 0 keeps accounts forever.")                                              \
     X(state, cache_accounts, INT, "100000", 0, 100000000, NULL,                                    \
       "Not built yet (ignored): hot account profiles to keep in memory per partition.")
 

@@ -245,10 +245,12 @@ int vg_state_get(vg_state_t *st, enum vg_state_db db, const void *key, size_t kl
     return rc;
 }
 
-int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_t plen,
-                  vg_state_scan_fn fn, void *ctx)
+/* Keys from `start` (slen 0: the first) in key order, while they begin with its first plen
+ * bytes. */
+static int scan(vg_state_t *st, enum vg_state_db db, const void *start, size_t slen, size_t plen,
+                vg_state_scan_fn fn, void *ctx)
 {
-    if ((unsigned)db >= VG_STATE_NDBS || (plen && !key_ok(prefix, plen)))
+    if ((unsigned)db >= VG_STATE_NDBS || (slen && !key_ok(start, slen)))
         return VG_EINVAL;
     MDB_txn *txn = NULL;
     int rc = read_begin(st, &txn);
@@ -256,16 +258,16 @@ int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_
         return rc;
     MDB_cursor *cur = NULL;
     rc = mdb_err(mdb_cursor_open(txn, st->dbi[db], &cur), "cursor_open");
-    MDB_val k = {plen, vg_unconst(prefix)};
+    MDB_val k = {slen, vg_unconst(start)};
     MDB_val v;
-    int op = plen ? MDB_SET_RANGE : MDB_FIRST;
+    int op = slen ? MDB_SET_RANGE : MDB_FIRST;
     while (rc == 0) {
         int mrc = mdb_cursor_get(cur, &k, &v, (MDB_cursor_op)op);
         op = MDB_NEXT;
         if (mrc == MDB_NOTFOUND)
             break;
         rc = mdb_err(mrc, "cursor_get");
-        if (rc != 0 || k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+        if (rc != 0 || k.mv_size < plen || (plen && memcmp(k.mv_data, start, plen) != 0))
             break;
         vg_bytes_t key = {k.mv_data, k.mv_size};
         vg_bytes_t val = {v.mv_data, v.mv_size};
@@ -276,6 +278,18 @@ int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_
         mdb_cursor_close(cur);
     read_end(st, txn);
     return rc;
+}
+
+int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix, size_t plen,
+                  vg_state_scan_fn fn, void *ctx)
+{
+    return scan(st, db, prefix, plen, plen, fn, ctx);
+}
+
+int vg_state_scan_from(vg_state_t *st, enum vg_state_db db, const void *start, size_t slen,
+                       vg_state_scan_fn fn, void *ctx)
+{
+    return scan(st, db, start, slen, 0, fn, ctx);
 }
 
 int vg_state_applied_offset(vg_state_t *st, uint64_t *out)

@@ -112,6 +112,11 @@ typedef int (*vg_state_scan_fn)(void *ctx, vg_bytes_t key, vg_bytes_t value);
 VG_MUST_CHECK int vg_state_scan(vg_state_t *st, enum vg_state_db db, const void *prefix,
                                 size_t plen, vg_state_scan_fn fn, void *ctx);
 
+/* The same from the first key >= `start` (slen 0: the first key) to the last, whatever they
+ * begin with. 0, VG_EINVAL or VG_ESTATE. Thread: any. */
+VG_MUST_CHECK int vg_state_scan_from(vg_state_t *st, enum vg_state_db db, const void *start,
+                                     size_t slen, vg_state_scan_fn fn, void *ctx);
+
 /* Flushes committed transactions to disk. Thread: any (not the owner's loop: it blocks). */
 VG_MUST_CHECK int vg_state_sync(vg_state_t *st);
 

@@ -408,7 +408,10 @@ static void expect_label(struct engine *e, const char *id, long long ts, bool la
 
 VG_TEST(labels_waiting_past_their_ttl_are_dropped)
 {
-    static const char *const env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30", NULL};
+    /* Its account gets a transaction 101 days before the others: no account time-to-live
+     * here, or that account would start over (accounts_idle_past_their_ttl_start_over). */
+    static const char *const env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30",
+                                      "VIGIL_STATE_ACCOUNT_TTL_DAYS=0", NULL};
     struct engine e = {.env = env};
     engine_start(&e);
     long long t = now_ms() - 60000;
@@ -437,6 +440,72 @@ VG_TEST(labels_waiting_past_their_ttl_are_dropped)
     expect_label(&e, "stale-2", t + 11, false);
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-ttl", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":3,\"genuine\":0,");
+    free(resp);
+    engine_stop(&e);
+}
+
+/* An account idle past state.account_ttl_days starts over: its next transaction sees a new
+ * account whether or not the background sweep has deleted its profile yet, and the sweep
+ * deletes it once its partition's clock (the newest transaction time it applied) has moved
+ * on. An account seen within the time-to-live keeps its history. */
+VG_TEST(accounts_idle_past_their_ttl_start_over)
+{
+    static const char *const env[] = {"VIGIL_STATE_ACCOUNT_TTL_DAYS=2", NULL};
+    struct engine e = {.env = env};
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    char body[512];
+    char *resp = NULL;
+    const char *const old[] = {"idle-a", "idle-b"};
+    for (int i = 0; i < 2; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "idle-old-%d", i);
+        tx_json(body, sizeof(body), id, old[i], "5.00", t - 10 * DAY_MS, NULL);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        free(resp);
+    }
+    tx_json(body, sizeof(body), "kept-old", "kept", "5.00", t - DAY_MS, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    free(resp);
+    /* Its own next transaction 10 days later: a new account (it had one in 30 days). */
+    tx_json(body, sizeof(body), "idle-new-0", "idle-a", "5.00", t, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_EQ_DBL(num(resp, "tx_count_30d"), 0.0, 1e-9);
+    ASSERT_TRUE(isnan(num(resp, "seconds_since_last")));
+    free(resp);
+    tx_json(body, sizeof(body), "kept-new", "kept", "5.00", t, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_EQ_DBL(num(resp, "tx_count_30d"), 1.0, 1e-9);
+    free(resp);
+    /* Every partition's clock moves to t (40 accounts cover the 4 partitions): the sweep
+     * deletes idle-b, whose own clock never moved, and keeps the others. */
+    for (int i = 0; i < 40; i++) {
+        char id[32];
+        char acct[32];
+        snprintf(id, sizeof(id), "clock-%d", i);
+        snprintf(acct, sizeof(acct), "clock-acct-%d", i);
+        tx_json(body, sizeof(body), id, acct, "5.00", t, NULL);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        free(resp);
+    }
+    int status = 0;
+    for (int i = 0; i < 100; i++) { /* housekeeping runs every second */
+        status = call(&e, "GET", "/v1/accounts/idle-b", NULL, NULL, &resp);
+        free(resp);
+        if (status == 404)
+            break;
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
+    ASSERT_EQ(status, 404);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/kept", NULL, NULL, &resp), 200);
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/idle-a", NULL, NULL, &resp), 200);
+    free(resp);
+    /* Swept or not, the same features: idle-b's next transaction sees a new account too. */
+    tx_json(body, sizeof(body), "idle-new-1", "idle-b", "5.00", t + 1, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_EQ_DBL(num(resp, "tx_count_30d"), 0.0, 1e-9);
     free(resp);
     engine_stop(&e);
 }

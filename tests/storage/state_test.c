@@ -345,6 +345,45 @@ VG_TEST(state_readers_see_whole_commits_and_never_block)
     vg_state_close(st);
 }
 
+struct collected {
+    char keys[8][8];
+    int n;
+    int stop_after;
+};
+
+static int collect_keys(void *ctx, vg_bytes_t key, vg_bytes_t value)
+{
+    (void)value;
+    struct collected *c = ctx;
+    snprintf(c->keys[c->n], sizeof(c->keys[0]), "%.*s", (int)key.len, (const char *)key.ptr);
+    return ++c->n == c->stop_after;
+}
+
+/* A scan from a key: that key or the next, in order, to the end (or until told to stop). */
+VG_TEST(state_scan_from_a_key_goes_on_in_key_order)
+{
+    vg_state_t *st = open_state("s", 0);
+    vg_state_batch_t *b = vg_state_batch_begin(st);
+    const char *const keys[] = {"d", "a", "c", "e"};
+    for (int i = 0; i < 4; i++)
+        ASSERT_OK(vg_state_batch_put(b, VG_STATE_ACCOUNTS, keys[i], 1, "v", 1));
+    ASSERT_OK(vg_state_batch_commit(b, 1));
+    struct collected c = {.stop_after = 8};
+    ASSERT_OK(vg_state_scan_from(st, VG_STATE_ACCOUNTS, "b", 1, collect_keys, &c));
+    ASSERT_EQ(c.n, 3);
+    ASSERT_STR_EQ(c.keys[0], "c");
+    ASSERT_STR_EQ(c.keys[2], "e");
+    c = (struct collected){.stop_after = 2};
+    ASSERT_OK(vg_state_scan_from(st, VG_STATE_ACCOUNTS, NULL, 0, collect_keys, &c));
+    ASSERT_EQ(c.n, 2);
+    ASSERT_STR_EQ(c.keys[0], "a");
+    ASSERT_STR_EQ(c.keys[1], "c");
+    c = (struct collected){.stop_after = 8};
+    ASSERT_OK(vg_state_scan_from(st, VG_STATE_ACCOUNTS, "f", 1, collect_keys, &c));
+    ASSERT_EQ(c.n, 0);
+    vg_state_close(st);
+}
+
 VG_TEST(state_bad_keys_are_refused)
 {
     vg_state_t *st = open_state("s", 0);
