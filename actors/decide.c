@@ -822,8 +822,10 @@ static int collect_idle(void *ctx, vg_bytes_t key, vg_bytes_t value)
 int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped)
 {
     *dropped = 0;
-    int rc = d->o.account_ttl_ms > 0 ? load_clock(d) : 0;
-    if (rc != 0 || d->o.account_ttl_ms <= 0 || d->clock_committed == INT64_MIN || max == 0)
+    if (d->o.account_ttl_ms <= 0 || max == 0)
+        return 0;
+    int rc = load_clock(d);
+    if (rc != 0 || d->clock_committed == INT64_MIN)
         return rc;
     struct sweep s = {.d = d, .clock_ms = d->clock_committed, .max = max};
     rc = vg_state_scan_from(d->o.state, VG_STATE_ACCOUNTS, d->sweep_from, d->sweep_len,
@@ -832,30 +834,19 @@ int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped)
         memcpy(d->sweep_from, s.last, s.last_len);
         d->sweep_len = s.stopped ? s.last_len : 0; /* the end: from the first again */
     }
+    /* The scan's view is still the state: only this thread writes accounts, between batches. */
     vg_state_batch_t *b = rc == 0 && s.len ? vg_state_batch_begin(d->o.state) : NULL;
-    for (size_t off = 0; b && rc == 0 && off < s.len;) {
+    size_t n = 0;
+    for (size_t off = 0; b && rc == 0 && off < s.len; n++) {
         size_t klen = vg_get_le16(s.keys + off);
-        const uint8_t *key = s.keys + off + 2;
+        rc = vg_state_batch_del(b, VG_STATE_ACCOUNTS, s.keys + off + 2, klen);
         off += 2 + klen;
-        /* Again through the batch: only what is still idle as committed now. */
-        vg_bytes_t v;
-        vg_account_profile_t p;
-        rc = vg_state_batch_get(b, VG_STATE_ACCOUNTS, key, klen, &v);
-        if (rc == 0)
-            rc = vg_profile_decode(v.ptr, v.len, &p);
-        if (rc == 0 && idle_too_long(d, &p, d->clock_committed)) {
-            rc = vg_state_batch_del(b, VG_STATE_ACCOUNTS, key, klen);
-            *dropped += rc == 0;
-        } else if (rc == VG_ENOTFOUND || rc == VG_ECORRUPT) {
-            rc = 0;
-        }
     }
     if (b && rc == 0)
         rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
     else if (b)
         vg_state_batch_abort(b);
-    if (rc != 0)
-        *dropped = 0;
+    *dropped = rc == 0 ? n : 0;
     free(s.keys);
     return rc;
 }

@@ -500,6 +500,16 @@ static void after_state_sync(uv_work_t *w, int status)
 
 /* Every second: roll the active segment by age, apply retention (never past what the state
  * has applied), and every state.sync_interval_ms sync the state off the loop. */
+/* Drops the profiles of accounts idle past the time-to-live, SWEEP_ACCOUNTS per tick. */
+static void sweep_accounts(vg_partition_t *p)
+{
+    size_t dropped = 0;
+    if (vg_decider_sweep(p->decider, SWEEP_ACCOUNTS, &dropped) != 0)
+        VG_LOG_WARN("idle account sweep failed partition=%u (tried again next tick)", p->index);
+    else if (dropped)
+        VG_LOG_INFO("idle accounts dropped partition=%u count=%zu", p->index, dropped);
+}
+
 static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
 {
     (void)t;
@@ -521,13 +531,8 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
         if (rc != 0)
             VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
     }
-    size_t dropped = 0;
-    if (atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0)
-        ; /* stopped: its state is left as it was */
-    else if (vg_decider_sweep(p->decider, SWEEP_ACCOUNTS, &dropped) != 0)
-        VG_LOG_WARN("idle account sweep failed partition=%u (tried again next tick)", p->index);
-    else if (dropped)
-        VG_LOG_INFO("idle accounts dropped partition=%u count=%zu", p->index, dropped);
+    if (atomic_load_explicit(&p->apply_rc, memory_order_relaxed) == 0) /* else stopped */
+        sweep_accounts(p);
     p->since_sync_ms += HOUSEKEEPING_MS;
     if (p->since_sync_ms >= p->sync_every_ms && !p->syncing) {
         p->since_sync_ms = 0;
