@@ -91,7 +91,7 @@ struct merchant_msg {
 #define OUTBOX_CHUNK 1024
 
 static void outq_push(vg_partition_t *p, const vg_mdelta_t *d);
-static void answer_riding(vg_partition_t *p, int rc);
+static int decide(vg_partition_t *p, vg_pipe_item_t *items, size_t n, uint64_t next_offset);
 static void send_outbox(vg_partition_t *p);
 
 static void answer(vg_append_msg_t *m, int status)
@@ -120,8 +120,7 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
         }
     int rc = atomic_load_explicit(&p->apply_rc, memory_order_relaxed);
     if (rc == 0) {
-        rc = vg_decider_apply(p->decider, p->batch, n, head ? p->batch[n - 1].offset + 1 : 0);
-        answer_riding(p, rc);
+        rc = decide(p, p->batch, n, head ? p->batch[n - 1].offset + 1 : 0);
         if (rc != 0) {
             snprintf(p->apply_why, sizeof(p->apply_why), "applying offsets %llu..%llu: %s",
                      (unsigned long long)p->batch[0].offset,
@@ -290,12 +289,20 @@ static int ride_inbox(void *ctx, vg_state_batch_t *b)
     return apply_merchant(b, p->riding);
 }
 
-/* After each vg_decider_apply: answers the merchant messages that rode in its batch. */
+/* After each decider batch (or replay): answers the merchant messages that rode in it. */
 static void answer_riding(vg_partition_t *p, int rc)
 {
     struct merchant_msg *list = p->riding;
     p->riding = NULL;
     answer_merchant(p, list, rc);
+}
+
+/* A decider batch, and the answer to the merchant messages that rode in it. */
+static int decide(vg_partition_t *p, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
+{
+    int rc = vg_decider_apply(p->decider, items, n, next_offset);
+    answer_riding(p, rc);
+    return rc;
 }
 
 /* What arrived in a loop turn without a decider batch to ride in: its own transaction. */
@@ -526,8 +533,7 @@ static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
     send_outbox(p);
     /* Outbox entries acknowledged since the last batch: delete them now if traffic stopped. */
     if (vg_decider_forgetting(p->decider)) {
-        int rc = vg_decider_apply(p->decider, NULL, 0, applied);
-        answer_riding(p, rc);
+        int rc = decide(p, NULL, 0, applied);
         if (rc != 0)
             VG_LOG_WARN("outbox cleanup failed partition=%u", p->index);
     }
