@@ -67,8 +67,14 @@ struct vg_decider {
     int64_t clock_committed;
     bool clock_loaded;
     /* Where the next sweep of idle accounts starts (empty: the first key). */
-    uint8_t sweep_from[VG_STATE_MAX_KEY];
-    size_t sweep_len;
+    struct resume {
+        uint8_t key[VG_STATE_MAX_KEY];
+        size_t len;
+    } accounts_from, index_from;
+    /* The index sweep: the pass running drops the entries of transactions below
+     * index_below (0: no pass running); index_swept is the bound of the last whole pass. */
+    uint64_t index_below;
+    uint64_t index_swept;
 };
 
 static vg_mdelta_t *new_delta(vg_decider_t *d, uint64_t offset, int64_t ts, const char *merchant)
@@ -781,22 +787,39 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     return rc;
 }
 
-/* ---- idle accounts ---- */
+/* ---- sweeps: idle accounts, index entries of transactions gone from the log ---- */
 
 struct sweep {
     const vg_decider_t *d;
-    int64_t clock_ms;
+    bool (*dead)(const struct sweep *s, vg_bytes_t value);
+    int64_t clock_ms; /* accounts: idle past the time-to-live at this clock */
+    uint64_t below;   /* index: transactions at offsets below this */
     size_t max;
     size_t checked;
     bool stopped;  /* at max: the key it stopped at is where the next sweep starts */
-    uint8_t *keys; /* the idle ones, each as a length byte pair and the bytes */
+    uint8_t *keys; /* the dead ones, each as a length byte pair and the bytes */
     size_t len;
     size_t cap;
     uint8_t last[VG_STATE_MAX_KEY];
     size_t last_len;
 };
 
-static int collect_idle(void *ctx, vg_bytes_t key, vg_bytes_t value)
+static bool idle_account(const struct sweep *s, vg_bytes_t value)
+{
+    vg_account_profile_t p;
+    /* a damaged profile is not this sweep's to judge */
+    return vg_profile_decode(value.ptr, value.len, &p) == 0 && idle_too_long(s->d, &p, s->clock_ms);
+}
+
+static bool gone_from_log(const struct sweep *s, vg_bytes_t value)
+{
+    vg_txindex_t x;
+    /* a label waiting for its transaction has its own time-to-live */
+    return txindex_decode(value.ptr, value.len, &x) == 0 && x.tx_offset != VG_NO_OFFSET &&
+           x.tx_offset < s->below;
+}
+
+static int collect_dead(void *ctx, vg_bytes_t key, vg_bytes_t value)
 {
     struct sweep *s = ctx;
     if (s->checked == s->max) {
@@ -806,9 +829,8 @@ static int collect_idle(void *ctx, vg_bytes_t key, vg_bytes_t value)
         return 1;
     }
     s->checked++;
-    vg_account_profile_t p;
-    if (vg_profile_decode(value.ptr, value.len, &p) != 0 || !idle_too_long(s->d, &p, s->clock_ms))
-        return 0; /* a damaged profile is not this sweep's to judge */
+    if (!s->dead(s, value))
+        return 0;
     if (s->len + 2 + key.len > s->cap) {
         s->cap = (s->len + 2 + key.len) * 2;
         s->keys = vg_xrealloc(s->keys, s->cap);
@@ -819,6 +841,33 @@ static int collect_idle(void *ctx, vg_bytes_t key, vg_bytes_t value)
     return 0;
 }
 
+/* Checks s->max keys of `db` from `from` on and deletes the dead ones in a transaction of its
+ * own; `from` moves to where the next call goes on (empty: this one reached the last key). */
+static int sweep_db(vg_decider_t *d, enum vg_state_db db, struct sweep *s, struct resume *from,
+                    size_t *dropped)
+{
+    int rc = vg_state_scan_from(d->o.state, db, from->key, from->len, collect_dead, s);
+    if (rc == 0) {
+        memcpy(from->key, s->last, s->last_len);
+        from->len = s->stopped ? s->last_len : 0; /* the end: from the first again */
+    }
+    /* The scan's view is still the state: only this thread writes these, between batches. */
+    vg_state_batch_t *b = rc == 0 && s->len ? vg_state_batch_begin(d->o.state) : NULL;
+    size_t n = 0;
+    for (size_t off = 0; b && rc == 0 && off < s->len; n++) {
+        size_t klen = vg_get_le16(s->keys + off);
+        rc = vg_state_batch_del(b, db, s->keys + off + 2, klen);
+        off += 2 + klen;
+    }
+    if (b && rc == 0)
+        rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
+    else if (b)
+        vg_state_batch_abort(b);
+    *dropped = rc == 0 ? n : 0;
+    free(s->keys);
+    return rc;
+}
+
 int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped)
 {
     *dropped = 0;
@@ -827,27 +876,24 @@ int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped)
     int rc = load_clock(d);
     if (rc != 0 || d->clock_committed == INT64_MIN)
         return rc;
-    struct sweep s = {.d = d, .clock_ms = d->clock_committed, .max = max};
-    rc = vg_state_scan_from(d->o.state, VG_STATE_ACCOUNTS, d->sweep_from, d->sweep_len,
-                            collect_idle, &s);
-    if (rc == 0) {
-        memcpy(d->sweep_from, s.last, s.last_len);
-        d->sweep_len = s.stopped ? s.last_len : 0; /* the end: from the first again */
+    struct sweep s = {.d = d, .dead = idle_account, .clock_ms = d->clock_committed, .max = max};
+    return sweep_db(d, VG_STATE_ACCOUNTS, &s, &d->accounts_from, dropped);
+}
+
+int vg_decider_sweep_index(vg_decider_t *d, size_t max, size_t *dropped)
+{
+    *dropped = 0;
+    uint64_t start = vg_seglog_start_offset(d->o.log);
+    if (d->index_below == 0 && start > d->index_swept)
+        d->index_below = start; /* retention moved the log's start: a new pass */
+    if (d->index_below == 0 || max == 0)
+        return 0;
+    struct sweep s = {.d = d, .dead = gone_from_log, .below = d->index_below, .max = max};
+    int rc = sweep_db(d, VG_STATE_TXINDEX, &s, &d->index_from, dropped);
+    if (rc == 0 && d->index_from.len == 0) { /* the pass reached the last key */
+        d->index_swept = d->index_below;
+        d->index_below = 0;
     }
-    /* The scan's view is still the state: only this thread writes accounts, between batches. */
-    vg_state_batch_t *b = rc == 0 && s.len ? vg_state_batch_begin(d->o.state) : NULL;
-    size_t n = 0;
-    for (size_t off = 0; b && rc == 0 && off < s.len; n++) {
-        size_t klen = vg_get_le16(s.keys + off);
-        rc = vg_state_batch_del(b, VG_STATE_ACCOUNTS, s.keys + off + 2, klen);
-        off += 2 + klen;
-    }
-    if (b && rc == 0)
-        rc = vg_state_batch_commit(b, VG_STATE_KEEP_APPLIED);
-    else if (b)
-        vg_state_batch_abort(b);
-    *dropped = rc == 0 ? n : 0;
-    free(s.keys);
     return rc;
 }
 

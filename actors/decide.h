@@ -142,6 +142,13 @@ VG_MUST_CHECK int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_
  * own. OUT: *dropped. 0, or the state error. Not while a batch is open. */
 VG_MUST_CHECK int vg_decider_sweep(vg_decider_t *d, size_t max, size_t *dropped);
 
+/* The same over the transaction index, for the entries of transactions the log no longer
+ * holds (retention deleted their segment; it never deletes what the state has not applied).
+ * A pass over the whole index starts when the log's first offset has moved since the last
+ * pass started, and drops the entries below that offset; between passes it checks nothing.
+ * Once dropped, a transaction id is new again: the window for repeats is the log's. */
+VG_MUST_CHECK int vg_decider_sweep_index(vg_decider_t *d, size_t max, size_t *dropped);
+
 /* The merchant deltas that the last successful vg_decider_apply put in the outbox, grouped
  * by owner (offset order within each owner), each with its outbox record; valid until the
  * next apply. */

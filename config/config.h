@@ -73,9 +73,11 @@
     X(log, index_interval_bytes, SIZE, "4K", 64, 16777216, NULL,                                   \
       "One sparse index entry per this many bytes of log.")                                        \
     X(log, retention_bytes, SIZE, "0", 0, INT64_MAX, NULL,                                         \
-      "Delete the oldest segments beyond this size per partition; 0 keeps everything.")            \
+      "Delete the oldest segments beyond this size per partition; 0 keeps everything. The "        \
+      "transaction index forgets their transactions too: sent again, they are new.")               \
     X(log, retention_age_s, INT, "0", 0, INT64_MAX, NULL,                                          \
-      "Delete segments older than this, in seconds; 0 keeps everything.")
+      "Delete segments older than this, in seconds; 0 keeps everything. The same holds for "       \
+      "the index.")
 
 #define VG_CONFIG_STATE(X)                                                                         \
     X(state, map_size, SIZE, "64M", 1048576, 1099511627776, NULL,                                  \

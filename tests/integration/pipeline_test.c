@@ -510,6 +510,78 @@ VG_TEST(accounts_idle_past_their_ttl_start_over)
     engine_stop(&e);
 }
 
+/* Retention deletes the log's oldest segments; the index entries of their transactions go
+ * with them, so the index does not outgrow the log. A transaction sent again after that is
+ * new (the window for repeats is the log's); one still in the log is a repeat. */
+VG_TEST(index_entries_go_with_the_segments_retention_deletes)
+{
+    static const char *const keep[] = {"VIGIL_LOG_SEGMENT_BYTES=4096", NULL};
+    static const char *const retain[] = {"VIGIL_LOG_SEGMENT_BYTES=4096",
+                                         "VIGIL_LOG_RETENTION_BYTES=300000", NULL};
+    struct engine e = {.env = keep};
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    /* 34,000 transactions of one account, so one partition, without retention. The oldest
+     * have the last ids in key order, the order of the sweep. */
+    size_t cap = 1000 * 160;
+    char *arr = malloc(cap);
+    ASSERT_TRUE(arr != NULL);
+    char *resp = NULL;
+    for (int k = 0; k < 34; k++) {
+        size_t len = 0;
+        for (int j = 0; j < 1000; j++) {
+            int i = k * 1000 + j;
+            len += (size_t)snprintf(arr + len, cap - len,
+                                    "%c{\"transaction_id\":\"ret-%05d\",\"account_id\":"
+                                    "\"acct-ret\",\"amount\":\"1\",\"currency\":\"EUR\","
+                                    "\"timestamp\":%lld}",
+                                    j ? ',' : '[', 99999 - i, t + i / 100);
+        }
+        snprintf(arr + len, cap - len, "]");
+        ASSERT_EQ(call(&e, "POST", "/v1/transactions", "application/json", arr, &resp), 202);
+        free(resp);
+    }
+    free(arr);
+    /* With retention from the restart on: it keeps the last 300 KB (4 segments of 1,000
+     * transactions: one segment per request here). The sweep checks at most 32,768 index
+     * entries a second: two passes of the housekeeping here. */
+    engine_stop(&e);
+    e.env = retain;
+    engine_spawn(&e);
+    static const char *const gone[] = {"ret-70000", "ret-80000", "ret-90000", "ret-99999"};
+    int status = 0;
+    for (int i = 0; i < 100; i++) {
+        status = 404;
+        for (size_t g = 0; g < VG_ARRAY_LEN(gone) && status == 404; g++) {
+            char path[64];
+            snprintf(path, sizeof(path), "/v1/transactions/%s", gone[g]);
+            status = call(&e, "GET", path, NULL, NULL, &resp);
+            free(resp);
+        }
+        if (status == 404)
+            break;
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
+    ASSERT_EQ(status, 404);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/ret-66000", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transaction\":{");
+    free(resp);
+    char body[512];
+    tx_json(body, sizeof(body), "ret-99999", "acct-ret", "1", t + 400, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"replay\":false");
+    free(resp);
+    tx_json(body, sizeof(body), "ret-66000", "acct-ret", "1", t + 339, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"replay\":true");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-ret", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"transactions\":34001,"); /* the one sent again is new */
+    free(resp);
+    engine_stop(&e);
+}
+
 /* Hand-computed from the feature table's definitions (models/features.h). */
 VG_TEST(scripted_account_history_gives_hand_computed_features)
 {
