@@ -270,11 +270,12 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
 
 /* ---- profiles ---- */
 
-/* Whether profile p is past the account time-to-live at partition time clock_ms. */
+/* Whether profile p is past the account time-to-live at partition time clock_ms. A profile
+ * without transactions is: labels made it, before 2026-12-02, for an account swept already. */
 static bool idle_too_long(const vg_decider_t *d, const vg_account_profile_t *p, int64_t clock_ms)
 {
     int64_t ttl = d->o.account_ttl_ms;
-    return ttl > 0 && p->n > 0 && clock_ms != INT64_MIN && p->last_ts_ms < clock_ms - ttl;
+    return ttl > 0 && clock_ms != INT64_MIN && (p->n == 0 || p->last_ts_ms < clock_ms - ttl);
 }
 
 /* Reads the committed clock once. */
@@ -483,7 +484,9 @@ static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_
             (int8_t)fraud_delta;
     vg_account_profile_t p;
     int rc = load_profile(b, acct, &p);
-    if (rc == 0) {
+    /* An account with no profile started over since (its profile was swept): the label is
+     * about its life before, and counts nowhere in it. */
+    if (rc == 0 && p.n > 0) {
         if (before == 2 && p.fraud_labels)
             p.fraud_labels--;
         else if (before == 1 && p.genuine_labels)

@@ -498,6 +498,14 @@ VG_TEST(accounts_idle_past_their_ttl_start_over)
         nanosleep(&pause, NULL);
     }
     ASSERT_EQ(status, 404);
+    /* A late label for idle-b's old transaction: about its life before, it counts nowhere
+     * (it used to make a profile of labels alone that no sweep deleted). */
+    const char *label = "{\"transaction_id\":\"idle-old-1\",\"is_fraud\":true}";
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json", label, &resp), 202);
+    ASSERT_STR_CONTAINS(resp, "\"pending\":false");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/accounts/idle-b", NULL, NULL, &resp), 404);
+    free(resp);
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/kept", NULL, NULL, &resp), 200);
     free(resp);
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/idle-a", NULL, NULL, &resp), 200);
