@@ -169,6 +169,20 @@ static int batch_txindex(vg_state_batch_t *b, const char *id, vg_txindex_t *out)
     return rc != 0 ? rc : txindex_decode(v.ptr, v.len, out);
 }
 
+/* Puts *x as the entry of `id` if it has none; else VG_EEXISTS with the entry in *x. */
+static int claim_txindex(vg_state_batch_t *b, const char *id, vg_txindex_t *x)
+{
+    uint8_t buf[TXINDEX_BYTES];
+    txindex_encode(x, buf);
+    vg_bytes_t v;
+    int rc = vg_state_batch_put_new(b, VG_STATE_TXINDEX, id, strlen(id), buf, sizeof(buf), &v);
+    if (rc == VG_EEXISTS) {
+        int drc = txindex_decode(v.ptr, v.len, x);
+        return drc != 0 ? drc : rc;
+    }
+    return rc;
+}
+
 static int put_txindex(vg_state_batch_t *b, const char *id, const vg_txindex_t *x)
 {
     uint8_t buf[TXINDEX_BYTES];
@@ -507,17 +521,18 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     *added = false;
     vg_pipe_item_t *it = &items[i];
     const Vigil__Transaction *tx = it->tx;
-    vg_txindex_t x;
-    int rc = batch_txindex(b, tx->transaction_id, &x);
-    if (rc != 0 && rc != VG_ENOTFOUND)
+    /* Indexed at once if new, in one walk of the index; else it finds what is there. Its
+     * decision goes to the decision log at dbase + nrows (log_decisions appends the rows in
+     * order). */
+    vg_txindex_t x = {it->offset, d->dbase + nrows, 0, 0};
+    int rc = claim_txindex(b, tx->transaction_id, &x);
+    if (rc != 0 && rc != VG_EEXISTS)
         return rc;
-    bool waiting_label = rc == 0 && x.tx_offset == VG_NO_OFFSET;
-    if (rc == 0 && !waiting_label) {
+    bool waiting_label = rc == VG_EEXISTS && x.tx_offset == VG_NO_OFFSET;
+    if (rc == VG_EEXISTS && !waiting_label) {
         original_decision(d, items, i, &x, &it->decision);
         return 0;
     }
-    if (rc != 0)
-        x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
     vg_account_profile_t p;
     rc = load_profile(b, tx->account_id, &p);
     if (rc != 0)
@@ -545,13 +560,15 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     rc = store_profile(b, tx->account_id, &p);
     if (rc != 0)
         return rc;
-    x.tx_offset = it->offset;
-    x.decision_offset = d->dbase + nrows; /* log_decisions appends the rows in order */
     d->row_of[nrows] = i;
     memset(&it->decision, 0, sizeof(it->decision));
     it->decision.offset = it->offset;
     it->decision.partition = d->o.partition;
     *added = true;
+    if (!waiting_label)
+        return 0;             /* claimed above */
+    x.tx_offset = it->offset; /* the label waiting for it stays in the entry */
+    x.decision_offset = d->dbase + nrows;
     return put_txindex(b, tx->transaction_id, &x);
 }
 

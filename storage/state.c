@@ -415,10 +415,14 @@ static int grow_and_redo(vg_state_batch_t *b)
     }
 }
 
-/* Records the operation for a redo and applies it. VG_* code. */
+enum op_kind { OP_PUT, OP_DEL, OP_PUT_NEW };
+
+/* Records the operation for a redo and applies it. VG_* code; OP_PUT_NEW of a key present:
+ * VG_EEXISTS with its value in *existing, and nothing recorded or written. */
 static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
-                  const void *val, size_t vlen, bool del)
+                  const void *val, size_t vlen, enum op_kind kind, vg_bytes_t *existing)
 {
+    bool del = kind == OP_DEL;
     if (!key_ok(key, klen) || (unsigned)db >= VG_STATE_NDBS || vlen > UINT32_MAX)
         return VG_EINVAL;
     if (b->err != 0)
@@ -438,8 +442,21 @@ static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, siz
     if (vlen)
         memcpy(o->val, val, vlen);
     int rc = b->txn ? 0 : write_begin(b);
-    if (rc == 0 && !del && b->at_db == (int)db && b->at_klen == klen &&
-        memcmp(b->at_key, key, klen) == 0) {
+    if (rc == 0 && kind == OP_PUT_NEW) {
+        /* LMDB finds a present key before it writes anything, so MDB_MAP_FULL means it was
+         * absent, and the redo's plain put does the same. */
+        b->at_db = -1;
+        MDB_val k = {klen, o->key};
+        MDB_val v = {vlen, o->val};
+        rc = mdb_put(b->txn, b->st->dbi[db], &k, &v, MDB_NOOVERWRITE);
+        if (rc == MDB_KEYEXIST) {
+            b->n--; /* a read after all: nothing to redo (its copies stay in the arena) */
+            existing->ptr = v.mv_data;
+            existing->len = v.mv_size;
+            return VG_EEXISTS;
+        }
+    } else if (rc == 0 && !del && b->at_db == (int)db && b->at_klen == klen &&
+               memcmp(b->at_key, key, klen) == 0) {
         MDB_val k = {klen, o->key};
         MDB_val v = {vlen, o->val};
         rc = mdb_cursor_put(b->cur[db], &k, &v, MDB_CURRENT); /* the cursor stays on it */
@@ -482,12 +499,18 @@ void vg_state_batch_before_grow(vg_state_batch_t *b, void (*fn)(void *ctx), void
 int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
                        const void *val, size_t vlen)
 {
-    return record(b, db, key, klen, val, vlen, false);
+    return record(b, db, key, klen, val, vlen, OP_PUT, NULL);
+}
+
+int vg_state_batch_put_new(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
+                           const void *val, size_t vlen, vg_bytes_t *existing)
+{
+    return record(b, db, key, klen, val, vlen, OP_PUT_NEW, existing);
 }
 
 int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen)
 {
-    return record(b, db, key, klen, NULL, 0, true);
+    return record(b, db, key, klen, NULL, 0, OP_DEL, NULL);
 }
 
 int vg_state_batch_get(vg_state_batch_t *b, enum vg_state_db db, const void *key, size_t klen,
@@ -536,7 +559,8 @@ int vg_state_batch_commit(vg_state_batch_t *b, uint64_t applied_offset)
     if (rc == 0 && applied_offset != VG_STATE_KEEP_APPLIED) {
         uint8_t v[8];
         vg_put_le64(v, applied_offset);
-        rc = record(b, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, v, sizeof(v), false);
+        rc = record(b, VG_STATE_META, APPLIED_KEY, sizeof(APPLIED_KEY) - 1, v, sizeof(v), OP_PUT,
+                    NULL);
     }
     while (rc == 0 && b->txn) { /* no transaction: nothing recorded or read, nothing to do */
         int mrc = mdb_txn_commit(b->txn); /* frees the transaction, whatever it returns */

@@ -141,6 +141,13 @@ void vg_state_batch_before_grow(vg_state_batch_t *b, void (*fn)(void *ctx), void
 VG_MUST_CHECK int vg_state_batch_put(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen, const void *val, size_t vlen);
 
+/* Records a put of a key that is not there yet, in one walk of the tree: 0 once done, or
+ * VG_EEXISTS with the value there in *existing (valid as a get's) and nothing written; else
+ * the codes of vg_state_batch_put. */
+VG_MUST_CHECK int vg_state_batch_put_new(vg_state_batch_t *b, enum vg_state_db db, const void *key,
+                                         size_t klen, const void *val, size_t vlen,
+                                         vg_bytes_t *existing);
+
 /* Records a delete (of a key that may be absent). The same codes. */
 VG_MUST_CHECK int vg_state_batch_del(vg_state_batch_t *b, enum vg_state_db db, const void *key,
                                      size_t klen);

@@ -136,6 +136,23 @@ VG_TEST(state_batch_read_modify_write_matches_a_model)
                 m->present[d][k] = false;
                 continue;
             }
+            if (what == 3) { /* a put of another key only if it is absent */
+                uint32_t k2 = (k + 3) % MODEL_KEYS;
+                uint8_t nv[8];
+                memset(nv, (int)(r & 0xff), sizeof(nv));
+                rc = vg_state_batch_put_new(b, db, &k2, sizeof(k2), nv, sizeof(nv), &v);
+                if (m->present[d][k2]) {
+                    ASSERT_EQ(rc, VG_EEXISTS);
+                    ASSERT_EQ(v.len, m->len[d][k2]);
+                    ASSERT_MEM_EQ(v.ptr, m->val[d][k2], v.len);
+                } else {
+                    ASSERT_OK(rc);
+                    memcpy(m->val[d][k2], nv, sizeof(nv));
+                    m->len[d][k2] = sizeof(nv);
+                    m->present[d][k2] = true;
+                }
+                continue;
+            }
             if (what == 1) /* write another key of the same database in between */
                 k = (k + 1) % MODEL_KEYS;
             size_t len = what == 2 ? 1 + (r >> 12) % 699 : (m->len[d][k] ? m->len[d][k] : 480);
