@@ -102,6 +102,25 @@ static double num(const char *json, const char *key)
     return strtod(p + strlen(pat), NULL);
 }
 
+/* Waits (up to 10 s: housekeeping runs every second) until every path answers 404. */
+static void wait_gone(struct engine *e, const char *const *paths, size_t n)
+{
+    int status = 0;
+    for (int i = 0; i < 100; i++) {
+        status = 404;
+        for (size_t g = 0; g < n && status == 404; g++) {
+            char *resp = NULL;
+            status = call(e, "GET", paths[g], NULL, NULL, &resp);
+            free(resp);
+        }
+        if (status == 404)
+            return;
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+    }
+    ASSERT_EQ(status, 404);
+}
+
 static void tx_json(char *buf, size_t len, const char *id, const char *acct, const char *amount,
                     long long ts, const char *extra)
 {
@@ -488,16 +507,8 @@ VG_TEST(accounts_idle_past_their_ttl_start_over)
         ASSERT_EQ(score(&e, body, &resp), 200);
         free(resp);
     }
-    int status = 0;
-    for (int i = 0; i < 100; i++) { /* housekeeping runs every second */
-        status = call(&e, "GET", "/v1/accounts/idle-b", NULL, NULL, &resp);
-        free(resp);
-        if (status == 404)
-            break;
-        struct timespec pause = {0, 100000000};
-        nanosleep(&pause, NULL);
-    }
-    ASSERT_EQ(status, 404);
+    static const char *const swept[] = {"/v1/accounts/idle-b"};
+    wait_gone(&e, swept, VG_ARRAY_LEN(swept));
     /* A late label for idle-b's old transaction: about its life before, it counts nowhere
      * (it used to make a profile of labels alone that no sweep deleted). */
     const char *label = "{\"transaction_id\":\"idle-old-1\",\"is_fraud\":true}";
@@ -556,22 +567,9 @@ VG_TEST(index_entries_go_with_the_segments_retention_deletes)
     engine_stop(&e);
     e.env = retain;
     engine_spawn(&e);
-    static const char *const gone[] = {"ret-70000", "ret-80000", "ret-90000", "ret-99999"};
-    int status = 0;
-    for (int i = 0; i < 100; i++) {
-        status = 404;
-        for (size_t g = 0; g < VG_ARRAY_LEN(gone) && status == 404; g++) {
-            char path[64];
-            snprintf(path, sizeof(path), "/v1/transactions/%s", gone[g]);
-            status = call(&e, "GET", path, NULL, NULL, &resp);
-            free(resp);
-        }
-        if (status == 404)
-            break;
-        struct timespec pause = {0, 100000000};
-        nanosleep(&pause, NULL);
-    }
-    ASSERT_EQ(status, 404);
+    static const char *const gone[] = {"/v1/transactions/ret-70000", "/v1/transactions/ret-80000",
+                                       "/v1/transactions/ret-90000", "/v1/transactions/ret-99999"};
+    wait_gone(&e, gone, VG_ARRAY_LEN(gone));
     ASSERT_EQ(call(&e, "GET", "/v1/transactions/ret-66000", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"transaction\":{");
     free(resp);
