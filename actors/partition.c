@@ -577,6 +577,7 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
         vg_datadir_partition_path(o->data_dir, o->index, o->count, "decisions", dir, sizeof(dir));
     vg_seglog_opts_t dopts = o->log;
     dopts.fault = NULL;
+    dopts.prealloc_bytes = 0; /* synced with the state, seldom: zeros would not pay */
     if (rc == 0)
         rc = vg_seglog_open(dir, &dopts, &p->declog, NULL, p->open_why, sizeof(p->open_why));
     if (rc != 0)

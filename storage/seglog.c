@@ -330,6 +330,54 @@ static void add_segment(vg_seglog_t *log, const struct segment *s)
     log->segs[log->nsegs++] = *s;
 }
 
+bool vg__seglog_zeros(int fd, uint64_t from, uint64_t to, int *rc)
+{
+    uint8_t buf[16384]; /* partitions open on their own threads */
+    *rc = 0;
+    while (from < to) {
+        size_t want = to - from < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+        size_t got = 0;
+        *rc = vg_io_pread_all(fd, buf, want, from, &got);
+        if (*rc != 0)
+            return false;
+        for (size_t i = 0; i < got; i++)
+            if (buf[i])
+                return false;
+        if (got < want)
+            return true; /* the file ends first */
+        from += got;
+    }
+    return true;
+}
+
+/* Writes zeros past the active segment's end when fewer than half of prealloc_bytes are
+ * left, up to prealloc_bytes past it (not beyond segment_bytes). Owner thread: the only
+ * writer, so zeros never land on a record. A failure only costs the saving: the log goes on
+ * growing its file, and a partial run of zeros is free space like any other. */
+static void extend_zeros(vg_seglog_t *log)
+{
+    static const uint8_t zeros[64 << 10];
+    uint64_t pre = log->o.prealloc_bytes;
+    if (!pre || log->zeroed_end >= log->active_pos + pre / 2)
+        return;
+    uint64_t to = log->active_pos + pre;
+    if (to > log->o.segment_bytes)
+        to = log->o.segment_bytes;
+    uint64_t from = log->zeroed_end > log->active_pos ? log->zeroed_end : log->active_pos;
+    while (from < to) {
+        size_t n = to - from < sizeof(zeros) ? (size_t)(to - from) : sizeof(zeros);
+        int rc = vg_io_pwrite_all(log->active_fd, zeros, n, from); /* not a fault point */
+        if (rc != 0) {
+            VG_LOG_WARN("zeros ahead of the log not written dir=%s err=%s (appends grow the file)",
+                        log->dir, vg_strerror(rc));
+            log->o.prealloc_bytes = 0;
+            break;
+        }
+        from += n;
+    }
+    log->zeroed_end = from;
+}
+
 /* Creates segment `base` and its index, making them the active pair. */
 static int create_segment(vg_seglog_t *log, uint64_t base, int64_t now_ms)
 {
@@ -357,6 +405,12 @@ static int create_segment(vg_seglog_t *log, uint64_t base, int64_t now_ms)
         return rc;
     }
     struct segment s = {base, base, VG_SEGLOG_HEADER_BYTES, now_ms, now_ms};
+    /* The rolled segment ends at its last record: its zeros go (the sync of it below makes
+     * the cut durable; a crash before that leaves zeros, which recovery takes as free). */
+    if (log->active_fd >= 0 && log->zeroed_end > log->active_pos &&
+        ftruncate(log->active_fd, (off_t)log->active_pos) < 0)
+        VG_LOG_WARN("rolled segment not cut to its records dir=%s err=%s", log->dir,
+                    vg_strerror(-errno));
     pthread_mutex_lock(&log->lock);
     if (log->active_fd >= 0) {
         /* The rolled segment still has to reach disk: the next sync flushes and closes it. */
@@ -378,6 +432,7 @@ static int create_segment(vg_seglog_t *log, uint64_t base, int64_t now_ms)
         (void)close(log->idx_fd); /* the index is derived and never synced */
     log->idx_fd = ifd;
     log->active_pos = VG_SEGLOG_HEADER_BYTES;
+    log->zeroed_end = VG_SEGLOG_HEADER_BYTES;
     log->idx_due = VG_SEGLOG_HEADER_BYTES;
     log->active_max_ts = INT64_MIN;
     atomic_store(&log->active_end, VG_SEGLOG_HEADER_BYTES);
@@ -470,7 +525,16 @@ static int open_sealed(vg_seglog_t *log, uint64_t base, uint64_t next_base,
                       &bad_pos, &expect, &mts, &bad);
     if (ifd >= 0)
         (void)close(ifd); /* derived: rebuilt again if lost */
-    (void)close(fd);      /* read-only */
+    uint64_t size = (uint64_t)st.st_size;
+    if (rc == 0 && bad && expect == next_base && vg__seglog_zeros(fd, bad_pos, size, &rc)) {
+        /* Killed after a roll, before the cut of the zeros reached the disk: cut them now. */
+        bad = false;
+        size = bad_pos;
+        if (!log->o.read_only && truncate(path, (off_t)size) < 0)
+            VG_LOG_WARN("zeros after a rolled segment's records not cut seg=%s err=%s", path,
+                        vg_strerror(-errno));
+    }
+    (void)close(fd); /* read-only */
     if (rc == 0 && bad)
         rc = VG_ETORN;
     if (rc != 0)
@@ -481,7 +545,7 @@ static int open_sealed(vg_seglog_t *log, uint64_t base, uint64_t next_base,
                          "segments do not join (missing records before the next segment)");
     s->base = base;
     s->next = expect;
-    s->size = (uint64_t)st.st_size;
+    s->size = size;
     s->created_ms = created;
     s->modified_ms = (int64_t)st.st_mtime * 1000;
     return 0;
@@ -522,8 +586,18 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
         return fail_open(rec, err, errlen, rc, path, end,
                          "corrupt record below the synced position");
     }
+    uint64_t size = (uint64_t)st.st_size;
+    if (bad && vg__seglog_zeros(fd, end, size, &rc))
+        bad = false; /* zeros written ahead of the records: free space, kept */
+    if (rc != 0) {
+        if (ifd >= 0)
+            (void)close(ifd);
+        (void)close(fd);
+        return fail_open(rec, err, errlen, rc, path, end, "cannot read the tail");
+    }
     if (bad) {
-        uint64_t cut = (uint64_t)st.st_size - end;
+        uint64_t cut = size - end;
+        size = end;
         if (rec) {
             rec->truncated_bytes = cut;
             rec->truncated_at = end;
@@ -547,6 +621,7 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
     log->active_fd = fd;
     log->idx_fd = ifd;
     log->active_pos = end;
+    log->zeroed_end = size;
     log->active_max_ts = mts;
     log->idx_due = end; /* the next record gets an entry */
     atomic_store(&log->active_end, end);
@@ -726,10 +801,13 @@ int vg_seglog_append(vg_seglog_t *log, const vg_seglog_rec_t *recs, size_t n,
         pos += VG_SEGLOG_RECORD_BYTES + recs[i].len;
     }
     log->active_pos = pos;
+    if (log->zeroed_end < pos)
+        log->zeroed_end = pos;
     atomic_store_explicit(&log->active_end, pos, memory_order_release);
     atomic_fetch_add_explicit(&log->bytes_written, total, memory_order_relaxed);
     atomic_store_explicit(&log->next_offset, first + n, memory_order_release);
     *first_offset = first;
+    extend_zeros(log); /* after the records are published: it is not on their way */
     return 0;
 }
 

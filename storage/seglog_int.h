@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,7 +47,8 @@ struct vg_seglog {
     bool dir_dirty; /* a segment was created or deleted since the last sync */
     /* Owner only. */
     uint64_t active_pos;
-    uint64_t idx_due; /* next index entry at or after this position */
+    uint64_t zeroed_end; /* the active segment's file holds bytes (records or zeros) to here */
+    uint64_t idx_due;    /* next index entry at or after this position */
     int64_t active_max_ts;
     uint8_t *wbuf;
     size_t wcap;
@@ -79,6 +81,9 @@ void vg__seglog_cursor_free(struct cursor *c);
  * 0 (advanced), VG_ENOTFOUND at the exact end of the file, VG_ETORN for a short or bad record
  * (c->pos stays on it), or -errno. */
 int vg__seglog_cursor_next(struct cursor *c, uint64_t expect, vg_seglog_view_t *v);
+
+/* Whether bytes [from, to) of fd are all zero. 0 or -errno in *rc. */
+bool vg__seglog_zeros(int fd, uint64_t from, uint64_t to, int *rc);
 
 /* Loads DIR/<base>.idx. OUT: *entries (caller frees), *n. Missing file: 0 entries. */
 int vg__seglog_load_index(const char *dir, uint64_t base, struct idx_entry **entries, size_t *n);

@@ -111,6 +111,7 @@ int vg_seglog_reader_open(vg_seglog_t *log, uint64_t from_offset, vg_seglog_read
 
 int vg_seglog_reader_next(vg_seglog_reader_t *r, vg_seglog_view_t *out)
 {
+    bool reread = false;
     for (;;) {
         if (r->next >= vg_seglog_next_offset(r->log))
             return VG_ENOTFOUND;
@@ -123,10 +124,20 @@ int vg_seglog_reader_next(vg_seglog_reader_t *r, vg_seglog_view_t *out)
             return 0;
         }
         if (rc == VG_ETORN || rc == VG_ENOTFOUND) {
-            /* The active segment may have grown since we opened it. */
+            /* The active segment may have grown since we opened it, or been cut to its
+             * records when it rolled (its zeros ahead gone). */
             struct stat st;
-            if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size > r->c.file_size) {
+            if (fstat(r->fd, &st) == 0 && (uint64_t)st.st_size != r->c.file_size) {
                 r->c.file_size = (uint64_t)st.st_size;
+                r->c.buf_len = 0;
+                continue;
+            }
+            /* Records below next_offset are written: what the buffer holds in their place
+             * was read before them (zeros ahead of the active segment's end). Read again,
+             * once: a record still bad after that is damage. */
+            if (rc == VG_ETORN && !reread) {
+                reread = true;
+                r->c.buf_len = 0;
                 continue;
             }
             uint64_t base = 0;

@@ -31,7 +31,8 @@ static void open_store(const char *dir, struct store *s)
     char p[600];
     char err[256];
     snprintf(p, sizeof(p), "%s/log", dir);
-    vg_seglog_opts_t lo = {.segment_bytes = 32768};
+    /* Zeros ahead of the records, as the partitions write them. */
+    vg_seglog_opts_t lo = {.segment_bytes = 32768, .prealloc_bytes = 8192};
     if (vg_seglog_open(p, &lo, &s->log, NULL, err, sizeof(err)) != 0)
         VG_FAIL("log open: %s", err);
     snprintf(p, sizeof(p), "%s/state", dir);

@@ -618,7 +618,8 @@ VG_TEST_SLOW(seglog_kill9_loses_no_acknowledged_record)
         ASSERT_GE(pid, 0);
         if (pid == 0) {
             close(pfd[0]);
-            vg_seglog_opts_t o = {.segment_bytes = 65536};
+            /* Odd rounds write zeros ahead of the records. */
+            vg_seglog_opts_t o = {.segment_bytes = 65536, .prealloc_bytes = round % 2 ? 16384 : 0};
             vg_seglog_t *log = open_log(dir, &o, NULL);
             for (;;) {
                 append_n(log, 1 + (vg_seglog_next_offset(log) % 7), 4);
@@ -641,12 +642,129 @@ VG_TEST_SLOW(seglog_kill9_loses_no_acknowledged_record)
             acked = v;
         close(pfd[0]);
         ASSERT_GT(acked, 0);
-        vg_seglog_opts_t o = {.segment_bytes = 65536};
+        vg_seglog_opts_t o = {.segment_bytes = 65536, .prealloc_bytes = round % 2 ? 16384 : 0};
         vg_seglog_t *log = open_log(dir, &o, NULL);
         ASSERT_GE(vg_seglog_next_offset(log), acked);
         check_range(log, 0, vg_seglog_next_offset(log));
+        append_n(log, 3, 1); /* it goes on where the records end, zeros or not */
+        check_range(log, 0, vg_seglog_next_offset(log));
         vg_seglog_close(log);
+        vg_seglog_verify_t ver;
+        char err[512];
+        ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err)));
     }
+}
+
+/* With zeros written ahead (prealloc_bytes): the active file is longer than its records; a
+ * reader that read ahead into the zeros still reads the records written there later; a
+ * reopen finds the records' end without reporting a torn tail; a rolled segment is cut to
+ * its records. */
+VG_TEST(seglog_zeros_ahead_are_free_space)
+{
+    const char *dir = path_in("log");
+    vg_seglog_opts_t o = {.segment_bytes = 32768, .prealloc_bytes = 8192};
+    vg_seglog_t *log = open_log(dir, &o, NULL);
+    append_n(log, 5, 1);
+    char seg0[600];
+    snprintf(seg0, sizeof(seg0), "%s/00000000000000000000.seg", dir);
+    off_t records = VG_SEGLOG_HEADER_BYTES;
+    for (uint64_t off = 0; off < 5; off++)
+        records += VG_SEGLOG_RECORD_BYTES + payload_len(off);
+    ASSERT_GT(file_size(seg0), records + 4096); /* zeros ahead: at least half of 8192 */
+    ASSERT_LE(file_size(seg0), records + 8192);
+    vg_seglog_reader_t *r = NULL;
+    ASSERT_OK(vg_seglog_reader_open(log, 0, &r));
+    vg_seglog_view_t v;
+    for (uint64_t off = 0; off < 5; off++)
+        ASSERT_OK(vg_seglog_reader_next(r, &v));
+    ASSERT_ERR(vg_seglog_reader_next(r, &v), VG_ENOTFOUND); /* it has read the zeros */
+    append_n(log, 1000, 7); /* over those zeros, and through several rolls */
+    for (uint64_t off = 5; off < 1005; off++) {
+        int rc = vg_seglog_reader_next(r, &v);
+        if (rc != 0)
+            VG_FAIL("reading offset %llu: %s", (unsigned long long)off, vg_err_name(rc));
+        ASSERT_EQ_U(v.offset, off);
+    }
+    vg_seglog_reader_close(r);
+    ASSERT_OK(vg_seglog_sync(log));
+    vg_seglog_close(log);
+    /* Rolled segments end at their last record; the active one has zeros after its own. */
+    uint64_t bases[64];
+    size_t nb = 0;
+    vg_seglog_recovery_t rec;
+    log = open_log(dir, &o, &rec);
+    ASSERT_EQ_U(rec.truncated_bytes, 0);
+    ASSERT_EQ_U(vg_seglog_next_offset(log), 1005);
+    vg_seglog_reader_t *all = NULL;
+    ASSERT_OK(vg_seglog_reader_open(log, 0, &all));
+    uint64_t base = UINT64_MAX;
+    off_t end = 0;
+    for (uint64_t off = 0; off < 1005; off++) {
+        ASSERT_OK(vg_seglog_reader_next(all, &v));
+        if (v.segment_base != base) {
+            if (base != UINT64_MAX) {
+                char path[600];
+                snprintf(path, sizeof(path), "%s/%020llu.seg", dir, (unsigned long long)base);
+                ASSERT_EQ(file_size(path), end);
+            }
+            ASSERT_LT(nb, VG_ARRAY_LEN(bases));
+            bases[nb++] = base = v.segment_base;
+        }
+        end = (off_t)(v.position + VG_SEGLOG_RECORD_BYTES + v.len);
+    }
+    vg_seglog_reader_close(all);
+    ASSERT_GT(nb, 2);
+    char active[600];
+    snprintf(active, sizeof(active), "%s/%020llu.seg", dir, (unsigned long long)base);
+    ASSERT_GT(file_size(active), end);
+    append_n(log, 10, 3);
+    check_range(log, 0, 1015);
+    vg_seglog_close(log);
+    vg_seglog_verify_t ver;
+    char err[512];
+    ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err)));
+    ASSERT_EQ_U(ver.records, 1015);
+    ASSERT_EQ_U(ver.torn_tail_bytes, 0);
+}
+
+/* Killed after a roll, before the cut of the rolled segment reached the disk: zeros after its
+ * records are free space, and the open cuts them. A torn record before zeros is still torn. */
+VG_TEST(seglog_zeros_after_records_are_not_damage)
+{
+    const char *dir = path_in("log");
+    vg_seglog_opts_t o = {.segment_bytes = 4096};
+    vg_seglog_t *log = open_log(dir, &o, NULL);
+    append_n(log, 100, 4); /* a few segments */
+    ASSERT_OK(vg_seglog_sync(log));
+    vg_seglog_close(log);
+    char seg0[600];
+    snprintf(seg0, sizeof(seg0), "%s/00000000000000000000.seg", dir);
+    off_t sealed = file_size(seg0);
+    ASSERT_EQ(truncate(seg0, sealed + 5000), 0); /* zeros after a sealed segment's records */
+    vg_seglog_verify_t ver;
+    char err[512];
+    ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err))); /* read-only: accepted */
+    ASSERT_EQ(file_size(seg0), sealed + 5000);
+    vg_seglog_recovery_t rec;
+    log = open_log(dir, &o, &rec);
+    ASSERT_EQ(file_size(seg0), sealed); /* cut */
+    check_range(log, 0, 100);
+    vg_seglog_close(log);
+    /* A torn record with zeros after it, beyond the synced position: cut and reported. */
+    const char *src = path_in("src");
+    crashed_log(src, 20, 1);
+    char last[600];
+    snprintf(last, sizeof(last), "%s/00000000000000000000.seg", src);
+    off_t full = file_size(last);
+    off_t rec_start = full - (off_t)(VG_SEGLOG_RECORD_BYTES + payload_len(20));
+    ASSERT_EQ(truncate(last, rec_start + 10), 0); /* ten bytes of the record... */
+    ASSERT_EQ(truncate(last, full + 4096), 0);    /* ...then zeros */
+    vg_seglog_opts_t d = {0};
+    log = open_log(src, &d, &rec);
+    ASSERT_EQ_U(vg_seglog_next_offset(log), 20);
+    ASSERT_EQ_U(rec.truncated_at, (uint64_t)rec_start);
+    ASSERT_EQ_U(rec.truncated_bytes, (uint64_t)(full + 4096 - rec_start));
+    vg_seglog_close(log);
 }
 
 VG_TEST(seglog_segment_killed_while_being_created)
