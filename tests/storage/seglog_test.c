@@ -103,6 +103,18 @@ static void check_range(vg_seglog_t *log, uint64_t from, uint64_t to)
     vg_seglog_reader_close(r);
 }
 
+/* `vigil log verify` of dir finds it sound, with `records` records (UINT64_MAX: any). */
+static void expect_verified(const char *dir, uint64_t records)
+{
+    vg_seglog_verify_t ver;
+    char err[512];
+    if (vg_seglog_verify_dir(dir, &ver, err, sizeof(err)) != 0)
+        VG_FAIL("verify %s: %s", dir, err);
+    if (records != UINT64_MAX)
+        ASSERT_EQ_U(ver.records, records);
+    ASSERT_EQ_U(ver.torn_tail_bytes, 0);
+}
+
 static void copy_dir(const char *src, const char *dst)
 {
     ASSERT_OK(vg_io_remove_tree(dst));
@@ -163,6 +175,17 @@ static void crashed_log(const char *dir, uint64_t synced, uint64_t unsynced)
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* crashed_log(dir, synced, 1); OUT: segment 0's path and size. Returns where its last,
+ * unsynced record starts. */
+static off_t crashed_one_unsynced(const char *dir, uint64_t synced, char *seg, size_t seglen,
+                                  off_t *full)
+{
+    crashed_log(dir, synced, 1);
+    snprintf(seg, seglen, "%s/00000000000000000000.seg", dir);
+    *full = file_size(seg);
+    return *full - (off_t)(VG_SEGLOG_RECORD_BYTES + payload_len(synced));
+}
+
 /* ---- tests ---- */
 
 VG_TEST(seglog_append_read_reopen)
@@ -188,11 +211,9 @@ VG_TEST(seglog_append_read_reopen)
 VG_TEST(seglog_torn_tail_every_byte_of_last_record)
 {
     const char *src = path_in("src");
-    crashed_log(src, 20, 1);
     char seg[600];
-    snprintf(seg, sizeof(seg), "%s/00000000000000000000.seg", src);
-    off_t full = file_size(seg);
-    off_t last_start = full - (off_t)(VG_SEGLOG_RECORD_BYTES + payload_len(20));
+    off_t full = 0;
+    off_t last_start = crashed_one_unsynced(src, 20, seg, sizeof(seg), &full);
     const char *dst = path_in("dst");
     for (off_t cut = last_start; cut < full; cut++) {
         copy_dir(src, dst);
@@ -208,21 +229,16 @@ VG_TEST(seglog_torn_tail_every_byte_of_last_record)
         append_n(log, 1, 1); /* and the log goes on from there */
         check_range(log, 0, 21);
         vg_seglog_close(log);
-        vg_seglog_verify_t ver;
-        char err[512];
-        ASSERT_OK(vg_seglog_verify_dir(dst, &ver, err, sizeof(err)));
-        ASSERT_EQ_U(ver.records, 21);
+        expect_verified(dst, 21);
     }
 }
 
 VG_TEST(seglog_flipped_bit_in_unsynced_tail_is_cut)
 {
     const char *src = path_in("src");
-    crashed_log(src, 10, 1);
     char seg[600];
-    snprintf(seg, sizeof(seg), "%s/00000000000000000000.seg", src);
-    off_t full = file_size(seg);
-    off_t last = full - (off_t)(VG_SEGLOG_RECORD_BYTES + payload_len(10));
+    off_t full = 0;
+    off_t last = crashed_one_unsynced(src, 10, seg, sizeof(seg), &full);
     const char *dst = path_in("dst");
     /* One bit in each header field (length, crc, offset, timestamp, type, flags) and payload. */
     const int fields[] = {0, 4, 8, 16, 24, 26, 28};
@@ -649,9 +665,7 @@ VG_TEST_SLOW(seglog_kill9_loses_no_acknowledged_record)
         append_n(log, 3, 1); /* it goes on where the records end, zeros or not */
         check_range(log, 0, vg_seglog_next_offset(log));
         vg_seglog_close(log);
-        vg_seglog_verify_t ver;
-        char err[512];
-        ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err)));
+        expect_verified(dir, UINT64_MAX);
     }
 }
 
@@ -720,11 +734,7 @@ VG_TEST(seglog_zeros_ahead_are_free_space)
     append_n(log, 10, 3);
     check_range(log, 0, 1015);
     vg_seglog_close(log);
-    vg_seglog_verify_t ver;
-    char err[512];
-    ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err)));
-    ASSERT_EQ_U(ver.records, 1015);
-    ASSERT_EQ_U(ver.torn_tail_bytes, 0);
+    expect_verified(dir, 1015);
 }
 
 /* Killed after a roll, before the cut of the rolled segment reached the disk: zeros after its
@@ -741,9 +751,7 @@ VG_TEST(seglog_zeros_after_records_are_not_damage)
     snprintf(seg0, sizeof(seg0), "%s/00000000000000000000.seg", dir);
     off_t sealed = file_size(seg0);
     ASSERT_EQ(truncate(seg0, sealed + 5000), 0); /* zeros after a sealed segment's records */
-    vg_seglog_verify_t ver;
-    char err[512];
-    ASSERT_OK(vg_seglog_verify_dir(dir, &ver, err, sizeof(err))); /* read-only: accepted */
+    expect_verified(dir, 100);                   /* read-only: accepted, and nothing cut */
     ASSERT_EQ(file_size(seg0), sealed + 5000);
     vg_seglog_recovery_t rec;
     log = open_log(dir, &o, &rec);
@@ -752,11 +760,9 @@ VG_TEST(seglog_zeros_after_records_are_not_damage)
     vg_seglog_close(log);
     /* A torn record with zeros after it, beyond the synced position: cut and reported. */
     const char *src = path_in("src");
-    crashed_log(src, 20, 1);
     char last[600];
-    snprintf(last, sizeof(last), "%s/00000000000000000000.seg", src);
-    off_t full = file_size(last);
-    off_t rec_start = full - (off_t)(VG_SEGLOG_RECORD_BYTES + payload_len(20));
+    off_t full = 0;
+    off_t rec_start = crashed_one_unsynced(src, 20, last, sizeof(last), &full);
     ASSERT_EQ(truncate(last, rec_start + 10), 0); /* ten bytes of the record... */
     ASSERT_EQ(truncate(last, full + 4096), 0);    /* ...then zeros */
     vg_seglog_opts_t d = {0};
