@@ -536,7 +536,6 @@ static void sweep(vg_partition_t *p)
 
 /* Every second: roll the active segment by age, apply retention (never past what the state
  * has applied), sweep, and every state.sync_interval_ms sync the state off the loop. */
-
 static void on_housekeeping(vg_actor_t *self, vg_timer_t *t)
 {
     (void)t;

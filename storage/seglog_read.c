@@ -140,10 +140,11 @@ int vg_seglog_reader_next(vg_seglog_reader_t *r, vg_seglog_view_t *out)
                 r->c.buf_len = 0;
                 continue;
             }
+            /* Past this segment's last record (what follows it, if anything, is zeros a
+             * roll did not manage to cut): on to the segment that holds the next one. */
             uint64_t base = 0;
             uint64_t after = 0;
-            if (rc == VG_ENOTFOUND && find_segment(r->log, r->next, &base, &after) &&
-                base != r->seg_base) {
+            if (find_segment(r->log, r->next, &base, &after) && base != r->seg_base) {
                 rc = reader_enter(r, base, VG_SEGLOG_HEADER_BYTES, r->next);
                 if (rc != 0)
                     return rc;

@@ -752,6 +752,10 @@ VG_TEST(seglog_zeros_after_records_are_not_damage)
     off_t sealed = file_size(seg0);
     ASSERT_EQ(truncate(seg0, sealed + 5000), 0); /* zeros after a sealed segment's records */
     expect_verified(dir, 100);                   /* read-only: accepted, and nothing cut */
+    vg_seglog_opts_t ro = {.segment_bytes = 4096, .read_only = true};
+    log = open_log(dir, &ro, NULL);
+    check_range(log, 0, 100); /* a reader goes past those zeros to the next segment */
+    vg_seglog_close(log);
     ASSERT_EQ(file_size(seg0), sealed + 5000);
     vg_seglog_recovery_t rec;
     log = open_log(dir, &o, &rec);
