@@ -180,8 +180,11 @@ static void start_partition(void *arg)
                 .retention_bytes = (uint64_t)c->log.retention_bytes,
                 .retention_age_ms = (uint64_t)c->log.retention_age_s * 1000u,
                 /* Zeros ahead, so a group commit's fdatasync need not write the segment's
-                 * inode: about half its time and CPU on ext4 (BENCHMARKS.md). */
-                .prealloc_bytes = (uint64_t)1 << 20,
+                 * inode: about half its time and CPU on ext4 (BENCHMARKS.md). Without
+                 * fsyncs they would only be written for nothing. */
+                .prealloc_bytes = (enum vg_gcommit_mode)c->log.durability == VG_GCOMMIT_FSYNC
+                                      ? (uint64_t)1 << 20
+                                      : 0,
             },
         .state = {.map_size = (uint64_t)c->state.map_size, .writemap = c->state.writemap},
         .commit =
