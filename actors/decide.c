@@ -66,7 +66,7 @@ struct vg_decider {
     int64_t clock_ms;
     int64_t clock_committed;
     bool clock_loaded;
-    /* Where the next sweep of idle accounts starts (empty: the first key). */
+    /* Where the next sweep of idle accounts, and of the index, starts (empty: the first key). */
     struct resume {
         uint8_t key[VG_STATE_MAX_KEY];
         size_t len;
@@ -410,7 +410,8 @@ void vg_decision_from_pb(const Vigil__Decision *pb, vg_decision_t *out)
     for (size_t i = 0; i < pb->n_features && i < VG_FEATURE_COUNT; i++)
         out->features[i] = pb->features[i];
     out->decided_ms = pb->decided_ms;
-    snprintf(out->model_version, sizeof(out->model_version), "%s", pb->model_version);
+    vg_strlcpy(out->model_version, pb->model_version ? pb->model_version : "",
+               sizeof(out->model_version));
 }
 
 /* The original decision of a duplicate: from this batch, or from the decision log. */
@@ -624,7 +625,7 @@ static int score_rows(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
     return 0;
 }
 
-/* Pass 2b: the decision records (one append) and the index entries that point at them. */
+/* Pass 2b: the decision records, in one append, at the offsets apply_tx indexed them at. */
 static int log_decisions(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
 {
     /* Packed one after another into one reused buffer: no allocation per decision. A packed

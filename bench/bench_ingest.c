@@ -293,11 +293,10 @@ static void print_header(const vg_bi_opts_t *o, uint64_t runs, const char *where
     fflush(stdout);
 }
 
-/* Every run, one line each, then the medians. 0, or the first failure. */
-/* One run against `server` (its pid, for its CPU; <= 0: not ours), printed, its figures at
- * fig[slot]. 0, or the failure. */
-static int one_run(const vg_bi_opts_t *o, unsigned run, unsigned slot, const char *label,
-                   pid_t server, struct figures *fig)
+/* Run `run` against `server` (its pid, for its CPU; <= 0: not ours), printed, its figures at
+ * fig[run]. 0, or the failure. */
+static int one_run(const vg_bi_opts_t *o, unsigned run, const char *label, pid_t server,
+                   struct figures *fig)
 {
     vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
     double cpu0 = server > 0 ? process_cpu_us(server) : -1;
@@ -307,12 +306,12 @@ static int one_run(const vg_bi_opts_t *o, unsigned run, unsigned slot, const cha
     double self1 = process_cpu_us(getpid());
     /* Over the whole run (warm-up included), so per request sent (all are answered). */
     uint64_t answered = st->sent - st->unanswered - st->lost;
-    fig->server_us[slot] =
+    fig->server_us[run] =
         cpu0 >= 0 && cpu1 >= 0 && answered ? (cpu1 - cpu0) / (double)answered : -1;
-    fig->client_us[slot] =
+    fig->client_us[run] =
         self0 >= 0 && self1 >= 0 && answered ? (self1 - self0) / (double)answered : -1;
     if (rc == 0)
-        report_run(o, slot, label, st, fig);
+        report_run(o, run, label, st, fig);
     if (rc == 0 && st->in_window == 0) {
         fprintf(stderr, "vigil bench ingest: no replies in the measured window\n");
         rc = VG_ESTOPPED;
@@ -343,7 +342,7 @@ static int run_all(const vg_bi_opts_t *o, unsigned runs, pid_t server)
     unsigned done = 0;
     int rc = 0;
     for (unsigned r = 0; r < runs && rc == 0; r++) {
-        rc = one_run(o, r, r, NULL, server, &fig);
+        rc = one_run(o, r, NULL, server, &fig);
         done += rc == 0;
     }
     if (done > 0)
@@ -375,7 +374,7 @@ static int run_compare(vg_bi_opts_t *o, const struct flags *f)
             if (rc == 0)
                 rc = set_addr(o, s.host, o->tcp ? s.tcp_port : s.http_port);
             if (rc == 0)
-                rc = one_run(o, r, r, side[which].label, s.pid, &side[which].fig);
+                rc = one_run(o, r, side[which].label, s.pid, &side[which].fig);
             server_stop(&s);
         }
         done += rc == 0;

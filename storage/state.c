@@ -442,12 +442,12 @@ static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, siz
     if (vlen)
         memcpy(o->val, val, vlen);
     int rc = b->txn ? 0 : write_begin(b);
+    MDB_val k = {klen, o->key};
+    MDB_val v = {vlen, o->val};
     if (rc == 0 && kind == OP_PUT_NEW) {
         /* LMDB finds a present key before it writes anything, so MDB_MAP_FULL means it was
          * absent, and the redo's plain put does the same. */
         b->at_db = -1;
-        MDB_val k = {klen, o->key};
-        MDB_val v = {vlen, o->val};
         rc = mdb_put(b->txn, b->st->dbi[db], &k, &v, MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST) {
             b->n--; /* a read after all: nothing to redo (its copies stay in the arena) */
@@ -457,8 +457,6 @@ static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, siz
         }
     } else if (rc == 0 && !del && b->at_db == (int)db && b->at_klen == klen &&
                memcmp(b->at_key, key, klen) == 0) {
-        MDB_val k = {klen, o->key};
-        MDB_val v = {vlen, o->val};
         rc = mdb_cursor_put(b->cur[db], &k, &v, MDB_CURRENT); /* the cursor stays on it */
     } else if (rc == 0) {
         b->at_db = -1; /* another write may move the pages under the cursor */
