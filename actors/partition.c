@@ -53,6 +53,11 @@ struct vg_partition {
     size_t recs_cap;
     vg_pipe_item_t *batch;
     size_t batch_cap;
+    /* counters for the summary logged at close */
+    uint64_t writes;      /* vg_seglog_append calls of staged records */
+    uint64_t written;     /* records they appended */
+    uint64_t batches;     /* decider batches */
+    uint64_t batch_items; /* records in them */
     /* merchant outbox: per owner, deltas not yet acknowledged, oldest first; at most one
      * message in flight per owner, so an owner sees a source's deltas in offset order */
     vg_partition_t **peers;      /* set once every partition is open */
@@ -308,6 +313,8 @@ static void answer_riding(vg_partition_t *p, int rc)
 static int decide(vg_partition_t *p, vg_pipe_item_t *items, size_t n, uint64_t next_offset)
 {
     int rc = vg_decider_apply(p->decider, items, n, next_offset);
+    p->batches++;
+    p->batch_items += n;
     answer_riding(p, rc);
     return rc;
 }
@@ -352,6 +359,10 @@ static void write_staged(vg_partition_t *p)
     int rc = atomic_load_explicit(&p->apply_rc, memory_order_relaxed) != 0 ? VG_EREADONLY : 0;
     if (rc == 0)
         rc = vg_seglog_append(p->log, p->recs, p->nrecs, &first);
+    if (rc == 0) {
+        p->writes++;
+        p->written += p->nrecs;
+    }
     p->nrecs = 0;
     while (m) {
         vg_append_msg_t *next = m->next_pending;
@@ -460,8 +471,27 @@ vg_actor_t *vg_partition_actor(vg_partition_t *p)
     return &p->actor;
 }
 
+/* What the partition did while it ran, for tuning the group commit and the batches. */
+static void log_summary(const vg_partition_t *p)
+{
+    if (!p->gc)
+        return;
+    vg_gcommit_stats_t st;
+    vg_gcommit_stats(p->gc, &st);
+    VG_LOG_INFO("partition closing partition=%u records=%llu writes=%llu syncs=%llu "
+                "sync_ms_p50=%.3f sync_ms_p99=%.3f sync_gap_ms_p50=%.3f batches=%llu "
+                "records_per_batch=%.1f",
+                p->index, (unsigned long long)p->written, (unsigned long long)p->writes,
+                (unsigned long long)st.syncs, (double)vg_histogram_quantile(&st.sync_ns, 0.5) / 1e6,
+                (double)vg_histogram_quantile(&st.sync_ns, 0.99) / 1e6,
+                (double)vg_histogram_quantile(&st.gap_ns, 0.5) / 1e6,
+                (unsigned long long)p->batches,
+                p->batches ? (double)p->batch_items / (double)p->batches : 0.0);
+}
+
 static void close_storage(vg_partition_t *p)
 {
+    log_summary(p);
     if (p->gc)
         vg_gcommit_close(p->gc, finish_close, p); /* frees p once its async handle closed */
     else
