@@ -8,6 +8,7 @@
 #include "runtime/alloc.h"
 #include "runtime/error.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,78 @@ size_t vg_frame_decision_reply(uint64_t seq, const uint8_t *decision, size_t len
         memcpy(f + VG_FRAME_HEADER_BYTES + h, decision, len);
     *out = f;
     return VG_FRAME_HEADER_BYTES + payload;
+}
+
+/* Field numbers of Vigil.IngestRequest and Vigil.Transaction. */
+#define REQUEST_TRANSACTION_FIELD 2u
+#define TX_RECEIVED_MS_TAG        ((17u << 3) | 0u) /* int64 received_ms = 17: varint */
+
+/* Reads a varint at *p (< end), moving *p past it. false when it runs past end or 10 bytes. */
+static bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t vg_frame_stamped_transaction(vg_bytes_t request, int64_t received_ms, uint8_t *out)
+{
+    const uint8_t *p = request.ptr;
+    const uint8_t *end = p + request.len;
+    vg_bytes_t tx = {0};
+    unsigned found = 0;
+    while (p < end) {
+        uint64_t key;
+        uint64_t n;
+        if (!get_varint(&p, end, &key))
+            return 0;
+        unsigned wire = (unsigned)(key & 7);
+        if (key >> 3 == REQUEST_TRANSACTION_FIELD && wire != 2)
+            return 0;
+        switch (wire) {
+        case 0:
+            if (!get_varint(&p, end, &n))
+                return 0;
+            break;
+        case 1:
+            if (end - p < 8)
+                return 0;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return 0;
+            p += 4;
+            break;
+        case 2:
+            if (!get_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return 0;
+            if (key >> 3 == REQUEST_TRANSACTION_FIELD) {
+                tx.ptr = p;
+                tx.len = (size_t)n;
+                found++; /* twice: protobuf merges the two, so pack it again */
+            }
+            p += n;
+            break;
+        default:
+            return 0; /* groups: nothing of vigil's, pack it again */
+        }
+    }
+    if (found != 1)
+        return 0;
+    if (tx.len)
+        memcpy(out, tx.ptr, tx.len);
+    size_t len = tx.len;
+    len += put_varint(out + len, TX_RECEIVED_MS_TAG);
+    len += put_varint(out + len, (uint64_t)received_ms);
+    return len;
 }
 
 static size_t frame_len(const uint8_t *h)

@@ -49,4 +49,21 @@ void vg_frame_header(uint8_t out[VG_FRAME_HEADER_BYTES], uint32_t len);
  * the decision is not packed a second time. OUT: *out, malloc'd. Returns the frame's bytes. */
 size_t vg_frame_decision_reply(uint64_t seq, const uint8_t *decision, size_t len, uint8_t **out);
 
+/* The log record of a transaction that came in `request` (a packed Vigil.IngestRequest that
+ * unpacked to a transaction): the transaction's bytes as the client sent them, then
+ * received_ms (field 17) appended, which protobuf reads as that field's value (the last one
+ * on the wire wins). The same transaction as packing it again with received_ms set, for a
+ * fraction of the work; found by walking the request's top-level fields. Writes to out
+ * (vg_frame_stamped_cap(request) bytes) and returns the record's length; 0 when the request
+ * does not hold exactly one transaction field (pack it again then). */
+#define VG_FRAME_STAMP_MAX 12u
+size_t vg_frame_stamped_transaction(vg_bytes_t request, int64_t received_ms, uint8_t *out);
+
+/* How many bytes vg_frame_stamped_transaction may write for `request`: its length plus
+ * VG_FRAME_STAMP_MAX (the transaction is part of it). */
+static inline size_t vg_frame_stamped_cap(vg_bytes_t request)
+{
+    return request.len + VG_FRAME_STAMP_MAX;
+}
+
 #endif

@@ -459,7 +459,8 @@ static void batch_send(struct conn *c)
 
 /* ---- requests ---- */
 
-static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *tx)
+static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *tx,
+                             vg_bytes_t request)
 {
     vg_tcp_ingest_t *t = c->t;
     struct slot *s = slot_at(c, idx);
@@ -477,9 +478,13 @@ static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *t
         return;
     }
     tx->received_ms = lim.now_ms;
-    size_t len = vigil__transaction__get_packed_size(tx);
-    uint8_t *payload = keep_payload(c->cur, len);
-    vigil__transaction__pack(tx, payload);
+    uint8_t *payload = keep_payload(c->cur, vg_frame_stamped_cap(request));
+    size_t len = vg_frame_stamped_transaction(request, tx->received_ms, payload);
+    if (len == 0) { /* an odd request: packed again */
+        len = vigil__transaction__get_packed_size(tx);
+        payload = keep_payload(c->cur, len);
+        vigil__transaction__pack(tx, payload);
+    }
     s->waiting = 1;
     add_item(
         c->cur, p, idx,
@@ -527,7 +532,7 @@ static int on_frame(void *ctx, vg_bytes_t payload)
         return 0;
     }
     if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
-        take_transaction(c, idx, r->transaction);
+        take_transaction(c, idx, r->transaction, payload);
     else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_LABEL)
         take_label(c, idx, r->label);
     else

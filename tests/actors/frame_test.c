@@ -214,3 +214,107 @@ VG_TEST(frame_decision_reply_is_what_protobuf_packs)
     }
     free(dbytes);
 }
+
+/* Packs req. OUT: *len. */
+static uint8_t *pack_request(const Vigil__IngestRequest *req, size_t *len)
+{
+    *len = vigil__ingest_request__get_packed_size(req);
+    uint8_t *buf = vg_xmalloc(*len ? *len : 1);
+    vigil__ingest_request__pack(req, buf);
+    return buf;
+}
+
+/* The bytes protobuf-c packs for `tx` with received_ms set to `ms`. OUT: *len. */
+static uint8_t *pack_stamped(Vigil__Transaction *tx, int64_t ms, size_t *len)
+{
+    int64_t was = tx->received_ms;
+    tx->received_ms = ms;
+    *len = vigil__transaction__get_packed_size(tx);
+    uint8_t *buf = vg_xmalloc(*len);
+    vigil__transaction__pack(tx, buf);
+    tx->received_ms = was;
+    return buf;
+}
+
+/* Unpacks a stamped record and packs it again: what a reader of the log makes of it. */
+static uint8_t *repack(const uint8_t *rec, size_t n, size_t *len)
+{
+    Vigil__Transaction *got = vigil__transaction__unpack(NULL, n, rec);
+    if (!got)
+        return NULL;
+    *len = vigil__transaction__get_packed_size(got);
+    uint8_t *buf = vg_xmalloc(*len);
+    vigil__transaction__pack(got, buf);
+    vigil__transaction__free_unpacked(got, NULL);
+    return buf;
+}
+
+/* A transaction taken from the request's bytes, with received_ms appended, reads back as the
+ * transaction packed again with received_ms set: every field, the attributes, a received_ms
+ * the client sent (overridden), for received_ms values of every varint width; a request
+ * holding the transaction twice, or cut short, is left to be packed again (0). */
+VG_TEST(frame_stamped_transaction_reads_as_packing_it_again)
+{
+    Vigil__Transaction__AttributesEntry a1 = VIGIL__TRANSACTION__ATTRIBUTES_ENTRY__INIT;
+    a1.key = "terminal";
+    a1.value = "T-9";
+    Vigil__Transaction__AttributesEntry *attrs[1] = {&a1};
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.transaction_id = "t-42";
+    tx.account_id = "A-7";
+    tx.card_id = "C-1";
+    tx.merchant_id = "M-3";
+    tx.mcc = 5411;
+    tx.amount_minor = 123456;
+    tx.currency = "EUR";
+    tx.channel = VIGIL__CHANNEL__CHANNEL_ECOMMERCE;
+    tx.device_id = "d-1";
+    tx.ip = "192.0.2.1";
+    tx.country = "FR";
+    tx.lat = 48.85;
+    tx.lon = 2.35;
+    tx.has_location = 1;
+    tx.timestamp_ms = 1767225600000;
+    tx.n_attributes = 1;
+    tx.attributes = attrs;
+    tx.received_ms = 5; /* the client's: vigil's wins */
+    Vigil__IngestRequest req = VIGIL__INGEST_REQUEST__INIT;
+    req.seq = 9;
+    req.item_case = VIGIL__INGEST_REQUEST__ITEM_TRANSACTION;
+    req.transaction = &tx;
+    size_t rlen;
+    uint8_t *rbytes = pack_request(&req, &rlen);
+    static const int64_t stamps[] = {1, 127, 128, 1767225600123, INT64_MAX};
+    for (size_t i = 0; i < VG_ARRAY_LEN(stamps); i++) {
+        vg_bytes_t r = {rbytes, rlen};
+        uint8_t *out = vg_xmalloc(vg_frame_stamped_cap(r));
+        size_t n = vg_frame_stamped_transaction(r, stamps[i], out);
+        ASSERT_TRUE(n > 0 && n <= vg_frame_stamped_cap(r));
+        size_t wlen;
+        size_t glen = 0;
+        uint8_t *want = pack_stamped(&tx, stamps[i], &wlen);
+        uint8_t *got = repack(out, n, &glen);
+        ASSERT_NOT_NULL(got);
+        ASSERT_EQ(glen, wlen);
+        ASSERT_TRUE(memcmp(got, want, wlen) == 0);
+        free(got);
+        free(want);
+        free(out);
+    }
+    /* the transaction field twice (protobuf would merge them): not taken */
+    req.seq = 0;
+    size_t one_len;
+    uint8_t *one = pack_request(&req, &one_len);
+    uint8_t *twice = vg_xmalloc(2 * one_len);
+    memcpy(twice, one, one_len);
+    memcpy(twice + one_len, one, one_len);
+    uint8_t *out = vg_xmalloc(2 * one_len + VG_FRAME_STAMP_MAX);
+    ASSERT_EQ(vg_frame_stamped_transaction((vg_bytes_t){twice, 2 * one_len}, 1, out), 0);
+    /* cut short anywhere: not taken */
+    for (size_t cut = 1; cut < rlen; cut++)
+        ASSERT_EQ(vg_frame_stamped_transaction((vg_bytes_t){rbytes, cut}, 1, out), 0);
+    free(out);
+    free(twice);
+    free(one);
+    free(rbytes);
+}
