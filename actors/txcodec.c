@@ -152,7 +152,12 @@ static int check_id(const char *v, const char *field, bool required, vg_tx_error
     if (n > MAX_ID)
         return fail(err, "invalid_id", field, "%s is longer than %d bytes", field, MAX_ID);
     for (size_t i = 0; i < n;) {
-        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+        unsigned char ch = (unsigned char)v[i];
+        if (ch >= 0x20 && ch < 0x7f) { /* printable ASCII: most ids are nothing else */
+            i++;
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f)
             return fail(err, "invalid_id", field, "%s contains a control character", field);
         size_t len = utf8_len((const unsigned char *)v + i, n - i);
         if (len == 0)
