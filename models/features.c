@@ -86,15 +86,17 @@ static int mcc_group(uint32_t mcc)
     return 0;
 }
 
-/* Count and sum over the window of `days` days ending on day `d`. */
+/* Count and sum over the window of `days` days ending on day `d`: the kept days
+ * newest_day - i for i in [lo, hi), added in order of i. */
 static void window(const vg_account_profile_t *p, int64_t d, int days, double *count, double *sum)
 {
+    int64_t lo = p->newest_day - d; /* day d */
+    int64_t hi = lo + days;         /* one past day d - days + 1 */
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > VG_PROFILE_DAYS ? VG_PROFILE_DAYS : hi;
     *count = 0;
     *sum = 0;
-    for (int i = 0; i < VG_PROFILE_DAYS; i++) {
-        int64_t day = p->newest_day - i;
-        if (day > d || day <= d - days)
-            continue;
+    for (int64_t i = lo; i < hi; i++) {
         *count += p->day_count[i];
         *sum += p->day_sum[i];
     }
@@ -194,25 +196,37 @@ void vg_merchant_add(vg_merchant_profile_t *m, int64_t ts_ms, int tx_delta, int 
     m->fraud[idx] = (uint16_t)(fr < 0 ? 0 : fr > UINT16_MAX ? UINT16_MAX : fr);
 }
 
+/* Running sums of a merchant's kept days: [i] holds days 0..i-1 (newest first), so a window
+ * is one subtraction. Integer sums: the same values as adding the days up one by one. */
+struct merchant_sums {
+    uint64_t tx[VG_MERCHANT_DAYS + 1];
+    uint64_t fraud[VG_MERCHANT_DAYS + 1];
+};
+
 /* Sums of the days [d - from - span + 1, d - from] that the profile still holds. */
-static void merchant_window(const vg_merchant_profile_t *m, int64_t d, int from, int span,
-                            double *tx, double *fraud)
+static void merchant_window(const vg_merchant_profile_t *m, const struct merchant_sums *s,
+                            int64_t d, int from, int span, double *tx, double *fraud)
 {
-    *tx = 0;
-    *fraud = 0;
-    for (int k = 0; k < span; k++) {
-        int64_t idx = m->newest_day - (d - from - k);
-        if (idx < 0 || idx >= VG_MERCHANT_DAYS)
-            continue;
-        *tx += m->tx[idx];
-        *fraud += m->fraud[idx];
-    }
+    int64_t lo = m->newest_day - d + from; /* index of day d - from */
+    int64_t hi = lo + span;                /* one past the oldest day of the window */
+    lo = lo < 0 ? 0 : lo > VG_MERCHANT_DAYS ? VG_MERCHANT_DAYS : lo;
+    hi = hi < 0 ? 0 : hi > VG_MERCHANT_DAYS ? VG_MERCHANT_DAYS : hi;
+    *tx = (double)(s->tx[hi] - s->tx[lo]);
+    *fraud = (double)(s->fraud[hi] - s->fraud[lo]);
 }
 
 void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *out)
 {
     const int spans[3] = {1, 7, 30};
     int64_t d = day_of(ts_ms);
+    struct merchant_sums s;
+    if (m) {
+        s.tx[0] = s.fraud[0] = 0;
+        for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
+            s.tx[i + 1] = s.tx[i] + m->tx[i];
+            s.fraud[i + 1] = s.fraud[i] + m->fraud[i];
+        }
+    }
     for (int k = 0; k < 3; k++) {
         out[VG_FEATURE_merchant_tx_count_1d + k] = NAN;
         out[VG_FEATURE_merchant_risk_1d + k] = NAN;
@@ -220,9 +234,9 @@ void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *
             continue;
         double tx = 0;
         double fraud = 0;
-        merchant_window(m, d, 0, spans[k], &tx, &fraud);
+        merchant_window(m, &s, d, 0, spans[k], &tx, &fraud);
         out[VG_FEATURE_merchant_tx_count_1d + k] = (float)tx;
-        merchant_window(m, d, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
+        merchant_window(m, &s, d, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
         out[VG_FEATURE_merchant_risk_1d + k] = tx > 0 ? (float)(fraud / tx) : NAN;
     }
 }

@@ -166,3 +166,51 @@ VG_TEST(merchant_windows_and_delayed_risk)
     ASSERT_MEM_EQ(&back, &m, sizeof(m));
     ASSERT_ERR(vg_merchant_decode(enc, sizeof(enc) - 1, &back), VG_ECORRUPT);
 }
+
+/* The windows' definition, day by day: the days [day - from - span + 1, day - from] that the
+ * profile still holds. */
+static void window_by_day(const vg_merchant_profile_t *m, int64_t day, int from, int span,
+                          double *tx, double *fraud)
+{
+    *tx = *fraud = 0;
+    for (int64_t x = day - from - span + 1; x <= day - from; x++) {
+        int64_t idx = m->newest_day - x;
+        if (idx >= 0 && idx < VG_MERCHANT_DAYS) {
+            *tx += m->tx[idx];
+            *fraud += m->fraud[idx];
+        }
+    }
+}
+
+/* The features equal the windows summed day by day, exactly, for random profiles and for
+ * transactions before, inside and after the days the profile holds. */
+VG_TEST(merchant_features_match_day_by_day_sums)
+{
+    uint64_t seed = 42;
+    for (int round = 0; round < 2000; round++) {
+        vg_merchant_profile_t m;
+        vg_merchant_init(&m);
+        m.newest_day = 20000;
+        for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            m.tx[i] = (uint32_t)(seed >> 40) % 1000u * (round % 3 == 0 ? 0u : 1u);
+            m.fraud[i] = (uint16_t)(m.tx[i] ? (seed >> 20) % (m.tx[i] + 1) : 0);
+        }
+        int64_t day = m.newest_day - 50 + round % 100;
+        float f[VG_FEATURE_COUNT];
+        vg_merchant_features(&m, day * DAY + 1234, f);
+        const int spans[3] = {1, 7, 30};
+        for (int k = 0; k < 3; k++) {
+            double tx;
+            double fraud;
+            window_by_day(&m, day, 0, spans[k], &tx, &fraud);
+            ASSERT_TRUE(f[VG_FEATURE_merchant_tx_count_1d + k] == (float)tx);
+            window_by_day(&m, day, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
+            float risk = f[VG_FEATURE_merchant_risk_1d + k];
+            if (tx > 0)
+                ASSERT_TRUE(risk == (float)(fraud / tx));
+            else
+                ASSERT_TRUE(isnan(risk));
+        }
+    }
+}

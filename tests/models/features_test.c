@@ -166,3 +166,43 @@ VG_TEST(feat_table_names_unique_and_found)
     ASSERT_EQ(vg_feature_index("nope"), -1);
     ASSERT_NULL(vg_feature_name(VG_FEATURE_COUNT));
 }
+
+/* The account windows equal their definition summed day by day (the kept days on or before
+ * the transaction's day and after day - span, oldest-first index order), bit for bit, for
+ * random profiles and transactions before, inside and after the kept days. */
+VG_TEST(feat_windows_match_day_by_day_sums)
+{
+    static const int spans[3] = {1, 7, 30};
+    uint64_t seed = 7;
+    for (int round = 0; round < 2000; round++) {
+        vg_account_profile_t p;
+        vg_profile_init(&p);
+        p.newest_day = T0 / 86400000ll;
+        for (int i = 0; i < VG_PROFILE_DAYS; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            p.day_count[i] = (uint16_t)((seed >> 33) % 5u);
+            p.day_sum[i] = p.day_count[i] ? (float)((seed >> 12) % 100000u) / 7.0f : 0.0f;
+        }
+        int64_t day = p.newest_day - 40 + round % 80;
+        Vigil__Transaction t = tx_at(day * 86400000ll + HOUR, "M", "BE", NULL, NAN, NAN);
+        float out[VG_FEATURE_COUNT];
+        vg_features_compute(&t, 1.0, &p, out);
+        for (int k = 0; k < 3; k++) {
+            double c = 0;
+            double s = 0;
+            for (int i = 0; i < VG_PROFILE_DAYS; i++) {
+                int64_t d = p.newest_day - i;
+                if (d <= day && d > day - spans[k]) {
+                    c += p.day_count[i];
+                    s += p.day_sum[i];
+                }
+            }
+            ASSERT_TRUE(out[VG_FEATURE_tx_count_1d + k] == (float)c);
+            ASSERT_TRUE(out[VG_FEATURE_amount_sum_1d + k] == (float)s);
+            if (c > 0)
+                ASSERT_TRUE(out[VG_FEATURE_mean_amount_1d + k] == (float)(s / c));
+            else
+                ASSERT_TRUE(isnan(out[VG_FEATURE_mean_amount_1d + k]));
+        }
+    }
+}
