@@ -167,6 +167,63 @@ static int check_id(const char *v, const char *field, bool required, vg_tx_error
     return 0;
 }
 
+/* Valid UTF-8, which is all JSON asks of a string (protobuf-c does not check it). */
+static bool utf8_ok(const char *v)
+{
+    size_t n = strlen(v);
+    for (size_t i = 0; i < n;) {
+        if ((unsigned char)v[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = utf8_len((const unsigned char *)v + i, n - i);
+        if (len == 0)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* The limits the JSON parser puts on attributes, for a transaction that came as protobuf:
+ * a count, key and value lengths, UTF-8 (they come back out as JSON), no key twice (JSON's
+ * duplicate keys are refused by the parser). */
+static int check_attributes(const Vigil__Transaction *tx, vg_tx_error_t *err)
+{
+    if (tx->n_attributes > MAX_ATTRS)
+        return fail(err, "too_many_attributes", "attributes", "at most %d attributes", MAX_ATTRS);
+    for (size_t i = 0; i < tx->n_attributes; i++) {
+        const char *k = tx->attributes[i]->key ? tx->attributes[i]->key : "";
+        const char *v = tx->attributes[i]->value ? tx->attributes[i]->value : "";
+        size_t klen = strlen(k);
+        bool named = klen > 0 && klen <= MAX_ATTR_KEY && utf8_ok(k);
+        char field[96];
+        snprintf(field, sizeof(field), named ? "attributes.%s" : "attributes", k);
+        if (!named || strlen(v) > MAX_ATTR_VAL)
+            return fail(err, "invalid_attribute", field,
+                        "attribute keys are 1..%d bytes, values up to %d", MAX_ATTR_KEY,
+                        MAX_ATTR_VAL);
+        if (!utf8_ok(v))
+            return fail(err, "invalid_attribute", field, "attribute values must be UTF-8");
+        for (size_t j = 0; j < i; j++)
+            if (tx->attributes[j]->key && strcmp(tx->attributes[j]->key, k) == 0)
+                return fail(err, "invalid_attribute", field, "attribute \"%s\" is given twice", k);
+    }
+    return 0;
+}
+
+/* Fields a protobuf sender set that vigil's schema does not have: refused, as the JSON API
+ * refuses unknown keys, rather than kept in the log unread. */
+static int check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
+{
+    if (m->n_unknown_fields == 0)
+        return 0;
+    char field[16];
+    snprintf(field, sizeof(field), "%u", (unsigned)m->unknown_fields[0].tag);
+    return fail(err, "unknown_field", field,
+                "unknown field number %u (free-form data goes in \"attributes\")",
+                (unsigned)m->unknown_fields[0].tag);
+}
+
 static int check_time(int64_t ts, const vg_tx_limits_t *lim, vg_tx_error_t *err)
 {
     if (lim->max_future_skew_ms >= 0 && ts > lim->now_ms + lim->max_future_skew_ms)
@@ -219,7 +276,10 @@ int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim, vg_t
         return fail(err, "invalid_location", "lat", "lat must be -90..90 and lon -180..180");
     if (tx->timestamp_ms == 0)
         return fail(err, "missing_field", "timestamp", "timestamp is required");
-    return check_time(tx->timestamp_ms, lim, err);
+    rc = check_attributes(tx, err);
+    if (rc == 0)
+        rc = check_unknown(&tx->base, err);
+    return rc != 0 ? rc : check_time(tx->timestamp_ms, lim, err);
 }
 
 /* ---- JSON to protobuf ---- */
@@ -504,8 +564,10 @@ int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim, vg_tx_er
     if (rc == 0 && lim->max_future_skew_ms >= 0 &&
         l->reported_at_ms > lim->now_ms + lim->max_future_skew_ms)
         rc = fail(err, "timestamp_in_future", "reported_at", "reported_at is in the future");
-    if (rc == 0 && l->source && strlen(l->source) > MAX_ID)
-        rc = fail(err, "invalid_id", "source", "source is longer than %d bytes", MAX_ID);
+    if (rc == 0)
+        rc = check_id(l->source, "source", false, err);
+    if (rc == 0)
+        rc = check_unknown(&l->base, err);
     return rc;
 }
 

@@ -232,6 +232,140 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
     vg_tp_cleanup(&e.p);
 }
 
+/* A request built by hand: seq, then the transaction's packed bytes followed by `tx_extra`,
+ * then `req_extra` (raw protobuf fields the schema may not have). */
+static void put_raw_tx(struct out *o, uint64_t seq, const Vigil__Transaction *tx,
+                       const uint8_t *tx_extra, size_t tx_extra_len, const uint8_t *req_extra,
+                       size_t req_extra_len)
+{
+    size_t tlen = vigil__transaction__get_packed_size(tx);
+    size_t cap = 32 + tlen + tx_extra_len + req_extra_len;
+    uint8_t *b = vg_xmalloc(cap);
+    size_t n = 0;
+    b[n++] = 0x08; /* seq = 1, varint */
+    for (uint64_t v = seq;; v >>= 7) {
+        b[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+        if (v < 0x80)
+            break;
+    }
+    b[n++] = 0x12; /* transaction = 2, length-delimited */
+    for (uint64_t v = tlen + tx_extra_len;; v >>= 7) {
+        b[n++] = (uint8_t)(v >= 0x80 ? (v & 0x7f) | 0x80 : v);
+        if (v < 0x80)
+            break;
+    }
+    vigil__transaction__pack(tx, b + n);
+    n += tlen;
+    memcpy(b + n, tx_extra, tx_extra_len);
+    n += tx_extra_len;
+    memcpy(b + n, req_extra, req_extra_len);
+    n += req_extra_len;
+    put_frame(o, b, n);
+    free(b);
+}
+
+/* TCP refuses what the JSON API refuses, with the same codes: attributes over the limits,
+ * not UTF-8 or given twice, fields the schema does not have (in the transaction, in the
+ * request, in a label), a label's control characters; the good requests around them are
+ * decided, the bad ones never reach the log, and the connection goes on. */
+VG_TEST(tcp_refuses_what_the_json_api_refuses)
+{
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    struct out o = {0};
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.account_id = "acct-x";
+    tx.amount_minor = 250;
+    tx.currency = "EUR";
+    tx.timestamp_ms = now_ms();
+    char keys[40][16];
+    Vigil__Transaction__AttributesEntry ents[40];
+    Vigil__Transaction__AttributesEntry *ptrs[40];
+    for (int i = 0; i < 40; i++) {
+        Vigil__Transaction__AttributesEntry init = VIGIL__TRANSACTION__ATTRIBUTES_ENTRY__INIT;
+        ents[i] = init;
+        snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+        ents[i].key = keys[i];
+        ents[i].value = "v";
+        ptrs[i] = &ents[i];
+    }
+    tx.attributes = ptrs;
+    static const uint8_t unknown_99[] = {0x98, 0x06, 0x01}; /* field 99, varint 1 */
+    struct {
+        const char *id;
+        size_t n_attrs;
+        const char *attr0_key;
+        const char *attr0_value;
+        bool tx_unknown;
+        bool req_unknown;
+        const char *code; /* NULL: decided */
+        const char *field;
+    } cases[] = {
+        {"raw-0", 2, NULL, NULL, false, false, NULL, NULL},
+        {"raw-1", 33, NULL, NULL, false, false, "too_many_attributes", "attributes"},
+        {"raw-2", 2, "k0", "\xff\xfe", false, false, "invalid_attribute", "attributes.k0"},
+        {"raw-3", 2, "k1", "v", false, false, "invalid_attribute", "attributes.k1"}, /* twice */
+        {"raw-4", 2, "", "v", false, false, "invalid_attribute", "attributes"},
+        {"raw-5", 1, NULL, NULL, true, false, "unknown_field", "99"},
+        {"raw-6", 1, NULL, NULL, false, true, "unknown_field", "99"},
+        {"raw-7", 32, NULL, NULL, false, false, NULL, NULL},
+    };
+    size_t ncases = VG_ARRAY_LEN(cases);
+    for (size_t i = 0; i < ncases; i++) {
+        tx.transaction_id = (char *)(uintptr_t)cases[i].id;
+        tx.n_attributes = cases[i].n_attrs;
+        ents[0].key = cases[i].attr0_key ? (char *)(uintptr_t)cases[i].attr0_key : keys[0];
+        ents[0].value = cases[i].attr0_value ? (char *)(uintptr_t)cases[i].attr0_value : "v";
+        put_raw_tx(&o, i + 1, &tx, unknown_99, cases[i].tx_unknown ? sizeof(unknown_99) : 0,
+                   unknown_99, cases[i].req_unknown ? sizeof(unknown_99) : 0);
+    }
+    Vigil__Label l = VIGIL__LABEL__INIT;
+    l.transaction_id = "raw-0";
+    l.source = "chargeback\x01";
+    Vigil__IngestRequest lr = VIGIL__INGEST_REQUEST__INIT;
+    lr.seq = ncases + 1;
+    lr.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
+    lr.label = &l;
+    put_request(&o, &lr);
+    send_all(fd, &o);
+    free(o.buf);
+    for (size_t i = 0; i <= ncases; i++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        ASSERT_NOT_NULL(r);
+        ASSERT_EQ_U(r->seq, i + 1);
+        if (i == ncases) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+            ASSERT_STR_EQ(r->error->code, "invalid_id");
+            ASSERT_STR_EQ(r->error->field, "source");
+        } else if (cases[i].code) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+            ASSERT_STR_EQ(r->error->code, cases[i].code);
+            ASSERT_STR_EQ(r->error->field, cases[i].field);
+        } else {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        }
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    close(fd);
+    for (size_t i = 0; i < ncases; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/transactions/%s", cases[i].id);
+        vg_tc_response_t h;
+        ASSERT_OK(vg_tc_request(e.http, "GET", path, NULL, NULL, 0, &h));
+        ASSERT_EQ(h.status, cases[i].code ? 404 : 200);
+        if (i == ncases - 1) /* the attributes came through whole */
+            ASSERT_STR_CONTAINS(h.body, "\"k31\":\"v\"");
+        vg_tc_response_free(&h);
+    }
+    vg_tp_signal(&e.p, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&e.p);
+}
+
 /* One request at a time, on one loop (the connection and every partition on the same
  * thread): each is answered at once, not when unrelated I/O or the one-second housekeeping
  * timer next wakes the loop. A stalled loop takes a second per request: 20 s here, against
