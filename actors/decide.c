@@ -124,13 +124,16 @@ static void merchant_columns(vg_decider_t *d, const Vigil__Transaction *tx, floa
         r->st = d->o.merchant_state(d->o.merchant_ctx, owner);
     if (!r->st)
         return;
-    vg_merchant_profile_t m;
-    int rc = vg_merchant_get(r, tx->merchant_id, &m);
-    if (rc == VG_ENOTFOUND)
+    vg_bytes_t v;
+    int rc =
+        vg_state_reader_get(r, VG_STATE_MERCHANTS, tx->merchant_id, strlen(tx->merchant_id), &v);
+    if (rc == VG_ENOTFOUND) {
+        vg_merchant_profile_t m;
         vg_merchant_init(&m);
-    else if (rc != 0)
-        return;
-    vg_merchant_features(&m, tx->timestamp_ms, row);
+        vg_merchant_features(&m, tx->timestamp_ms, row);
+    } else if (rc == 0 && vg_merchant_features_encoded(v.ptr, v.len, tx->timestamp_ms, row) != 0) {
+        return; /* a damaged profile: NaN, as for an unreadable one */
+    }
 }
 
 /* ---- the index entry ---- */

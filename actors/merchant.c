@@ -142,20 +142,27 @@ int vg_merchant_apply_batch(vg_state_batch_t *b, unsigned src, const vg_mdelta_t
         const vg_mdelta_t *d = &deltas[i];
         if (d->offset < hw)
             continue; /* applied before: a resend */
-        vg_merchant_profile_t m;
         const char *id = d->merchant_id;
-        rc = vg_state_batch_get(b, VG_STATE_MERCHANTS, id, strlen(id), &v);
-        if (rc == VG_ENOTFOUND) {
-            vg_merchant_init(&m);
-            rc = 0;
-        } else if (rc == 0) {
-            rc = vg_merchant_decode(v.ptr, v.len, &m);
-        }
-        if (rc != 0)
-            break;
-        vg_merchant_add(&m, d->ts_ms, d->tx_delta, d->fraud_delta);
         uint8_t enc[VG_MERCHANT_BYTES];
-        vg_merchant_encode(&m, enc);
+        rc = vg_state_batch_get(b, VG_STATE_MERCHANTS, id, strlen(id), &v);
+        bool in_place = rc == 0 && v.len == sizeof(enc);
+        if (in_place) { /* the usual day: counted in the encoded bytes, no decode */
+            memcpy(enc, v.ptr, sizeof(enc));
+            in_place = vg_merchant_add_encoded(enc, d->ts_ms, d->tx_delta, d->fraud_delta);
+        }
+        if (!in_place) {
+            vg_merchant_profile_t m;
+            if (rc == VG_ENOTFOUND) {
+                vg_merchant_init(&m);
+                rc = 0;
+            } else if (rc == 0) {
+                rc = vg_merchant_decode(v.ptr, v.len, &m);
+            }
+            if (rc != 0)
+                break;
+            vg_merchant_add(&m, d->ts_ms, d->tx_delta, d->fraud_delta);
+            vg_merchant_encode(&m, enc);
+        }
         rc = vg_state_batch_put(b, VG_STATE_MERCHANTS, id, strlen(id), enc, sizeof(enc));
         next = d->offset + 1 > next ? d->offset + 1 : next;
         done++;

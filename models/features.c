@@ -203,42 +203,52 @@ struct merchant_sums {
     uint64_t fraud[VG_MERCHANT_DAYS + 1];
 };
 
-/* Sums of the days [d - from - span + 1, d - from] that the profile still holds. */
-static void merchant_window(const vg_merchant_profile_t *m, const struct merchant_sums *s,
-                            int64_t d, int from, int span, double *tx, double *fraud)
+/* Sums of the days [d - from - span + 1, d - from] that the profile (newest day `newest`)
+ * still holds. */
+static void merchant_window(int64_t newest, const struct merchant_sums *s, int64_t d, int from,
+                            int span, double *tx, double *fraud)
 {
-    int64_t lo = m->newest_day - d + from; /* index of day d - from */
-    int64_t hi = lo + span;                /* one past the oldest day of the window */
+    int64_t lo = newest - d + from; /* index of day d - from */
+    int64_t hi = lo + span;         /* one past the oldest day of the window */
     lo = lo < 0 ? 0 : lo > VG_MERCHANT_DAYS ? VG_MERCHANT_DAYS : lo;
     hi = hi < 0 ? 0 : hi > VG_MERCHANT_DAYS ? VG_MERCHANT_DAYS : hi;
     *tx = (double)(s->tx[hi] - s->tx[lo]);
     *fraud = (double)(s->fraud[hi] - s->fraud[lo]);
 }
 
-void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *out)
+/* The merchant columns from a profile's running sums; s == NULL: no merchant (NaN). */
+static void merchant_columns_of(int64_t newest, const struct merchant_sums *s, int64_t ts_ms,
+                                float *out)
 {
     const int spans[3] = {1, 7, 30};
     int64_t d = day_of(ts_ms);
-    struct merchant_sums s;
-    if (m) {
-        s.tx[0] = s.fraud[0] = 0;
-        for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
-            s.tx[i + 1] = s.tx[i] + m->tx[i];
-            s.fraud[i + 1] = s.fraud[i] + m->fraud[i];
-        }
-    }
     for (int k = 0; k < 3; k++) {
         out[VG_FEATURE_merchant_tx_count_1d + k] = NAN;
         out[VG_FEATURE_merchant_risk_1d + k] = NAN;
-        if (!m)
+        if (!s)
             continue;
         double tx = 0;
         double fraud = 0;
-        merchant_window(m, &s, d, 0, spans[k], &tx, &fraud);
+        merchant_window(newest, s, d, 0, spans[k], &tx, &fraud);
         out[VG_FEATURE_merchant_tx_count_1d + k] = (float)tx;
-        merchant_window(m, &s, d, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
+        merchant_window(newest, s, d, VG_MERCHANT_DELAY_DAYS, spans[k], &tx, &fraud);
         out[VG_FEATURE_merchant_risk_1d + k] = tx > 0 ? (float)(fraud / tx) : NAN;
     }
+}
+
+void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *out)
+{
+    if (!m) {
+        merchant_columns_of(0, NULL, ts_ms, out);
+        return;
+    }
+    struct merchant_sums s;
+    s.tx[0] = s.fraud[0] = 0;
+    for (int i = 0; i < VG_MERCHANT_DAYS; i++) {
+        s.tx[i + 1] = s.tx[i] + m->tx[i];
+        s.fraud[i + 1] = s.fraud[i] + m->fraud[i];
+    }
+    merchant_columns_of(m->newest_day, &s, ts_ms, out);
 }
 
 static void remember(uint32_t *set, uint8_t *pos, uint32_t h)
@@ -495,4 +505,56 @@ int vg_merchant_decode(const uint8_t *in, size_t len, vg_merchant_profile_t *m)
         r += 2;
     }
     return 0;
+}
+
+/* Where vg_merchant_encode puts the fields; the days follow as VG_MERCHANT_DAYS pairs of a
+ * u32 transaction count and a u16 fraud count. */
+#define MERCHANT_AT_NEWEST 1
+#define MERCHANT_AT_N      9
+#define MERCHANT_AT_FRAUDS 13
+#define MERCHANT_AT_LATE   17
+#define MERCHANT_AT_DAYS   21
+#define MERCHANT_DAY_BYTES 6
+
+int vg_merchant_features_encoded(const uint8_t *in, size_t len, int64_t ts_ms, float *out)
+{
+    if (len != VG_MERCHANT_BYTES || in[0] != MERCHANT_VER)
+        return VG_ECORRUPT;
+    struct merchant_sums s;
+    s.tx[0] = s.fraud[0] = 0;
+    const uint8_t *day = in + MERCHANT_AT_DAYS;
+    for (int i = 0; i < VG_MERCHANT_DAYS; i++, day += MERCHANT_DAY_BYTES) {
+        s.tx[i + 1] = s.tx[i] + vg_get_le32(day);
+        s.fraud[i + 1] = s.fraud[i] + vg_get_le16(day + 4);
+    }
+    merchant_columns_of((int64_t)vg_get_le64(in + MERCHANT_AT_NEWEST), &s, ts_ms, out);
+    return 0;
+}
+
+bool vg_merchant_add_encoded(uint8_t *enc, int64_t ts_ms, int tx_delta, int fraud_delta)
+{
+    if (enc[0] != MERCHANT_VER)
+        return false;
+    int64_t newest = (int64_t)vg_get_le64(enc + MERCHANT_AT_NEWEST);
+    uint32_t n = vg_get_le32(enc + MERCHANT_AT_N);
+    uint32_t frauds = vg_get_le32(enc + MERCHANT_AT_FRAUDS);
+    uint32_t late = vg_get_le32(enc + MERCHANT_AT_LATE);
+    int64_t d = day_of(ts_ms);
+    if ((n == 0 && late == 0 && frauds == 0) || d > newest)
+        return false; /* a first count or a new day: vg_merchant_add moves the days */
+    n += (uint32_t)(tx_delta > 0 ? tx_delta : 0);
+    frauds = (uint32_t)((int64_t)frauds + fraud_delta < 0 ? 0 : (int64_t)frauds + fraud_delta);
+    vg_put_le32(enc + MERCHANT_AT_N, n);
+    vg_put_le32(enc + MERCHANT_AT_FRAUDS, frauds);
+    int64_t idx = newest - d;
+    if (idx >= VG_MERCHANT_DAYS) {
+        vg_put_le32(enc + MERCHANT_AT_LATE, late + (tx_delta > 0));
+        return true;
+    }
+    uint8_t *day = enc + MERCHANT_AT_DAYS + (size_t)idx * MERCHANT_DAY_BYTES;
+    int64_t tx = (int64_t)vg_get_le32(day) + tx_delta;
+    int64_t fr = (int64_t)vg_get_le16(day + 4) + fraud_delta;
+    vg_put_le32(day, (uint32_t)(tx < 0 ? 0 : tx));
+    vg_put_le16(day + 4, (uint16_t)(fr < 0 ? 0 : fr > UINT16_MAX ? UINT16_MAX : fr));
+    return true;
 }

@@ -127,6 +127,17 @@ void vg_merchant_features(const vg_merchant_profile_t *m, int64_t ts_ms, float *
 void vg_merchant_encode(const vg_merchant_profile_t *m, uint8_t *out);
 VG_MUST_CHECK int vg_merchant_decode(const uint8_t *in, size_t len, vg_merchant_profile_t *m);
 
+/* vg_merchant_features of an encoded profile, without decoding it: the same values. 0, or
+ * VG_ECORRUPT for a blob of the wrong size or version. */
+VG_MUST_CHECK int vg_merchant_features_encoded(const uint8_t *in, size_t len, int64_t ts_ms,
+                                               float *out);
+
+/* vg_merchant_add on an encoded profile (enc[VG_MERCHANT_BYTES]), in place, for the common
+ * case: a profile that has counts, and a day that is not newer than its newest. Gives the
+ * bytes vg_merchant_decode + vg_merchant_add + vg_merchant_encode give, and true; false (enc
+ * untouched) when the days must move or the blob is not of this version: decode then. */
+bool vg_merchant_add_encoded(uint8_t *enc, int64_t ts_ms, int tx_delta, int fraud_delta);
+
 const char *vg_feature_name(size_t i);
 /* The column of `name`, or -1. */
 int vg_feature_index(const char *name);

@@ -214,3 +214,62 @@ VG_TEST(merchant_features_match_day_by_day_sums)
         }
     }
 }
+
+/* Counting in the encoded bytes gives the bytes of decode + add + encode, and features read
+ * from them equal those of the decoded profile, over random histories: deltas on the newest
+ * day, older days, days past the kept ones (late), relabels that take counts below zero,
+ * fraud counts at their ceiling; new days and empty profiles are left to the decoder. */
+VG_TEST(merchant_encoded_add_and_features_match_the_decoded_ones)
+{
+    uint64_t seed = 99;
+    size_t in_place = 0;
+    size_t decoded = 0;
+    for (int round = 0; round < 300; round++) {
+        vg_merchant_profile_t m;
+        vg_merchant_init(&m);
+        int64_t day = 20000;
+        uint8_t enc[VG_MERCHANT_BYTES];
+        vg_merchant_encode(&m, enc);
+        for (int step = 0; step < 200; step++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(seed >> 33);
+            if (r % 50 == 0)
+                day += 1 + r % 3; /* a new day now and then */
+            int64_t back = r % 7 == 0 ? 30 + (int64_t)(r % 30) : (int64_t)(r % 5);
+            int64_t ts = (day - back) * DAY + (int64_t)(r % 1000);
+            int txd = r % 11 == 0 ? 0 : 1;
+            int frd = r % 13 == 0 ? -1 : r % 17 == 0 ? 1 : 0;
+            if (r % 97 == 0) {
+                txd = -3;    /* below zero: clamped */
+                frd = 70000; /* over the u16 ceiling: clamped */
+            }
+            uint8_t want[VG_MERCHANT_BYTES];
+            ASSERT_OK(vg_merchant_decode(enc, sizeof(enc), &m));
+            vg_merchant_add(&m, ts, txd, frd);
+            vg_merchant_encode(&m, want);
+            uint8_t got[VG_MERCHANT_BYTES];
+            memcpy(got, enc, sizeof(got));
+            if (vg_merchant_add_encoded(got, ts, txd, frd)) {
+                in_place++;
+                ASSERT_TRUE(memcmp(got, want, sizeof(want)) == 0);
+            } else {
+                decoded++;
+                ASSERT_TRUE(memcmp(got, enc, sizeof(enc)) == 0); /* untouched */
+            }
+            memcpy(enc, want, sizeof(enc));
+            float a[VG_FEATURE_COUNT];
+            float b[VG_FEATURE_COUNT];
+            int64_t probe = (day - (int64_t)(r % 45)) * DAY + 7;
+            vg_merchant_features(&m, probe, a);
+            ASSERT_OK(vg_merchant_features_encoded(enc, sizeof(enc), probe, b));
+            for (int k = VG_FEATURE_merchant_tx_count_1d; k < VG_FEATURE_COUNT; k++)
+                ASSERT_TRUE(a[k] == b[k] || (isnan(a[k]) && isnan(b[k])));
+        }
+    }
+    ASSERT_GT(in_place, 10000u);
+    ASSERT_GT(decoded, 100u);
+    uint8_t bad[VG_MERCHANT_BYTES] = {0}; /* version 0 */
+    float f[VG_FEATURE_COUNT];
+    ASSERT_ERR(vg_merchant_features_encoded(bad, sizeof(bad), 0, f), VG_ECORRUPT);
+    ASSERT_FALSE(vg_merchant_add_encoded(bad, 0, 1, 0));
+}
