@@ -115,6 +115,31 @@ static void put_tx(struct out *o, uint64_t seq, const char *id, const char *acct
     put_request(o, &r);
 }
 
+static void put_label(struct out *o, uint64_t seq, const char *transaction_id, bool is_fraud,
+                      const char *source)
+{
+    Vigil__Label l = VIGIL__LABEL__INIT;
+    l.transaction_id = (char *)(uintptr_t)transaction_id;
+    l.is_fraud = is_fraud;
+    if (source)
+        l.source = (char *)(uintptr_t)source;
+    Vigil__IngestRequest r = VIGIL__INGEST_REQUEST__INIT;
+    r.seq = seq;
+    r.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
+    r.label = &l;
+    put_request(o, &r);
+}
+
+/* SIGTERM, and the server exits 0 within 20 s. */
+static void engine_stop_clean(struct engine *e)
+{
+    vg_tp_signal(&e->p, SIGTERM);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e->p, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&e->p);
+}
+
 static void send_all(int fd, const struct out *o)
 {
     size_t off = 0;
@@ -174,14 +199,7 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
         else
             put_tx(&o, i, id, acct, 100 + (int64_t)i, "EUR");
     }
-    Vigil__Label l = VIGIL__LABEL__INIT;
-    l.transaction_id = "tcp-001";
-    l.is_fraud = true;
-    Vigil__IngestRequest lr = VIGIL__INGEST_REQUEST__INIT;
-    lr.seq = N;
-    lr.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
-    lr.label = &l;
-    put_request(&o, &lr);
+    put_label(&o, N, "tcp-001", true, NULL);
     send_all(fd, &o);
     free(o.buf);
     for (uint64_t i = 0; i <= N; i++) {
@@ -225,11 +243,7 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
     ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tcp-010", NULL, NULL, 0, &h));
     ASSERT_EQ(h.status, 404);
     vg_tc_response_free(&h);
-    vg_tp_signal(&e.p, SIGTERM);
-    int status = 0;
-    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    vg_tp_cleanup(&e.p);
+    engine_stop_clean(&e);
 }
 
 /* A request built by hand: seq, then the transaction's packed bytes followed by `tx_extra`,
@@ -321,14 +335,7 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
         put_raw_tx(&o, i + 1, &tx, unknown_99, cases[i].tx_unknown ? sizeof(unknown_99) : 0,
                    unknown_99, cases[i].req_unknown ? sizeof(unknown_99) : 0);
     }
-    Vigil__Label l = VIGIL__LABEL__INIT;
-    l.transaction_id = "raw-0";
-    l.source = "chargeback\x01";
-    Vigil__IngestRequest lr = VIGIL__INGEST_REQUEST__INIT;
-    lr.seq = ncases + 1;
-    lr.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
-    lr.label = &l;
-    put_request(&o, &lr);
+    put_label(&o, ncases + 1, "raw-0", false, "chargeback\x01");
     send_all(fd, &o);
     free(o.buf);
     for (size_t i = 0; i <= ncases; i++) {
@@ -359,11 +366,7 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
             ASSERT_STR_CONTAINS(h.body, "\"k31\":\"v\"");
         vg_tc_response_free(&h);
     }
-    vg_tp_signal(&e.p, SIGTERM);
-    int status = 0;
-    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    vg_tp_cleanup(&e.p);
+    engine_stop_clean(&e);
 }
 
 /* One request at a time, on one loop (the connection and every partition on the same
