@@ -382,8 +382,17 @@ static int run_compare(vg_bi_opts_t *o, const struct flags *f)
     if (done == 0)
         return rc;
     unsigned less = 0; /* run by run, before the medians sort the figures */
-    for (unsigned r = 0; r < done; r++)
+    double rate_ratio[MAX_RUNS];
+    double cpu_ratio[MAX_RUNS];
+    unsigned paired = 0;
+    for (unsigned r = 0; r < done; r++) {
         less += side[1].fig.server_us[r] < side[0].fig.server_us[r];
+        if (side[0].fig.rate[r] > 0 && side[0].fig.server_us[r] > 0 &&
+            side[1].fig.server_us[r] > 0) {
+            rate_ratio[paired] = side[1].fig.rate[r] / side[0].fig.rate[r];
+            cpu_ratio[paired++] = side[1].fig.server_us[r] / side[0].fig.server_us[r];
+        }
+    }
     for (unsigned i = 0; i < 2; i++)
         report_medians(side[i].label, done, &side[i].fig, true);
     double rate0 = vg_bench_median(side[0].fig.rate, done);
@@ -392,6 +401,11 @@ static int run_compare(vg_bi_opts_t *o, const struct flags *f)
            "of %u runs\n",
            rate0 > 0 ? vg_bench_median(side[1].fig.rate, done) / rate0 : 0.0,
            cpu0 > 0 ? vg_bench_median(side[1].fig.server_us, done) / cpu0 : 0.0, less, done);
+    /* A run and its pair ran a minute apart at most: when the machine's speed drifts across
+     * the whole set, the median of the pairs' ratios follows the builds, not the drift. */
+    if (paired)
+        printf("pair by pair (median of %u ratios): rate %.3f, server CPU per request %.3f\n",
+               paired, vg_bench_median(rate_ratio, paired), vg_bench_median(cpu_ratio, paired));
     fflush(stdout);
     return rc;
 }

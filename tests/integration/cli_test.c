@@ -183,7 +183,8 @@ VG_TEST(train_synthetic_writes_a_servable_model)
 }
 
 /* `vigil bench ingest --baseline BIN`: a fresh server of each binary per run, in alternating
- * order, both sides' medians and their ratio; and the flags it cannot go with. */
+ * order, both sides' medians and their ratio, the median of the pairs' ratios; and the flags
+ * it cannot go with. */
 VG_TEST(bench_ingest_compares_with_a_baseline_binary)
 {
     const char *bin = vg_tp_bin();
@@ -206,6 +207,15 @@ VG_TEST(bench_ingest_compares_with_a_baseline_binary)
     ASSERT_STR_CONTAINS(out, "this build, CPU per answered request (median): server ");
     ASSERT_STR_CONTAINS(out, "this build / baseline: rate ");
     ASSERT_STR_CONTAINS(out, " of 2 runs\n");
+    const char *pairs = strstr(out, "pair by pair (median of 2 ratios): rate ");
+    ASSERT_NOT_NULL(pairs);
+    double rate = 0;
+    double cpu = 0;
+    ASSERT_EQ(sscanf(pairs,
+                     "pair by pair (median of 2 ratios): rate %lf, server CPU per request %lf",
+                     &rate, &cpu),
+              2);
+    ASSERT_TRUE(rate > 0 && cpu > 0); /* the same binary twice: about 1, noise aside */
     free(out);
     free(err);
     const char *missing[] = {"bench", "ingest", "--baseline", "/nonexistent/vigil", NULL};
