@@ -196,8 +196,9 @@ static int check_attributes(const Vigil__Transaction *tx, vg_tx_error_t *err)
         const char *v = tx->attributes[i]->value ? tx->attributes[i]->value : "";
         size_t klen = strlen(k);
         bool named = klen > 0 && klen <= MAX_ATTR_KEY && utf8_ok(k);
-        char field[96];
-        snprintf(field, sizeof(field), named ? "attributes.%s" : "attributes", k);
+        char field[96] = "attributes";
+        if (named)
+            snprintf(field, sizeof(field), "attributes.%s", k);
         if (!named || strlen(v) > MAX_ATTR_VAL)
             return fail(err, "invalid_attribute", field,
                         "attribute keys are 1..%d bytes, values up to %d", MAX_ATTR_KEY,
