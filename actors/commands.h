@@ -19,4 +19,7 @@ int vg_cmd_gen(int argc, char **argv);
 /* `vigil train`: today, a first model from synthetic data (--synthetic). */
 int vg_cmd_train(int argc, char **argv);
 
+/* `vigil log verify|inspect`: storage's log tool, inspect decoding the records it knows. */
+int vg_cmd_log(int argc, char **argv);
+
 #endif

@@ -10,7 +10,6 @@
 #include "bench/bench_ingest.h"
 #include "bench/bench_model.h"
 #include "runtime/compiler.h"
-#include "storage/logtool.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +33,7 @@ static const struct command commands[] = {
     {"train", vg_cmd_train, "train an XGBoost model (today: on synthetic data)"},
     {"replay", not_built, "backtest a model and rule set over a range of the log"},
     {"bench", bench_main, "benchmarks: runtime, model, log, state, ingest"},
-    {"log", vg_logtool_main, "verify or inspect the segmented log"},
+    {"log", vg_cmd_log, "verify or inspect the segmented log"},
     {"token", not_built, "issue API tokens"},
 };
 

@@ -2,7 +2,8 @@
 /*
  * The `vigil log` tool; see logtool.h. verify checks every partition's log and decision log
  * with vg_seglog_verify_dir; inspect opens one partition read-only and prints records as JSON
- * lines (payload in hex: the tool does not need the schema to show what is stored).
+ * lines, each payload decoded by the caller's renderer (storage does not know the schema) or
+ * in hex.
  * Thread: main.
  */
 #include "storage/logtool.h"
@@ -28,9 +29,9 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The partition log directories under `dir` (pNN/log), or `dir` itself when it holds
- * segments. OUT: paths[] (malloc'd), numbers[]. Returns how many. */
-static size_t find_logs(const char *dir, char **paths, int *numbers, size_t max)
+/* The partition log directories under `dir` (pNN/<sub>: "log" or "decisions"), or `dir`
+ * itself when it holds segments. OUT: paths[] (malloc'd), numbers[]. Returns how many. */
+static size_t find_logs(const char *dir, const char *sub, char **paths, int *numbers, size_t max)
 {
     size_t n = 0;
     DIR *d = opendir(dir);
@@ -45,7 +46,7 @@ static size_t find_logs(const char *dir, char **paths, int *numbers, size_t max)
         if (e->d_name[0] != 'p' || len < 3 || strspn(e->d_name + 1, "0123456789") != len - 1)
             continue;
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s/log", dir, e->d_name);
+        snprintf(path, sizeof(path), "%s/%s/%s", dir, e->d_name, sub);
         if (!is_dir(path))
             continue;
         paths[n] = strdup(path);
@@ -98,7 +99,7 @@ static int cmd_verify(const char *dir)
 {
     char *paths[MAX_PARTITIONS];
     int numbers[MAX_PARTITIONS];
-    size_t n = find_logs(dir, paths, numbers, MAX_PARTITIONS);
+    size_t n = find_logs(dir, "log", paths, numbers, MAX_PARTITIONS);
     if (n == 0) {
         fprintf(stderr, "vigil log verify: no log found in %s\n", dir);
         return 1;
@@ -122,20 +123,6 @@ static int cmd_verify(const char *dir)
     return bad ? 1 : 0;
 }
 
-static void print_record(int partition, const vg_seglog_view_t *v)
-{
-    printf("{\"partition\":%d,\"offset\":%llu,\"timestamp\":%lld,\"type\":\"%s\",\"size\":%u,"
-           "\"payload_hex\":\"",
-           partition < 0 ? 0 : partition, (unsigned long long)v->offset, (long long)v->timestamp_ms,
-           vg_seglog_type_name(v->type), v->len);
-    static const char hex[] = "0123456789abcdef";
-    for (uint32_t i = 0; i < v->len; i++) {
-        putchar(hex[v->payload[i] >> 4]);
-        putchar(hex[v->payload[i] & 15]);
-    }
-    printf("\"}\n");
-}
-
 struct inspect_opts {
     uint64_t partition;
     bool has_partition;
@@ -143,7 +130,31 @@ struct inspect_opts {
     bool has_from;
     const char *since;
     uint64_t limit;
+    bool decisions; /* pNN/decisions instead of pNN/log */
+    bool hex;       /* the payload in hex even when it is rendered */
+    vg_log_render_fn render;
 };
+
+static void print_record(int partition, const vg_seglog_view_t *v, const struct inspect_opts *io)
+{
+    printf("{\"partition\":%d,\"offset\":%llu,\"timestamp\":%lld,\"type\":\"%s\",\"size\":%u",
+           partition < 0 ? 0 : partition, (unsigned long long)v->offset, (long long)v->timestamp_ms,
+           vg_seglog_type_name(v->type), v->len);
+    char *json = io->render ? io->render((int)v->type, v->payload, v->len) : NULL;
+    if (json)
+        printf(",\"record\":%s", json);
+    free(json);
+    if (!json || io->hex) {
+        static const char hex[] = "0123456789abcdef";
+        printf(",\"payload_hex\":\"");
+        for (uint32_t i = 0; i < v->len; i++) {
+            putchar(hex[v->payload[i] >> 4]);
+            putchar(hex[v->payload[i] & 15]);
+        }
+        putchar('"');
+    }
+    printf("}\n");
+}
 
 static int inspect_one(const char *path, int partition, const struct inspect_opts *io,
                        uint64_t *printed)
@@ -167,7 +178,7 @@ static int inspect_one(const char *path, int partition, const struct inspect_opt
     vg_seglog_view_t v;
     while (rc == 0 && (!io->limit || *printed < io->limit) &&
            (rc = vg_seglog_reader_next(r, &v)) == 0) {
-        print_record(partition, &v);
+        print_record(partition, &v, io);
         (*printed)++;
     }
     vg_seglog_reader_close(r);
@@ -193,9 +204,10 @@ static int cmd_inspect(const char *dir, const struct inspect_opts *io)
     }
     char *paths[MAX_PARTITIONS];
     int numbers[MAX_PARTITIONS];
-    size_t n = find_logs(dir, paths, numbers, MAX_PARTITIONS);
+    size_t n = find_logs(dir, io->decisions ? "decisions" : "log", paths, numbers, MAX_PARTITIONS);
     if (n == 0) {
-        fprintf(stderr, "vigil log inspect: no log found in %s\n", dir);
+        fprintf(stderr, "vigil log inspect: no %s found in %s\n",
+                io->decisions ? "decision log" : "log", dir);
         return 1;
     }
     int rc = 0;
@@ -218,18 +230,23 @@ static int cmd_inspect(const char *dir, const struct inspect_opts *io)
 
 int vg_logtool_main(int argc, char **argv)
 {
+    return vg_logtool_run(argc, argv, NULL);
+}
+
+int vg_logtool_run(int argc, char **argv, vg_log_render_fn render)
+{
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         FILE *out = argc < 2 ? stderr : stdout;
         fprintf(out, "usage: vigil log verify DIR\n"
-                     "       vigil log inspect DIR [--partition P] [--from OFFSET | --since "
-                     "TIME] [--limit N]\n\n"
+                     "       vigil log inspect DIR [--decisions] [--partition P] [--from OFFSET | "
+                     "--since TIME]\n                        [--limit N] [--hex]\n\n"
                      "verify checks every record's CRC, offset continuity, segment headers and "
                      "indexes;\nexit 0 when clean, 1 on damage. inspect prints records as JSON "
-                     "lines.\nDIR is a data directory (with pNN/log/, and verify also checks "
-                     "pNN/decisions/) or one partition's log directory.\n");
+                     "lines, each payload\ndecoded (\"record\") or in hex. DIR is a data "
+                     "directory (pNN/log/ and pNN/decisions/)\nor one log directory.\n");
         return argc < 2 ? 2 : 0;
     }
-    struct inspect_opts io = {0};
+    struct inspect_opts io = {.render = render};
     const char *pos[1] = {NULL};
     size_t npos = 0;
     if (strcmp(argv[1], "verify") == 0) {
@@ -248,10 +265,15 @@ int vg_logtool_main(int argc, char **argv)
              "start at the first record with event time >= TIME (RFC 3339 or epoch ms)", 0, 0,
              NULL},
             {"limit", VG_CLI_UINT, &io.limit, "N", "print at most N records", 0, 0, NULL},
+            {"decisions", VG_CLI_BOOL, &io.decisions, NULL,
+             "the decision logs (pNN/decisions) instead of the transaction logs", 0, 0, NULL},
+            {"hex", VG_CLI_BOOL, &io.hex, NULL, "also print each payload in hex", 0, 0, NULL},
         };
         const vg_cli_t cli = {"vigil log inspect",
                               "DIR [flags]",
-                              "Prints the records of the log in DIR as JSON lines.",
+                              "Prints the records of the log in DIR as JSON lines: each "
+                              "payload decoded as \"record\" when its type is known, else in "
+                              "hex.",
                               opts,
                               VG_ARRAY_LEN(opts),
                               1,

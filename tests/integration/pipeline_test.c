@@ -392,6 +392,62 @@ VG_TEST(labels_before_and_after_their_transaction)
     engine_stop(&e);
 }
 
+/* `vigil log inspect` over a data directory. OUT: its stdout (caller frees). */
+static char *inspect(struct engine *e, const char *flag)
+{
+    const char *args[] = {"log", "inspect", e->data, flag, NULL};
+    int code = -1;
+    char *out = NULL;
+    char *err = NULL;
+    ASSERT_OK(vg_tp_run(args, NULL, 30000, &code, &out, &err));
+    if (code != 0)
+        VG_FAIL("vigil log inspect failed: %s", err);
+    free(err);
+    return out;
+}
+
+/* An auditor reads the logs without the API: `vigil log inspect` decodes a transaction as the
+ * API shows it, with when vigil received it; a label with its source; `--decisions`, the
+ * decision with its feature vector and time. `--hex` adds the raw payload. */
+VG_TEST(log_inspect_decodes_transactions_labels_and_decisions)
+{
+    struct engine e = {0};
+    engine_start(&e);
+    char body[512];
+    tx_json(body, sizeof(body), "audit-1", "acct-a", "12.50", now_ms() - 1000,
+            "\"merchant_id\":\"m-a\",\"attributes\":{\"terminal\":\"T-1\"}");
+    char *resp = NULL;
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    free(resp);
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "{\"transaction_id\":\"audit-1\",\"is_fraud\":true,\"source\":\"chargeback\","
+                   "\"reported_at\":\"2026-01-02T03:04:05Z\"}",
+                   &resp),
+              202);
+    free(resp);
+    engine_stop(&e);
+    char *out = inspect(&e, NULL);
+    ASSERT_STR_CONTAINS(out, "\"type\":\"transaction\"");
+    ASSERT_STR_CONTAINS(out, "\"record\":{\"transaction_id\":\"audit-1\",\"account_id\":\"acct-a\","
+                             "\"merchant_id\":\"m-a\",\"amount\":\"12.50\",\"currency\":\"EUR\",");
+    ASSERT_STR_CONTAINS(out, "\"attributes\":{\"terminal\":\"T-1\"},\"received_at\":\"20");
+    ASSERT_STR_CONTAINS(out, "\"type\":\"label\"");
+    ASSERT_STR_CONTAINS(out, "\"record\":{\"transaction_id\":\"audit-1\",\"is_fraud\":true,"
+                             "\"source\":\"chargeback\",\"reported_at\":\"2026-01-02T03:04:05");
+    ASSERT_TRUE(strstr(out, "payload_hex") == NULL);
+    free(out);
+    out = inspect(&e, "--decisions");
+    ASSERT_STR_CONTAINS(out, "\"type\":\"decision\"");
+    ASSERT_STR_CONTAINS(out, "\"record\":{\"transaction_id\":\"audit-1\",\"score\":");
+    ASSERT_STR_CONTAINS(out, "\"features\":{\"amount\":12.5,");
+    ASSERT_STR_CONTAINS(out, "},\"decided_at\":\"20");
+    free(out);
+    out = inspect(&e, "--hex");
+    ASSERT_STR_CONTAINS(out, "\"record\":{\"transaction_id\":\"audit-1\"");
+    ASSERT_STR_CONTAINS(out, "\"payload_hex\":\"0a0761756469742d31"); /* field 1, "audit-1" */
+    free(out);
+}
+
 /* A label whose transaction has not come to a partition is dropped there once that partition
  * applies a transaction pending_label_ttl_days newer than the label: one remembered from this run
  * and one found by a scan after a restart. Younger ones are still applied when their
