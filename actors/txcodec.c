@@ -144,6 +144,33 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+enum text_fault { TEXT_OK, TEXT_CONTROL, TEXT_NOT_UTF8 };
+
+/* Walks the n bytes at v: valid UTF-8 (what JSON can carry; protobuf-c does not check it),
+ * and, unless controls are allowed, no control character. Printable ASCII takes one
+ * comparison a byte: most text is nothing else. */
+static enum text_fault text_scan(const char *v, size_t n, bool controls_ok)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch >= 0x20 && ch < 0x7f) {
+            i++;
+            continue;
+        }
+        if (ch < 0x20 || ch == 0x7f) {
+            if (!controls_ok)
+                return TEXT_CONTROL;
+            i++;
+            continue;
+        }
+        size_t len = utf8_len((const unsigned char *)v + i, n - i);
+        if (len == 0)
+            return TEXT_NOT_UTF8;
+        i += len;
+    }
+    return TEXT_OK;
+}
+
 static int check_id(const char *v, const char *field, bool required, vg_tx_error_t *err)
 {
     size_t n = v ? strlen(v) : 0;
@@ -151,37 +178,20 @@ static int check_id(const char *v, const char *field, bool required, vg_tx_error
         return required ? fail(err, "missing_field", field, "%s is required", field) : 0;
     if (n > MAX_ID)
         return fail(err, "invalid_id", field, "%s is longer than %d bytes", field, MAX_ID);
-    for (size_t i = 0; i < n;) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch >= 0x20 && ch < 0x7f) { /* printable ASCII: most ids are nothing else */
-            i++;
-            continue;
-        }
-        if (ch < 0x20 || ch == 0x7f)
-            return fail(err, "invalid_id", field, "%s contains a control character", field);
-        size_t len = utf8_len((const unsigned char *)v + i, n - i);
-        if (len == 0)
-            return fail(err, "invalid_id", field, "%s is not valid UTF-8", field);
-        i += len;
+    switch (text_scan(v, n, false)) {
+    case TEXT_CONTROL:
+        return fail(err, "invalid_id", field, "%s contains a control character", field);
+    case TEXT_NOT_UTF8:
+        return fail(err, "invalid_id", field, "%s is not valid UTF-8", field);
+    case TEXT_OK:
+        break;
     }
     return 0;
 }
 
-/* Valid UTF-8, which is all JSON asks of a string (protobuf-c does not check it). */
 static bool utf8_ok(const char *v)
 {
-    size_t n = strlen(v);
-    for (size_t i = 0; i < n;) {
-        if ((unsigned char)v[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len = utf8_len((const unsigned char *)v + i, n - i);
-        if (len == 0)
-            return false;
-        i += len;
-    }
-    return true;
+    return text_scan(v, strlen(v), true) == TEXT_OK;
 }
 
 /* The limits the JSON parser puts on attributes, for a transaction that came as protobuf:
