@@ -531,14 +531,10 @@ static int on_frame(void *ctx, vg_bytes_t payload)
                    NULL);
         return 0;
     }
-    if (r->base.n_unknown_fields) { /* refused, as the JSON API refuses unknown keys */
-        char field[16];
-        char msg[96];
-        snprintf(field, sizeof(field), "%u", (unsigned)r->base.unknown_fields[0].tag);
-        snprintf(msg, sizeof(msg), "unknown field number %u in the request",
-                 (unsigned)r->base.unknown_fields[0].tag);
-        slot_error(slot_at(c, idx), "unknown_field", msg, field);
-    } else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
+    vg_tx_error_t err;
+    if (vg_pb_check_unknown(&r->base, &err) != 0)
+        slot_error(slot_at(c, idx), err.code, err.message, err.field);
+    else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
         take_transaction(c, idx, r->transaction, payload);
     else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_LABEL)
         take_label(c, idx, r->label);

@@ -222,17 +222,16 @@ static int check_attributes(const Vigil__Transaction *tx, vg_tx_error_t *err)
     return 0;
 }
 
-/* Fields a protobuf sender set that vigil's schema does not have: refused, as the JSON API
- * refuses unknown keys, rather than kept in the log unread. */
-static int check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
+int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
 {
     if (m->n_unknown_fields == 0)
         return 0;
+    unsigned tag = (unsigned)m->unknown_fields[0].tag;
     char field[16];
-    snprintf(field, sizeof(field), "%u", (unsigned)m->unknown_fields[0].tag);
+    snprintf(field, sizeof(field), "%u", tag);
     return fail(err, "unknown_field", field,
-                "unknown field number %u (free-form data goes in \"attributes\")",
-                (unsigned)m->unknown_fields[0].tag);
+                "unknown field number %u in %s (free-form data goes in \"attributes\")", tag,
+                m->descriptor->short_name);
 }
 
 static int check_time(int64_t ts, const vg_tx_limits_t *lim, vg_tx_error_t *err)
@@ -289,7 +288,7 @@ int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim, vg_t
         return fail(err, "missing_field", "timestamp", "timestamp is required");
     rc = check_attributes(tx, err);
     if (rc == 0)
-        rc = check_unknown(&tx->base, err);
+        rc = vg_pb_check_unknown(&tx->base, err);
     return rc != 0 ? rc : check_time(tx->timestamp_ms, lim, err);
 }
 
@@ -578,7 +577,7 @@ int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim, vg_tx_er
     if (rc == 0)
         rc = check_id(l->source, "source", false, err);
     if (rc == 0)
-        rc = check_unknown(&l->base, err);
+        rc = vg_pb_check_unknown(&l->base, err);
     return rc;
 }
 

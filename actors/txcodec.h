@@ -96,6 +96,11 @@ VG_MUST_CHECK int vg_label_parse_json(const char *body, size_t len, const vg_tx_
                                       vg_label_item_t **items, size_t *n, vg_tx_error_t *err);
 void vg_label_items_free(vg_label_item_t *items, size_t n);
 
+/* Fields a protobuf sender set that vigil's schema does not have (protobuf-c keeps them and
+ * packs them back): refused, as the JSON API refuses unknown keys, rather than kept in the
+ * log unread. 0, or VG_EINVAL with `err` (code unknown_field, the field's number as field). */
+VG_MUST_CHECK int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err);
+
 /* The checks of a label that arrived as protobuf. 0 or VG_EINVAL. */
 VG_MUST_CHECK int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim,
                                     vg_tx_error_t *err);
