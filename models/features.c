@@ -163,6 +163,20 @@ void vg_merchant_init(vg_merchant_profile_t *m)
     memset(m, 0, sizeof(*m));
 }
 
+/* A count moved by delta, never below zero (a relabel of a count already at zero). */
+static uint32_t add_floor0(uint32_t v, int delta)
+{
+    int64_t x = (int64_t)v + delta;
+    return (uint32_t)(x < 0 ? 0 : x);
+}
+
+/* The same for a 16-bit count, which also stops at its ceiling. */
+static uint16_t add_clamp16(uint16_t v, int delta)
+{
+    int64_t x = (int64_t)v + delta;
+    return (uint16_t)(x < 0 ? 0 : x > UINT16_MAX ? UINT16_MAX : x);
+}
+
 void vg_merchant_add(vg_merchant_profile_t *m, int64_t ts_ms, int tx_delta, int fraud_delta)
 {
     int64_t d = day_of(ts_ms);
@@ -183,17 +197,14 @@ void vg_merchant_add(vg_merchant_profile_t *m, int64_t ts_ms, int tx_delta, int 
         m->newest_day = d;
     }
     m->n += (uint32_t)(tx_delta > 0 ? tx_delta : 0);
-    m->frauds =
-        (uint32_t)((int64_t)m->frauds + fraud_delta < 0 ? 0 : (int64_t)m->frauds + fraud_delta);
+    m->frauds = add_floor0(m->frauds, fraud_delta);
     int64_t idx = m->newest_day - d;
     if (idx >= VG_MERCHANT_DAYS) {
         m->late += tx_delta > 0;
         return;
     }
-    int64_t tx = (int64_t)m->tx[idx] + tx_delta;
-    int64_t fr = (int64_t)m->fraud[idx] + fraud_delta;
-    m->tx[idx] = (uint32_t)(tx < 0 ? 0 : tx);
-    m->fraud[idx] = (uint16_t)(fr < 0 ? 0 : fr > UINT16_MAX ? UINT16_MAX : fr);
+    m->tx[idx] = add_floor0(m->tx[idx], tx_delta);
+    m->fraud[idx] = add_clamp16(m->fraud[idx], fraud_delta);
 }
 
 /* Running sums of a merchant's kept days: [i] holds days 0..i-1 (newest first), so a window
@@ -543,18 +554,15 @@ bool vg_merchant_add_encoded(uint8_t *enc, int64_t ts_ms, int tx_delta, int frau
     if ((n == 0 && late == 0 && frauds == 0) || d > newest)
         return false; /* a first count or a new day: vg_merchant_add moves the days */
     n += (uint32_t)(tx_delta > 0 ? tx_delta : 0);
-    frauds = (uint32_t)((int64_t)frauds + fraud_delta < 0 ? 0 : (int64_t)frauds + fraud_delta);
     vg_put_le32(enc + MERCHANT_AT_N, n);
-    vg_put_le32(enc + MERCHANT_AT_FRAUDS, frauds);
+    vg_put_le32(enc + MERCHANT_AT_FRAUDS, add_floor0(frauds, fraud_delta));
     int64_t idx = newest - d;
     if (idx >= VG_MERCHANT_DAYS) {
         vg_put_le32(enc + MERCHANT_AT_LATE, late + (tx_delta > 0));
         return true;
     }
     uint8_t *day = enc + MERCHANT_AT_DAYS + (size_t)idx * MERCHANT_DAY_BYTES;
-    int64_t tx = (int64_t)vg_get_le32(day) + tx_delta;
-    int64_t fr = (int64_t)vg_get_le16(day + 4) + fraud_delta;
-    vg_put_le32(day, (uint32_t)(tx < 0 ? 0 : tx));
-    vg_put_le16(day + 4, (uint16_t)(fr < 0 ? 0 : fr > UINT16_MAX ? UINT16_MAX : fr));
+    vg_put_le32(day, add_floor0(vg_get_le32(day), tx_delta));
+    vg_put_le16(day + 4, add_clamp16(vg_get_le16(day + 4), fraud_delta));
     return true;
 }
