@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Loops, actors and message delivery; see actor.h for the model. Each loop owns a uv_async_t
- * (woken by other threads when its MPSC inbox gets messages) and a uv_idle_t (active while its
- * local FIFO has messages, so the loop polls without blocking and comes back to them). A
+ * Loops, actors and message delivery; see actor.h for the model. Each loop owns a vg_wake_t
+ * (an eventfd, woken by other threads when its MPSC inbox gets messages; not uv_async_t, whose
+ * libuv 1.44 receiver spins while the sender is preempted, see wake.h) and a uv_idle_t (active
+ * while its local FIFO has messages, so the loop polls without blocking and comes back to them). A
  * wake-up handles at most drain_batch remote and drain_batch local messages, then yields to
  * I/O. Mailbox counts are decremented once per actor per batch (or every FLUSH_EVERY
  * messages), not per message, so a busy cross-loop pair does not bounce the counter's cache
@@ -10,8 +11,8 @@
  *
  * Shutdown: a loop that gets SYS_STOP_LOOP stops its actors; when the last one has run its
  * on_stop, the loop closes its own two handles and uv_run returns once the actors' handles are
- * closed too. Loop memory is freed only after every thread has been joined, so a sender that
- * is still inside uv_async_send never touches freed memory.
+ * closed too. Loop memory and the wake-up's eventfd are freed only after every thread has been
+ * joined, so a sender that is still inside vg_wake_send never touches freed memory.
  *
  * Thread: as marked in actor.h; static helpers run on the loop thread unless they say so.
  */
@@ -22,6 +23,7 @@
 #include "runtime/error.h"
 #include "runtime/event.h"
 #include "runtime/logging.h"
+#include "runtime/wake.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -59,10 +61,10 @@ struct call_msg {
 /* Hot fields sit on their own cache lines on purpose: the padding is intended. */
 struct vg_loop { // NOLINT(clang-analyzer-optin.performance.Padding)
     uv_loop_t uv;
-    uv_async_t async;
+    vg_wake_t wake;
     uv_idle_t idle;
     vg_mpsc_t inbox;
-    atomic_bool signaled VG_CACHELINE_ALIGNED; /* an async wake-up is on its way */
+    atomic_bool signaled VG_CACHELINE_ALIGNED; /* a wake-up is on its way */
     atomic_bool accepting;                     /* vg_loop_call allowed */
     vg_msg_t *local_head VG_CACHELINE_ALIGNED; /* FIFO of sends from this loop's thread */
     vg_msg_t *local_tail;
@@ -70,7 +72,7 @@ struct vg_loop { // NOLINT(clang-analyzer-optin.performance.Padding)
     vg_runtime_t *rt;
     unsigned index;
     bool closing;        /* SYS_STOP_LOOP handled */
-    bool handles_closed; /* async and idle closed */
+    bool handles_closed; /* wake-up and idle closed */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t lock; /* guards `actors`: registration may come from any thread */
@@ -95,7 +97,7 @@ static void deliver(vg_loop_t *lp, vg_msg_t *m);
 static void flush_dirty(vg_loop_t *lp);
 static void finish_stop(vg_loop_t *lp, vg_actor_t *a);
 static void maybe_close_loop(vg_loop_t *lp);
-static void on_async(uv_async_t *h);
+static void on_wake(vg_wake_t *w);
 static void on_idle(uv_idle_t *h);
 static void *loop_thread(void *arg);
 static unsigned default_workers(void);
@@ -128,8 +130,12 @@ int vg_runtime_new(const vg_runtime_opts_t *opts, vg_runtime_t **out)
             break;
         }
         /* Both handles are initialised before any thread runs the loop. */
-        rc = uv_async_init(&lp->uv, &lp->async, on_async);
-        VG_CHECK(rc == 0);
+        rc = vg_wake_init(&lp->uv, &lp->wake, on_wake);
+        if (rc != 0) {
+            (void)uv_loop_close(&lp->uv);
+            free(lp);
+            break;
+        }
         rc = uv_idle_init(&lp->uv, &lp->idle);
         VG_CHECK(rc == 0);
         rt->loops[i] = lp;
@@ -210,7 +216,7 @@ void vg_runtime_stop(vg_runtime_t *rt)
             /* Never ran: close the two handles here, on the only thread that touched them. */
             lp->closing = true;
             lp->handles_closed = true;
-            uv_close((uv_handle_t *)&lp->async, NULL);
+            vg_wake_close(&lp->wake, NULL);
             uv_close((uv_handle_t *)&lp->idle, NULL);
             (void)uv_run(&lp->uv, UV_RUN_DEFAULT); /* only runs the close callbacks */
             continue;
@@ -242,6 +248,7 @@ void vg_runtime_free(vg_runtime_t *rt)
     vg_runtime_stop(rt);
     for (unsigned i = 0; i < rt->nloops; i++) {
         pthread_mutex_destroy(&rt->loops[i]->lock);
+        vg_wake_release(&rt->loops[i]->wake);
         free(rt->loops[i]);
     }
     free(rt->loops);
@@ -476,7 +483,7 @@ static void enqueue(vg_loop_t *lp, vg_msg_t *m)
     }
     vg_mpsc_push(&lp->inbox, &m->node);
     if (!atomic_exchange_explicit(&lp->signaled, true, memory_order_acq_rel))
-        (void)uv_async_send(&lp->async); /* 0 on Unix */
+        vg_wake_send(&lp->wake);
 }
 
 static vg_msg_t *local_pop(vg_loop_t *lp)
@@ -512,7 +519,7 @@ static void dispatch(vg_loop_t *lp)
     }
     flush_dirty(lp);
     if (n == batch && !atomic_exchange_explicit(&lp->signaled, true, memory_order_acq_rel))
-        (void)uv_async_send(&lp->async); /* more may be waiting: come back after I/O */
+        vg_wake_send(&lp->wake); /* more may be waiting: come back after I/O */
     if (!lp->handles_closed) {
         if (lp->local_head)
             (void)uv_idle_start(&lp->idle, on_idle);
@@ -631,13 +638,13 @@ static void maybe_close_loop(vg_loop_t *lp)
     if (!empty || lp->local_head || !vg_mpsc_empty(&lp->inbox))
         return;
     lp->handles_closed = true;
-    uv_close((uv_handle_t *)&lp->async, NULL);
+    vg_wake_close(&lp->wake, NULL);
     uv_close((uv_handle_t *)&lp->idle, NULL);
 }
 
-static void on_async(uv_async_t *h)
+static void on_wake(vg_wake_t *w)
 {
-    dispatch(vg_container_of(h, vg_loop_t, async));
+    dispatch(vg_container_of(w, vg_loop_t, wake));
 }
 
 static void on_idle(uv_idle_t *h)

@@ -6,8 +6,8 @@
  *
  * Delivery: a send to an actor on the sender's own loop goes to that loop's local FIFO (no
  * atomics but the mailbox count); a send from another thread goes through the target loop's
- * lock-free MPSC queue and one uv_async_send per wake-up, and the target drains up to
- * `drain_batch` messages per wake-up. Order is FIFO per (sender thread, receiver).
+ * lock-free MPSC queue and one eventfd write per wake-up (vg_wake_send), and the target
+ * drains up to `drain_batch` messages per wake-up. Order is FIFO per (sender thread, receiver).
  *
  * Bounds: each actor counts its queued messages; a send that would exceed the actor's capacity
  * fails with VG_EMAILBOX_FULL and the message stays with the sender, which must apply

@@ -10,6 +10,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
+#include "runtime/wake.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +25,7 @@ struct vg_gcommit {
     vg_gcommit_opts_t o;
     vg_gcommit_fn fn;
     void *ctx;
-    uv_async_t async;
+    vg_wake_t wake;
     pthread_t thread;
     bool has_thread;
     pthread_mutex_t mu;
@@ -42,8 +43,8 @@ struct vg_gcommit {
     void *on_closed_arg;
 };
 
-static void on_async(uv_async_t *h);
-static void on_async_closed(uv_handle_t *h);
+static void on_wake(vg_wake_t *w);
+static void on_wake_closed(vg_wake_t *w);
 static void *flusher(void *arg);
 
 int vg_gcommit_new(vg_seglog_t *log, uv_loop_t *loop, const vg_gcommit_opts_t *opts,
@@ -61,16 +62,18 @@ int vg_gcommit_new(vg_seglog_t *log, uv_loop_t *loop, const vg_gcommit_opts_t *o
     pthread_mutex_init(&gc->mu, NULL);
     pthread_cond_init(&gc->cv, NULL);
     gc->result_offset = vg_seglog_durable_offset(log);
-    int rc = uv_async_init(loop, &gc->async, on_async);
+    int rc = vg_wake_init(loop, &gc->wake, on_wake);
     if (rc == 0 && gc->o.mode == VG_GCOMMIT_FSYNC) {
         rc = -pthread_create(&gc->thread, NULL, flusher, gc);
         gc->has_thread = rc == 0;
         if (rc != 0)
-            uv_close((uv_handle_t *)&gc->async, NULL); /* freed below after the loop turns */
+            vg_wake_close(&gc->wake, on_wake_closed); /* frees gc once the loop turns */
     }
     if (rc != 0) {
         VG_LOG_ERROR("group commit start failed err=%s", vg_strerror(rc));
-        return rc; /* gc leaks only if uv_async_init succeeded and thread creation failed */
+        if (!gc->has_thread && gc->wake.fd < 0)
+            free(gc); /* the wake-up never opened: nothing refers to gc */
+        return rc;
     }
     *out = gc;
     return 0;
@@ -84,7 +87,7 @@ void vg_gcommit_request(vg_gcommit_t *gc)
         gc->result_offset = vg_seglog_next_offset(gc->log);
         gc->result_ready = true;
         pthread_mutex_unlock(&gc->mu);
-        (void)uv_async_send(&gc->async); /* 0 on Unix */
+        vg_wake_send(&gc->wake);
         return;
     }
     if (!gc->requested) {
@@ -112,13 +115,13 @@ void vg_gcommit_close(vg_gcommit_t *gc, void (*on_closed)(void *arg), void *arg)
         pthread_join(gc->thread, NULL); /* at most one sync in flight: brief */
     gc->on_closed = on_closed;
     gc->on_closed_arg = arg;
-    on_async(&gc->async); /* deliver the last completion before closing */
-    uv_close((uv_handle_t *)&gc->async, on_async_closed);
+    on_wake(&gc->wake); /* deliver the last completion before closing */
+    vg_wake_close(&gc->wake, on_wake_closed);
 }
 
-static void on_async(uv_async_t *h)
+static void on_wake(vg_wake_t *w)
 {
-    vg_gcommit_t *gc = vg_container_of(h, vg_gcommit_t, async);
+    vg_gcommit_t *gc = vg_container_of(w, vg_gcommit_t, wake);
     pthread_mutex_lock(&gc->mu);
     bool ready = gc->result_ready;
     uint64_t off = gc->result_offset;
@@ -129,9 +132,10 @@ static void on_async(uv_async_t *h)
         gc->fn(gc->ctx, off, status);
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_wake_closed(vg_wake_t *w)
 {
-    vg_gcommit_t *gc = vg_container_of((uv_async_t *)h, vg_gcommit_t, async);
+    vg_gcommit_t *gc = vg_container_of(w, vg_gcommit_t, wake);
+    vg_wake_release(w); /* the flusher, the only other sender, has been joined */
     void (*cb)(void *) = gc->on_closed;
     void *arg = gc->on_closed_arg;
     pthread_cond_destroy(&gc->cv);
@@ -192,7 +196,7 @@ static void *flusher(void *arg)
         gc->result_status = rc;
         gc->result_ready = true;
         pthread_mutex_unlock(&gc->mu);
-        (void)uv_async_send(&gc->async); /* 0 on Unix */
+        vg_wake_send(&gc->wake);
         pthread_mutex_lock(&gc->mu);
     }
     pthread_mutex_unlock(&gc->mu);

@@ -4,8 +4,8 @@
  * thread gathers the requests into one fdatasync per batch (a batch closes once max_bytes
  * are waiting or max_us have passed since its first request; while a sync runs, requests
  * pile up for the next), and the completion comes back on the owner's loop through a
- * uv_async_t. fsync never runs on the loop. In `os` and `none` durability there is no
- * flusher: a request completes on the next loop turn with everything written so far.
+ * vg_wake_t (runtime/wake.h). fsync never runs on the loop. In `os` and `none` durability there is
+ * no flusher: a request completes on the next loop turn with everything written so far.
  *
  * Thread: new, request and close on the owner's loop; the callback runs there too.
  */
