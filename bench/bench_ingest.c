@@ -86,7 +86,32 @@ struct figures {
     double max[MAX_RUNS];
     double server_us[MAX_RUNS]; /* server CPU per answered request; < 0 when unknown */
     double client_us[MAX_RUNS]; /* this load generator's */
+    double steal[MAX_RUNS];     /* % of the machine's CPU time taken by the hypervisor; < 0 */
+    double idle[MAX_RUNS];      /* % idle (iowait included); < 0 when unknown */
 };
+
+/* The whole machine's CPU time so far, from /proc/stat's "cpu" line, in clock ticks. */
+struct machine_ticks {
+    unsigned long long total, idle, steal;
+    bool ok;
+};
+
+static struct machine_ticks machine_ticks(void)
+{
+    struct machine_ticks t = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return t;
+    unsigned long long v[8] = {0}; /* user nice system idle iowait irq softirq steal */
+    t.ok = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                  &v[4], &v[5], &v[6], &v[7]) == 8;
+    (void)fclose(f); /* read-only: nothing to lose */
+    for (int i = 0; i < 8; i++)
+        t.total += v[i];
+    t.idle = v[3] + v[4];
+    t.steal = v[7];
+    return t;
+}
 
 /* CPU time used so far by process `pid` (user + system), in microseconds; -1 when unknown.
  * Per answered request it is a steadier figure than the rate on a shared machine. */
@@ -301,9 +326,16 @@ static int one_run(const vg_bi_opts_t *o, unsigned run, const char *label, pid_t
     vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
     double cpu0 = server > 0 ? process_cpu_us(server) : -1;
     double self0 = process_cpu_us(getpid());
+    struct machine_ticks m0 = machine_ticks();
     int rc = run_once(o, run, st);
+    struct machine_ticks m1 = machine_ticks();
     double cpu1 = server > 0 ? process_cpu_us(server) : -1;
     double self1 = process_cpu_us(getpid());
+    /* A shared virtual machine's speed moves with its neighbours': say how much was taken. */
+    double mt = (double)(m1.total - m0.total);
+    bool mok = m0.ok && m1.ok && m1.total > m0.total;
+    fig->steal[run] = mok ? 100.0 * (double)(m1.steal - m0.steal) / mt : -1;
+    fig->idle[run] = mok ? 100.0 * (double)(m1.idle - m0.idle) / mt : -1;
     /* Over the whole run (warm-up included), so per request sent (all are answered). */
     uint64_t answered = st->sent - st->unanswered - st->lost;
     fig->server_us[run] =
@@ -333,6 +365,10 @@ static void report_medians(const char *label, unsigned done, struct figures *fig
         printf("%s%sCPU per answered request (median): server %.2f us, client %.2f us\n",
                label ? label : "", label ? ", " : "", vg_bench_median(fig->server_us, done),
                vg_bench_median(fig->client_us, done));
+    if (fig->steal[0] >= 0)
+        printf("%s%smachine (median): steal %.1f%%, idle %.1f%% of its CPU time\n",
+               label ? label : "", label ? ", " : "", vg_bench_median(fig->steal, done),
+               vg_bench_median(fig->idle, done));
 }
 
 /* Every run, one line each, then the medians. 0, or the first failure. */
@@ -478,6 +514,8 @@ static void report_run(const vg_bi_opts_t *o, unsigned run, const char *label,
     if (fig->server_us[run] >= 0)
         printf(", CPU per request: server %.2f us, client %.2f us", fig->server_us[run],
                fig->client_us[run]);
+    if (fig->steal[run] >= 0)
+        printf(", machine: steal %.1f%%, idle %.1f%%", fig->steal[run], fig->idle[run]);
     printf("\n");
     if (st->unanswered || st->unsent || st->lost || st->conn_errors)
         printf("  unanswered %llu, unsent (open loop) %llu, lost %llu, failed connections %llu "

@@ -205,6 +205,14 @@ VG_TEST(bench_ingest_compares_with_a_baseline_binary)
     ASSERT_TRUE(b1 < t1 && t1 < t2 && t2 < b2);
     ASSERT_STR_CONTAINS(out, "baseline, median of 2 runs: ");
     ASSERT_STR_CONTAINS(out, "this build, CPU per answered request (median): server ");
+    /* The hypervisor's share and the idle time, so a reader can tell a busy machine's figures. */
+    const char *mach = strstr(out, "this build, machine (median): steal ");
+    ASSERT_NOT_NULL(mach);
+    double steal = -1;
+    double idle = -1;
+    ASSERT_EQ(sscanf(mach, "this build, machine (median): steal %lf%%, idle %lf%%", &steal, &idle),
+              2);
+    ASSERT_TRUE(steal >= 0 && steal <= 100 && idle >= 0 && idle <= 100);
     ASSERT_STR_CONTAINS(out, "this build / baseline: rate ");
     ASSERT_STR_CONTAINS(out, " of 2 runs\n");
     const char *pairs = strstr(out, "pair by pair (median of 2 ratios): rate ");
