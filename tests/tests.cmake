@@ -25,6 +25,7 @@ foreach(tdir ${VG_TEST_DIRS})
   target_compile_options(${exe} PRIVATE ${VG_WARNINGS})
   target_link_libraries(${exe} PRIVATE vg_test_support vg_bench vg_actors vg_models vg_storage
     vg_config vg_runtime)
+  vg_uvpoll_shim(${exe})
   if(dname STREQUAL "integration")
     add_dependencies(${exe} vigil)
   endif()
