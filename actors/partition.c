@@ -480,13 +480,14 @@ static void log_summary(const vg_partition_t *p)
     vg_gcommit_stats(p->gc, &st);
     VG_LOG_INFO("partition closing partition=%u records=%llu writes=%llu syncs=%llu "
                 "sync_ms_p50=%.3f sync_ms_p99=%.3f sync_gap_ms_p50=%.3f batches=%llu "
-                "records_per_batch=%.1f",
+                "records_per_batch=%.1f unwaited=%llu",
                 p->index, (unsigned long long)p->written, (unsigned long long)p->writes,
                 (unsigned long long)st.syncs, (double)vg_histogram_quantile(&st.sync_ns, 0.5) / 1e6,
                 (double)vg_histogram_quantile(&st.sync_ns, 0.99) / 1e6,
                 (double)vg_histogram_quantile(&st.gap_ns, 0.5) / 1e6,
                 (unsigned long long)p->batches,
-                p->batches ? (double)p->batch_items / (double)p->batches : 0.0);
+                p->batches ? (double)p->batch_items / (double)p->batches : 0.0,
+                (unsigned long long)st.unwaited);
 }
 
 static void close_storage(vg_partition_t *p)

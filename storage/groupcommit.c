@@ -19,6 +19,7 @@
 #include <time.h>
 
 #define DEFAULT_MAX_BYTES ((uint64_t)1 << 20)
+#define GAP_CAP           16 /* windows: the most one pause weighs in the arrival estimate */
 
 struct vg_gcommit {
     vg_seglog_t *log;
@@ -32,6 +33,9 @@ struct vg_gcommit {
     pthread_cond_t cv;
     bool requested;
     uint64_t first_request_ns; /* when the oldest unserved request came */
+    uint64_t last_request_ns;  /* the previous request, and the log's end then */
+    uint64_t last_request_offset;
+    uint64_t gap_ns; /* recent time between records (moving average); 0: no estimate yet */
     bool stopping;
     uint64_t result_offset;
     int result_status;
@@ -79,6 +83,22 @@ int vg_gcommit_new(vg_seglog_t *log, uv_loop_t *loop, const vg_gcommit_opts_t *o
     return 0;
 }
 
+/* Updates the estimate of the time between records with the ones appended since the last
+ * request. A long pause counts as at most GAP_CAP windows, so the estimate comes back within
+ * a few requests once records come quickly again. With the lock held. */
+static void note_arrivals(vg_gcommit_t *gc, uint64_t now)
+{
+    uint64_t end = vg_seglog_next_offset(gc->log);
+    if (gc->last_request_ns && end > gc->last_request_offset) {
+        uint64_t gap = (now - gc->last_request_ns) / (end - gc->last_request_offset);
+        uint64_t cap = GAP_CAP * (uint64_t)gc->o.max_us * 1000u;
+        gap = gap < cap ? gap : cap;
+        gc->gap_ns = gc->gap_ns ? gc->gap_ns - gc->gap_ns / 8 + gap / 8 : gap;
+    }
+    gc->last_request_ns = now;
+    gc->last_request_offset = end;
+}
+
 void vg_gcommit_request(vg_gcommit_t *gc)
 {
     pthread_mutex_lock(&gc->mu);
@@ -90,9 +110,11 @@ void vg_gcommit_request(vg_gcommit_t *gc)
         vg_wake_send(&gc->wake);
         return;
     }
+    uint64_t now = vg_clock_mono_ns();
+    note_arrivals(gc, now);
     if (!gc->requested) {
         gc->requested = true;
-        gc->first_request_ns = vg_clock_mono_ns();
+        gc->first_request_ns = now;
         pthread_cond_signal(&gc->cv);
     }
     pthread_mutex_unlock(&gc->mu);
@@ -145,11 +167,19 @@ static void on_wake_closed(vg_wake_t *w)
         cb(arg);
 }
 
-/* Waits, with the lock held, until the batch should close. */
+/* Waits, with the lock held, until the batch should close. Records that come more than two
+ * windows apart (on average) would seldom join it: then the batch closes at once rather than
+ * add the window to every answer at low load. At one window apart half the batches would
+ * still get a second record, and syncing each alone cost 5% more CPU per request and a
+ * worse p99 at 5,000 HTTP requests/s. */
 static void wait_batch_locked(vg_gcommit_t *gc)
 {
     if (!gc->o.max_us)
         return;
+    if (gc->gap_ns >= 2u * (uint64_t)gc->o.max_us * 1000u) {
+        gc->stats.unwaited++;
+        return;
+    }
     uint64_t deadline_ns = gc->first_request_ns + (uint64_t)gc->o.max_us * 1000u;
     while (!gc->stopping &&
            vg_seglog_bytes_written(gc->log) - gc->bytes_at_sync < gc->o.max_bytes) {

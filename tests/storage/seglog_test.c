@@ -597,6 +597,69 @@ VG_TEST(seglog_group_commit_acks_on_loop_after_sync)
     vg_seglog_close(t.log);
 }
 
+/* Sparse records (one every 10 ms) against a 2 ms window, then dense ones (10 per ms). */
+struct window_test {
+    struct gc_test t;
+    int ticks;
+    uint64_t unwaited_sparse; /* after the sparse phase */
+    uint64_t unwaited_dense;  /* at the end */
+    uint64_t syncs_dense;
+};
+
+#define SPARSE_TICKS 8
+#define DENSE_TICKS  100
+
+static void on_window_tick(uv_timer_t *timer)
+{
+    struct window_test *w = timer->data;
+    vg_gcommit_stats_t st;
+    if (w->ticks == SPARSE_TICKS) {
+        vg_gcommit_stats(w->t.gc, &st);
+        w->unwaited_sparse = st.unwaited;
+        w->syncs_dense = st.syncs;
+        uv_timer_start(timer, on_window_tick, 1, 1); /* the dense phase */
+    }
+    if (w->ticks < SPARSE_TICKS + DENSE_TICKS) {
+        append_n(w->t.log, w->ticks < SPARSE_TICKS ? 1 : 10, 5);
+        vg_gcommit_request(w->t.gc);
+        w->ticks++;
+        return;
+    }
+    if (w->t.acked < vg_seglog_next_offset(w->t.log))
+        return;
+    vg_gcommit_stats(w->t.gc, &st);
+    w->unwaited_dense = st.unwaited;
+    w->syncs_dense = st.syncs - w->syncs_dense;
+    uv_timer_stop(timer);
+    uv_close((uv_handle_t *)timer, NULL);
+    vg_gcommit_close(w->t.gc, NULL, NULL);
+}
+
+VG_TEST(seglog_group_commit_waits_only_when_records_come_closer_than_the_window)
+{
+    struct window_test w = {0};
+    vg_seglog_opts_t o = {0};
+    w.t.log = open_log(path_in("log"), &o, NULL);
+    uv_loop_t loop;
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    vg_gcommit_opts_t go = {.mode = VG_GCOMMIT_FSYNC, .max_us = 2000};
+    ASSERT_OK(vg_gcommit_new(w.t.log, &loop, &go, on_durable, &w.t, &w.t.gc));
+    uv_timer_t timer;
+    uv_timer_init(&loop, &timer);
+    timer.data = &w;
+    uv_timer_start(&timer, on_window_tick, 10, 10);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    ASSERT_FALSE(w.t.bad);
+    /* The first request has no estimate and waits; every later sparse one syncs at once. */
+    ASSERT_EQ_U(w.unwaited_sparse, SPARSE_TICKS - 1);
+    /* Dense: the estimate falls below the window within a few requests (from 10 ms, by an
+     * eighth per request), and from then on the syncs wait. */
+    ASSERT_LE(w.unwaited_dense - w.unwaited_sparse, 20);
+    ASSERT_LT(w.unwaited_dense - w.unwaited_sparse, w.syncs_dense);
+    vg_seglog_close(w.t.log);
+}
+
 static void *sync_loop(void *arg)
 {
     vg_seglog_t *log = arg;
