@@ -75,8 +75,11 @@ int vg_gcommit_new(vg_seglog_t *log, uv_loop_t *loop, const vg_gcommit_opts_t *o
     }
     if (rc != 0) {
         VG_LOG_ERROR("group commit start failed err=%s", vg_strerror(rc));
-        if (!gc->has_thread && gc->wake.fd < 0)
-            free(gc); /* the wake-up never opened: nothing refers to gc */
+        if (gc->wake.fd < 0) { /* the wake-up never opened: nothing refers to gc */
+            pthread_cond_destroy(&gc->cv);
+            pthread_mutex_destroy(&gc->mu);
+            free(gc);
+        }
         return rc;
     }
     *out = gc;
