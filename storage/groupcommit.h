@@ -2,9 +2,10 @@
 /*
  * Group commit for one log: the owner appends on its loop and asks for durability; a flusher
  * thread gathers the requests into one fdatasync per batch (a batch closes once max_bytes
- * are waiting or max_us have passed since its first request, or at once while records come
- * more than twice max_us apart, so low load does not wait for nothing; while a sync runs,
- * requests pile up for the next), and the completion comes back on the owner's loop through a
+ * are waiting or max_us have passed since its first request, or at once while the window is
+ * expected to bring fewer than two records or fewer than are already waiting, so low load and
+ * big batches do not wait for nothing; while a sync runs, requests pile up for the next), and
+ * the completion comes back on the owner's loop through a
  * vg_wake_t (runtime/wake.h). fsync never runs on the loop. In `os` and `none` durability there is
  * no flusher: a request completes on the next loop turn with everything written so far.
  *
@@ -35,13 +36,13 @@ typedef struct vg_gcommit_opts {
     enum vg_gcommit_mode mode;
     uint64_t max_bytes; /* 0 = 1 MiB */
     uint32_t max_us;    /* 0: sync as soon as asked (requests still batch behind a sync); also
-                           0 while records come more than 2 * max_us apart */
+                           0 while max_us would bring fewer than max(2, waiting) records */
 } vg_gcommit_opts_t;
 
 typedef struct vg_gcommit_stats {
     uint64_t syncs;
     uint64_t requests;
-    uint64_t unwaited;      /* syncs that did not wait max_us: records were coming too far apart */
+    uint64_t unwaited;      /* syncs that did not wait max_us: it would have brought too few */
     vg_histogram_t sync_ns; /* duration of each fdatasync batch */
     vg_histogram_t gap_ns;  /* time between the starts of consecutive syncs */
 } vg_gcommit_stats_t;

@@ -597,66 +597,87 @@ VG_TEST(seglog_group_commit_acks_on_loop_after_sync)
     vg_seglog_close(t.log);
 }
 
-/* Sparse records (one every 10 ms) against a 2 ms window, then dense ones (10 per ms). */
-struct window_test {
-    struct gc_test t;
+/* Against an 8 ms window: sparse records, then a few thousand at a time (TCP at full speed),
+ * then dense single ones. A phase ends once everything it appended is durable. */
+struct window_phase {
     int ticks;
-    uint64_t unwaited_sparse; /* after the sparse phase */
-    uint64_t unwaited_dense;  /* at the end */
-    uint64_t syncs_dense;
+    uint64_t every_ms;
+    uint64_t records; /* per tick */
+    uint64_t syncs;   /* filled in: syncs during the phase */
+    uint64_t unwaited;
 };
 
-#define SPARSE_TICKS 8
-#define DENSE_TICKS  100
+struct window_test {
+    struct gc_test t;
+    struct window_phase *phases;
+    int nphases;
+    int phase;
+    int ticks;
+    vg_gcommit_stats_t at_start; /* of the phase */
+};
 
 static void on_window_tick(uv_timer_t *timer)
 {
     struct window_test *w = timer->data;
-    vg_gcommit_stats_t st;
-    if (w->ticks == SPARSE_TICKS) {
-        vg_gcommit_stats(w->t.gc, &st);
-        w->unwaited_sparse = st.unwaited;
-        w->syncs_dense = st.syncs;
-        uv_timer_start(timer, on_window_tick, 1, 1); /* the dense phase */
-    }
-    if (w->ticks < SPARSE_TICKS + DENSE_TICKS) {
-        append_n(w->t.log, w->ticks < SPARSE_TICKS ? 1 : 10, 5);
+    struct window_phase *ph = &w->phases[w->phase];
+    if (w->ticks < ph->ticks) {
+        append_n(w->t.log, ph->records, 16);
         vg_gcommit_request(w->t.gc);
         w->ticks++;
         return;
     }
     if (w->t.acked < vg_seglog_next_offset(w->t.log))
         return;
+    vg_gcommit_stats_t st;
     vg_gcommit_stats(w->t.gc, &st);
-    w->unwaited_dense = st.unwaited;
-    w->syncs_dense = st.syncs - w->syncs_dense;
+    ph->syncs = st.syncs - w->at_start.syncs;
+    ph->unwaited = st.unwaited - w->at_start.unwaited;
+    w->at_start = st;
+    w->ticks = 0;
+    if (++w->phase < w->nphases) {
+        uv_timer_start(timer, on_window_tick, 0, w->phases[w->phase].every_ms);
+        return;
+    }
     uv_timer_stop(timer);
     uv_close((uv_handle_t *)timer, NULL);
     vg_gcommit_close(w->t.gc, NULL, NULL);
 }
 
-VG_TEST(seglog_group_commit_waits_only_when_records_come_closer_than_the_window)
+VG_TEST(seglog_group_commit_waits_only_when_the_window_would_fill_the_batch)
 {
-    struct window_test w = {0};
+    struct window_phase phases[] = {
+        /* 20 ms apart: the window would bring none */
+        {.ticks = 8, .every_ms = 20, .records = 1},
+        /* 2,000 records 10 ms apart: 5 us apart on average, so the window would bring 1,600,
+         * fewer than the batch holds */
+        {.ticks = 20, .every_ms = 10, .records = 2000},
+        /* two every ms: the window brings 16, more than the few waiting */
+        {.ticks = 100, .every_ms = 1, .records = 2},
+    };
+    struct window_test w = {.phases = phases, .nphases = 3};
     vg_seglog_opts_t o = {0};
     w.t.log = open_log(path_in("log"), &o, NULL);
     uv_loop_t loop;
     ASSERT_EQ(uv_loop_init(&loop), 0);
-    vg_gcommit_opts_t go = {.mode = VG_GCOMMIT_FSYNC, .max_us = 2000};
+    vg_gcommit_opts_t go = {.mode = VG_GCOMMIT_FSYNC, .max_us = 8000};
     ASSERT_OK(vg_gcommit_new(w.t.log, &loop, &go, on_durable, &w.t, &w.t.gc));
     uv_timer_t timer;
     uv_timer_init(&loop, &timer);
     timer.data = &w;
-    uv_timer_start(&timer, on_window_tick, 10, 10);
+    uv_timer_start(&timer, on_window_tick, 0, phases[0].every_ms);
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(uv_loop_close(&loop), 0);
     ASSERT_FALSE(w.t.bad);
+    ASSERT_EQ(w.phase, 3);
     /* The first request has no estimate and waits; every later sparse one syncs at once. */
-    ASSERT_EQ_U(w.unwaited_sparse, SPARSE_TICKS - 1);
-    /* Dense: the estimate falls below the window within a few requests (from 10 ms, by an
-     * eighth per request), and from then on the syncs wait. */
-    ASSERT_LE(w.unwaited_dense - w.unwaited_sparse, 20);
-    ASSERT_LT(w.unwaited_dense - w.unwaited_sparse, w.syncs_dense);
+    ASSERT_EQ_U(phases[0].syncs, 8);
+    ASSERT_EQ_U(phases[0].unwaited, 7);
+    /* Thousands at a time: no sync waits, though the records come closer than the window. */
+    ASSERT_GT(phases[1].syncs, 0);
+    ASSERT_EQ_U(phases[1].unwaited, phases[1].syncs);
+    /* Dense: the syncs wait, so a sync serves several ticks (a sync per tick without). */
+    ASSERT_LE(phases[2].unwaited, 5);
+    ASSERT_LT(phases[2].syncs, 40);
     vg_seglog_close(w.t.log);
 }
 
