@@ -289,10 +289,10 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
 
 /* Whether profile p is past the account time-to-live at partition time clock_ms. A profile
  * without transactions is: labels made it, before 2026-12-02, for an account swept already. */
-static bool idle_too_long(const vg_decider_t *d, const vg_account_profile_t *p, int64_t clock_ms)
+static bool idle_too_long(const vg_decider_t *d, uint32_t n, int64_t last_ts_ms, int64_t clock_ms)
 {
     int64_t ttl = d->o.account_ttl_ms;
-    return ttl > 0 && clock_ms != INT64_MIN && (p->n == 0 || p->last_ts_ms < clock_ms - ttl);
+    return ttl > 0 && clock_ms != INT64_MIN && (n == 0 || last_ts_ms < clock_ms - ttl);
 }
 
 /* Reads the committed clock once. */
@@ -543,7 +543,7 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
         return rc;
     if (tx->timestamp_ms > d->clock_ms)
         d->clock_ms = tx->timestamp_ms;
-    if (idle_too_long(d, &p, d->clock_ms))
+    if (idle_too_long(d, p.n, p.last_ts_ms, d->clock_ms))
         vg_profile_init(&p); /* starts over, as if swept: a sweep used an older clock */
     double amount = amount_major(tx);
     float *row = d->rows + nrows * VG_FEATURE_COUNT;
@@ -846,9 +846,11 @@ struct sweep {
 
 static bool idle_account(const struct sweep *s, vg_bytes_t value)
 {
-    vg_account_profile_t p;
-    /* a damaged profile is not this sweep's to judge */
-    return vg_profile_decode(value.ptr, value.len, &p) == 0 && idle_too_long(s->d, &p, s->clock_ms);
+    uint32_t n = 0;
+    int64_t last_ts_ms = 0;
+    /* a profile of the wrong size or version is not this sweep's to judge */
+    return vg_profile_peek_last(value.ptr, value.len, &n, &last_ts_ms) == 0 &&
+           idle_too_long(s->d, n, last_ts_ms, s->clock_ms);
 }
 
 static bool gone_from_log(const struct sweep *s, vg_bytes_t value)

@@ -439,6 +439,17 @@ void vg_profile_encode(const vg_account_profile_t *p, uint8_t *out)
     VG_CHECK(w.p - out <= VG_PROFILE_BYTES); /* the layout fits the fixed size */
 }
 
+int vg_profile_peek_last(const uint8_t *in, size_t len, uint32_t *n, int64_t *last_ts_ms)
+{
+    if (len != VG_PROFILE_BYTES || in[0] != PROFILE_VER)
+        return VG_ECORRUPT;
+    const uint8_t *r = in + 1; /* n, late, last_ts_ms: the order vg_profile_encode writes */
+    *n = r32(&r);
+    (void)r32(&r);
+    *last_ts_ms = (int64_t)r64(&r);
+    return 0;
+}
+
 int vg_profile_decode(const uint8_t *in, size_t len, vg_account_profile_t *p)
 {
     if (len != VG_PROFILE_BYTES || in[0] != PROFILE_VER)

@@ -150,9 +150,16 @@ VG_TEST(feat_profile_encoding_round_trip_and_corruption)
     vg_features_compute(&probe, 9.0, &p, a);
     vg_features_compute(&probe, 9.0, &q, b);
     ASSERT_MEM_EQ(a, b, sizeof(a)); /* the decoded profile gives the very same features */
+    uint32_t n = 0;
+    int64_t last = 0; /* what the idle sweep reads without decoding */
+    ASSERT_OK(vg_profile_peek_last(blob, sizeof(blob), &n, &last));
+    ASSERT_EQ(n, 20);
+    ASSERT_EQ(last, T0 + 19 * 7 * HOUR);
     ASSERT_ERR(vg_profile_decode(blob, sizeof(blob) - 1, &q), VG_ECORRUPT);
+    ASSERT_ERR(vg_profile_peek_last(blob, sizeof(blob) - 1, &n, &last), VG_ECORRUPT);
     blob[0] = 99;
     ASSERT_ERR(vg_profile_decode(blob, sizeof(blob), &q), VG_ECORRUPT);
+    ASSERT_ERR(vg_profile_peek_last(blob, sizeof(blob), &n, &last), VG_ECORRUPT);
     ASSERT_LE(VG_PROFILE_BYTES, 512);
 }
 
