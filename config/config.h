@@ -66,7 +66,7 @@
     X(log, group_commit_us, INT, "500", 0, 1000000, NULL,                                          \
       "A group commit closes this many microseconds after its first request (requests that "       \
       "come while a sync runs join the next one anyway), or at once while that wait is "           \
-      "expected to bring fewer than two records, or fewer than are already waiting.")              \
+      "expected to bring fewer than two records, or 64 are waiting already.")                      \
     X(log, segment_bytes, SIZE, "128M", 4096, 68719476736, NULL,                                   \
       "A segment rolls once it reaches this size.")                                                \
     X(log, segment_age_s, INT, "0", 0, 31536000, NULL,                                             \

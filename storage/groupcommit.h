@@ -3,8 +3,8 @@
  * Group commit for one log: the owner appends on its loop and asks for durability; a flusher
  * thread gathers the requests into one fdatasync per batch (a batch closes once max_bytes
  * are waiting or max_us have passed since its first request, or at once while the window is
- * expected to bring fewer than two records or fewer than are already waiting, so low load and
- * big batches do not wait for nothing; while a sync runs, requests pile up for the next), and
+ * expected to bring fewer than two records or 64 are waiting already, so low load and big
+ * batches do not wait for nothing; while a sync runs, requests pile up for the next), and
  * the completion comes back on the owner's loop through a
  * vg_wake_t (runtime/wake.h). fsync never runs on the loop. In `os` and `none` durability there is
  * no flusher: a request completes on the next loop turn with everything written so far.
@@ -36,13 +36,13 @@ typedef struct vg_gcommit_opts {
     enum vg_gcommit_mode mode;
     uint64_t max_bytes; /* 0 = 1 MiB */
     uint32_t max_us;    /* 0: sync as soon as asked (requests still batch behind a sync); also
-                           0 while max_us would bring fewer than max(2, waiting) records */
+                           0 while it would bring fewer than 2 records or 64 are waiting */
 } vg_gcommit_opts_t;
 
 typedef struct vg_gcommit_stats {
     uint64_t syncs;
     uint64_t requests;
-    uint64_t unwaited;      /* syncs that did not wait max_us: it would have brought too few */
+    uint64_t unwaited;      /* syncs that did not wait max_us (see max_us) */
     vg_histogram_t sync_ns; /* duration of each fdatasync batch */
     vg_histogram_t gap_ns;  /* time between the starts of consecutive syncs */
 } vg_gcommit_stats_t;

@@ -597,8 +597,9 @@ VG_TEST(seglog_group_commit_acks_on_loop_after_sync)
     vg_seglog_close(t.log);
 }
 
-/* Against an 8 ms window: sparse records, then a few thousand at a time (TCP at full speed),
- * then dense single ones. A phase ends once everything it appended is durable. */
+/* Against an 8 ms window: sparse records, dense ones, batches of a few dozen, then a few
+ * thousand at a time (TCP at full speed). A phase ends once everything it appended is
+ * durable. */
 struct window_phase {
     int ticks;
     uint64_t every_ms;
@@ -643,18 +644,19 @@ static void on_window_tick(uv_timer_t *timer)
     vg_gcommit_close(w->t.gc, NULL, NULL);
 }
 
-VG_TEST(seglog_group_commit_waits_only_when_the_window_would_fill_the_batch)
+VG_TEST(seglog_group_commit_waits_only_when_the_window_pays)
 {
     struct window_phase phases[] = {
         /* 20 ms apart: the window would bring none */
         {.ticks = 8, .every_ms = 20, .records = 1},
-        /* 2,000 records 10 ms apart: 5 us apart on average, so the window would bring 1,600,
-         * fewer than the batch holds */
-        {.ticks = 20, .every_ms = 10, .records = 2000},
-        /* two every ms: the window brings 16, more than the few waiting */
+        /* two every ms: the window brings 16 */
         {.ticks = 100, .every_ms = 1, .records = 2},
+        /* 40 every 10 ms: it brings 32, fewer than wait, but that halves the syncs */
+        {.ticks = 10, .every_ms = 10, .records = 40},
+        /* 2,000 every 10 ms: it would bring 1,600, but the batch is full already */
+        {.ticks = 20, .every_ms = 10, .records = 2000},
     };
-    struct window_test w = {.phases = phases, .nphases = 3};
+    struct window_test w = {.phases = phases, .nphases = 4};
     vg_seglog_opts_t o = {0};
     w.t.log = open_log(path_in("log"), &o, NULL);
     uv_loop_t loop;
@@ -668,16 +670,19 @@ VG_TEST(seglog_group_commit_waits_only_when_the_window_would_fill_the_batch)
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(uv_loop_close(&loop), 0);
     ASSERT_FALSE(w.t.bad);
-    ASSERT_EQ(w.phase, 3);
+    ASSERT_EQ(w.phase, 4);
     /* The first request has no estimate and waits; every later sparse one syncs at once. */
     ASSERT_EQ_U(phases[0].syncs, 8);
     ASSERT_EQ_U(phases[0].unwaited, 7);
+    /* Dense: once the estimate has come down from the sparse phase's (by an eighth per
+     * request) the syncs wait, so a sync serves several ticks (one per tick without). */
+    ASSERT_LE(phases[1].unwaited, 20);
+    ASSERT_LT(phases[1].syncs, 50);
+    /* Dozens at a time: every sync waits. */
+    ASSERT_EQ_U(phases[2].unwaited, 0);
     /* Thousands at a time: no sync waits, though the records come closer than the window. */
-    ASSERT_GT(phases[1].syncs, 0);
-    ASSERT_EQ_U(phases[1].unwaited, phases[1].syncs);
-    /* Dense: the syncs wait, so a sync serves several ticks (a sync per tick without). */
-    ASSERT_LE(phases[2].unwaited, 5);
-    ASSERT_LT(phases[2].syncs, 40);
+    ASSERT_GT(phases[3].syncs, 0);
+    ASSERT_EQ_U(phases[3].unwaited, phases[3].syncs);
     vg_seglog_close(w.t.log);
 }
 
