@@ -90,9 +90,14 @@ struct vg_http_req {
     char *extra_headers;
     unsigned char *resp;
     size_t resp_len;
-    bool close_after; /* unread body left on the wire: do not keep the connection */
+    bool close_after; /* close after the answer ("Connection: close"): unread body left on
+                         the wire, or a chunked one (see on_body) */
     bool in_dispatch; /* the handler is running: an answer is written on its return */
     bool body_done;   /* its BODY_COMPLETION came: another one means pipelined bytes */
+    bool chunked;     /* Transfer-Encoding: chunked, decoded here (see chunked_take) */
+    bool ch_digit;    /* the size line has a digit */
+    uint8_t ch_state;
+    uint64_t ch_left; /* bytes left in the chunk, or its size while its line is read */
 };
 
 struct conn {
@@ -506,6 +511,36 @@ static void expect_continue(struct lws *wsi)
         VG_LOG_DEBUG("http: 100 Continue not sent");
 }
 
+/* A request with Transfer-Encoding: chunked is read and its framing taken off here
+ * (chunked_take): libwebsockets 4.1 passes such a body on as it came and never says where it
+ * ends. Other codings get 501, and a request with both headers 400 (RFC 9112 6.1: a
+ * message framed two ways is how requests are smuggled past proxies). */
+static int on_transfer_encoding(struct lws *wsi, vg_http_req_t *req, bool has_length)
+{
+    char te[64];
+    int n = lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+    req->state = REQ_HANDLING;
+    req->close_after = true; /* for the errors below: the body's end is not known */
+    if (has_length) {
+        vg_http_respond_error(req, 400, "bad_request",
+                              "a request may not have both Content-Length and Transfer-Encoding",
+                              NULL);
+        return 0;
+    }
+    if (n <= 0 || strcasecmp(te, "chunked") != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "transfer coding \"%s\" is not supported (only chunked)",
+                 n > 0 ? te : "?");
+        vg_http_respond_error(req, 501, "not_implemented", msg, NULL);
+        return 0;
+    }
+    req->state = REQ_READING;
+    req->close_after = false;
+    req->chunked = true;
+    expect_continue(wsi);
+    return 0;
+}
+
 /* LWS_CALLBACK_HTTP: headers are in. Returns what the callback returns. */
 static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path, size_t len)
 {
@@ -541,11 +576,15 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
         return dispatch(c);
     char cl[32];
     int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return on_transfer_encoding(wsi, req, n > 0);
     if (n <= 0) {
         req->state = REQ_HANDLING;
         req->close_after = true;
         vg_http_respond_error(req, 411, "length_required",
-                              "a request body needs a Content-Length header", NULL);
+                              "a request body needs a Content-Length header or chunked "
+                              "Transfer-Encoding",
+                              NULL);
         return 0;
     }
     unsigned long long want = strtoull(cl, NULL, 10);
@@ -564,16 +603,17 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     return 0;
 }
 
-static int on_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
+/* Adds to the body. False once it is over the limit (answered 413). */
+static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
 {
-    if (!req || req->state != REQ_READING)
-        return 0; /* already answered (413): ignore the rest */
     if (req->body_len + len > h->max_body) {
         req->state = REQ_HANDLING;
         req->close_after = true;
         vg_http_respond_error(req, 413, "body_too_large", "request body is over the limit", NULL);
-        return 0;
+        return false;
     }
+    if (len == 0)
+        return true;
     if (req->body_len + len > req->body_cap) {
         size_t cap = req->body_cap ? req->body_cap : 4096;
         while (cap < req->body_len + len)
@@ -583,7 +623,155 @@ static int on_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
     }
     memcpy(req->body + req->body_len, in, len);
     req->body_len += len;
-    return 0;
+    return true;
+}
+
+enum chunk_state {
+    CH_SIZE,         /* the chunk's size in hex */
+    CH_EXT,          /* ";name=value" after it, ignored */
+    CH_SIZE_LF,      /* the size line's LF */
+    CH_DATA,         /* ch_left bytes of data */
+    CH_DATA_CR,      /* the CRLF after them */
+    CH_DATA_LF,      /* its LF */
+    CH_TRAILER,      /* the start of a trailer line, or the final CRLF */
+    CH_TRAILER_LINE, /* a trailer field, ignored */
+    CH_TRAILER_LF,   /* its LF */
+    CH_END_LF,       /* the final LF */
+    CH_DONE,
+};
+
+static int hex_digit(uint8_t ch)
+{
+    return ch >= '0' && ch <= '9'   ? ch - '0'
+           : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+           : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                    : -1;
+}
+
+/* One byte of the framing around the data (every state but CH_DATA). False: malformed. */
+static bool chunk_frame_byte(vg_http_req_t *req, uint8_t ch)
+{
+    enum chunk_state st = (enum chunk_state)req->ch_state;
+    enum chunk_state next = st;
+    int d = hex_digit(ch);
+    switch (st) {
+    case CH_SIZE:
+        if (d >= 0 && req->ch_left >> (64 - 4) == 0) {
+            req->ch_left = req->ch_left << 4 | (uint64_t)d;
+            req->ch_digit = true;
+        } else if (d < 0 && req->ch_digit && (ch == ';' || ch == ' ' || ch == '\t' || ch == '\r')) {
+            next = ch == '\r' ? CH_SIZE_LF : CH_EXT;
+        } else {
+            return false; /* not a size, over 64 bits, or none at all */
+        }
+        break;
+    case CH_EXT:
+        next = ch == '\r' ? CH_SIZE_LF : CH_EXT;
+        break;
+    case CH_SIZE_LF:
+        next = req->ch_left ? CH_DATA : CH_TRAILER;
+        break;
+    case CH_DATA_CR:
+        next = CH_DATA_LF;
+        break;
+    case CH_DATA_LF:
+        next = CH_SIZE;
+        req->ch_digit = false;
+        break;
+    case CH_TRAILER:
+        next = ch == '\r' ? CH_END_LF : CH_TRAILER_LINE;
+        break;
+    case CH_TRAILER_LINE:
+        next = ch == '\r' ? CH_TRAILER_LF : CH_TRAILER_LINE;
+        break;
+    case CH_TRAILER_LF:
+        next = CH_TRAILER;
+        break;
+    case CH_END_LF:
+        next = CH_DONE;
+        break;
+    case CH_DATA:
+    case CH_DONE:
+        return false;
+    }
+    /* the LF of a CRLF, and the CR after a chunk's data, must be just that */
+    bool lf_state = st == CH_SIZE_LF || st == CH_DATA_LF || st == CH_TRAILER_LF || st == CH_END_LF;
+    if ((lf_state && ch != '\n') || (st == CH_DATA_CR && ch != '\r'))
+        return false;
+    req->ch_state = (uint8_t)next;
+    return true;
+}
+
+/* Decodes chunked framing (RFC 9112 7.1) from `in`, appending the data to the body. Returns
+ * the bytes used (fewer than len once the body is done: the rest belong to a request sent
+ * behind it), or -1 once the request has been answered (400 for bad framing, 413). */
+static ssize_t chunked_take(vg_http_t *h, vg_http_req_t *req, const uint8_t *in, size_t len)
+{
+    size_t i = 0;
+    while (i < len && req->ch_state != CH_DONE) {
+        if (req->ch_state == CH_DATA) {
+            size_t n = len - i < req->ch_left ? len - i : (size_t)req->ch_left;
+            if (!append_body(h, req, in + i, n))
+                return -1;
+            req->ch_left -= n;
+            i += n;
+            if (req->ch_left == 0)
+                req->ch_state = CH_DATA_CR;
+            continue;
+        }
+        if (!chunk_frame_byte(req, in[i])) {
+            req->state = REQ_HANDLING;
+            req->close_after = true;
+            vg_http_respond_error(req, 400, "bad_chunked_body",
+                                  "the chunked request body is malformed (RFC 9112 7.1)", NULL);
+            return -1;
+        }
+        i++;
+        if (req->ch_state == CH_DATA && req->ch_left > h->max_body - req->body_len) {
+            req->state = REQ_HANDLING;
+            req->close_after = true;
+            vg_http_respond_error(req, 413, "body_too_large", "request body is over the limit",
+                                  NULL);
+            return -1;
+        }
+    }
+    return (ssize_t)i;
+}
+
+static int on_body_complete(vg_http_t *h, struct conn *c);
+
+/* Bytes of another request while one is open (see on_body_complete): the connection closes.
+ * An answer already given (an error found in the headers) goes out first. */
+static int close_pipelined(vg_http_t *h, struct conn *c)
+{
+    h->stats.pipelined++;
+    if (c->req && c->req->state == REQ_ANSWERED && c->req->wsi)
+        (void)write_answer(c->req->wsi, c); /* closing anyway: -1 either way */
+    return -1;
+}
+
+static int on_body(vg_http_t *h, struct conn *c, const void *in, size_t len)
+{
+    vg_http_req_t *req = c->req;
+    if (req && req->chunked && req->ch_state == CH_DONE)
+        return on_body_complete(h, c); /* bytes behind the body: pipelined, see there */
+    if (!req || req->state != REQ_READING)
+        return 0; /* already answered (413): ignore the rest */
+    if (!req->chunked) {
+        (void)append_body(h, req, in, len);
+        return 0;
+    }
+    ssize_t used = chunked_take(h, req, in, len);
+    if (used < 0 || req->ch_state != CH_DONE)
+        return 0;
+    /* libwebsockets 4.1 reads nothing more on a connection whose request body had no
+     * Content-Length, even after the transaction completes: the client gets
+     * "Connection: close" and sends its next request on a new one. */
+    req->close_after = true;
+    int rc = on_body_complete(h, c);
+    if (rc == 0 && (size_t)used < len)
+        rc = on_body_complete(h, c); /* a request sent behind this one */
+    return rc;
 }
 
 /* Writes the answer, headers and body in ONE send (each send is a system call, plus the
@@ -605,7 +793,10 @@ static int write_answer(struct lws *wsi, struct conn *c)
     if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->content_type,
                                     (lws_filepos_t)req->resp_len, &p, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end))
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        (req->close_after &&
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"connection:",
+                                     (const unsigned char *)"close", 5, &p, end)))
         rc = -1;
     for (char *line = req->extra_headers; rc == 0 && line && *line;) {
         char *colon = strchr(line, ':');
@@ -665,8 +856,7 @@ static int on_body_complete(vg_http_t *h, struct conn *c)
         /* else answered before its body ended (an error, or a zero-length body) */
         return req->state == REQ_READING ? dispatch(c) : 0;
     }
-    h->stats.pipelined++;
-    return -1;
+    return close_pipelined(h, c);
 }
 
 static int on_callback(vg_http_t *h, struct lws *wsi, enum lws_callback_reasons reason,
@@ -674,13 +864,11 @@ static int on_callback(vg_http_t *h, struct lws *wsi, enum lws_callback_reasons 
 {
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (c->req) { /* a new request before the last was answered: see on_body_complete */
-            h->stats.pipelined++;
-            return -1;
-        }
+        if (c->req) /* a new request before the last was answered: see on_body_complete */
+            return close_pipelined(h, c);
         return on_request(h, wsi, c, in ? (const char *)in : "/", in ? len : 1);
     case LWS_CALLBACK_HTTP_BODY:
-        return on_body(h, c->req, in, len);
+        return on_body(h, c, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return on_body_complete(h, c);
     case LWS_CALLBACK_HTTP_WRITEABLE:
@@ -750,8 +938,11 @@ static void answer(vg_http_req_t *req, int status, const char *content_type, con
     if (req->in_dispatch)
         return; /* dispatch() asks for the WRITEABLE callback */
     struct lws *wsi = req->wsi;
-    if (req->http->in_callback > 0) {
-        lws_callback_on_writable(wsi); /* never complete a transaction in there */
+    if (req->http->in_callback > 0 || req->close_after) {
+        /* never complete a transaction in there; and a connection to close is closed by
+         * returning -1 from the WRITEABLE callback (a kill set from outside waited for the
+         * client after a chunked body) */
+        lws_callback_on_writable(wsi);
         return;
     }
     /* Written now, outside libwebsockets' callbacks, not on the next POLLOUT: each change of
