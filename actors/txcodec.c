@@ -522,6 +522,61 @@ static int parse_one(json_t *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_e
 }
 
 /* The body: one object or a non-empty array of at most lim->max_batch. NULL with err set. */
+/* ---- jansson's memory while a request body is parsed ----
+ *
+ * jansson makes about 35 allocations for one transaction's body (every value, key and hash
+ * bucket), all freed again when the parse is done, and glibc's malloc and free were 6% of
+ * the server's time under HTTP load. While this thread parses a body, they come from a
+ * region of its own that is emptied at the end instead: nothing of the parse outlives it
+ * (parse_one copies what it keeps into the item's arena). At other times, and on other
+ * threads, jansson gets malloc and free as before. */
+
+#define BODY_REGION_BLOCK ((size_t)32 * 1024)
+
+static _Thread_local vg_arena_t body_region;
+static _Thread_local bool body_region_open;
+static pthread_once_t body_alloc_once = PTHREAD_ONCE_INIT;
+static pthread_key_t body_region_key; /* frees a thread's region when the thread exits */
+
+static void *body_malloc(size_t size)
+{
+    return body_region_open ? vg_arena_alloc(&body_region, size) : malloc(size);
+}
+
+static void body_free(void *p)
+{
+    if (!body_region_open) /* the region's own memory goes when it is emptied */
+        free(p);
+}
+
+static void body_region_close(void *region)
+{
+    vg_arena_close(region);
+}
+
+static void body_alloc_install(void)
+{
+    VG_CHECK(pthread_key_create(&body_region_key, body_region_close) == 0);
+    json_set_alloc_funcs(body_malloc, body_free);
+}
+
+static void body_region_begin(void)
+{
+    pthread_once(&body_alloc_once, body_alloc_install);
+    if (!body_region.block_bytes) {
+        vg_arena_init(&body_region, BODY_REGION_BLOCK);
+        VG_CHECK(pthread_setspecific(body_region_key, &body_region) == 0);
+    }
+    body_region_open = true;
+}
+
+/* After the last json_decref of the parse. */
+static void body_region_end(void)
+{
+    body_region_open = false;
+    vg_arena_reset(&body_region); /* keeps one block for the next body */
+}
+
 static json_t *load_body(const char *body, size_t len, const vg_tx_limits_t *lim, size_t *count,
                          vg_tx_error_t *err)
 {
@@ -551,9 +606,12 @@ int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg
                      size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
+    body_region_begin();
     json_t *root = load_body(body, len, lim, &count, err);
-    if (!root)
+    if (!root) {
+        body_region_end();
         return VG_EINVAL;
+    }
     vg_tx_item_t *out = vg_xcalloc(count, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
         json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
@@ -561,6 +619,7 @@ int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg
         out[i].ok = parse_one(obj, lim, &out[i].tx, &out[i].error) == 0;
     }
     json_decref(root);
+    body_region_end();
     *items = out;
     *n = count;
     return 0;
@@ -638,9 +697,12 @@ int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
                         vg_label_item_t **items, size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
+    body_region_begin();
     json_t *root = load_body(body, len, lim, &count, err);
-    if (!root)
+    if (!root) {
+        body_region_end();
         return VG_EINVAL;
+    }
     vg_label_item_t *out = vg_xcalloc(count, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
         json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
@@ -648,6 +710,7 @@ int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
         out[i].ok = parse_label(obj, lim, &out[i]) == 0;
     }
     json_decref(root);
+    body_region_end();
     *items = out;
     *n = count;
     return 0;

@@ -76,18 +76,20 @@ void *vg_arena_alloc(vg_arena_t *arena, size_t size)
 
 void vg_arena_reset(vg_arena_t *arena)
 {
-    struct vg_arena_block *keep = arena->head;
-    if (!keep)
-        return;
-    /* Keep the newest block for reuse; the rest go back to malloc. */
-    struct vg_arena_block *b = keep->next;
-    keep->next = NULL;
-    while (b) {
-        struct vg_arena_block *next = b->next;
-        free(b);
-        b = next;
+    /* Keep the newest block of the normal size for reuse; the rest go back to malloc. */
+    struct vg_arena_block *keep = NULL;
+    for (struct vg_arena_block *b = arena->head, *next; b; b = next) {
+        next = b->next;
+        if (!keep && b->cap == arena->block_bytes)
+            keep = b;
+        else
+            free(b);
     }
-    keep->used = 0;
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    arena->head = keep;
 }
 
 void vg_arena_close(vg_arena_t *arena)

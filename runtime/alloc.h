@@ -28,7 +28,8 @@ void vg_arena_init(vg_arena_t *arena, size_t block_bytes);
 /* `size` bytes aligned to 16, valid until the next reset or close. Never NULL. */
 void *vg_arena_alloc(vg_arena_t *arena, size_t size);
 
-/* Frees everything allocated since init, keeping one block for reuse. */
+/* Frees everything allocated since init, keeping one block of the normal size for reuse
+ * (a bigger one, made for one large allocation, is freed). */
 void vg_arena_reset(vg_arena_t *arena);
 
 /* Frees every block. */

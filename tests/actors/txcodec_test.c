@@ -208,6 +208,55 @@ VG_TEST(codec_array_reports_bad_elements_by_index)
     free(ej);
 }
 
+/* jansson's memory during a parse comes from a region of the thread's that the next parse
+ * reuses: what the items keep must be their own copies, a body far bigger than one region
+ * block parses, and jansson outside a parse (an error's JSON, freed with free) is malloc's. */
+VG_TEST(codec_parse_keeps_nothing_of_jansson_memory)
+{
+    enum { N = 1000 };
+    size_t cap = (size_t)N * 200 + 16;
+    char *big = vg_xmalloc(cap);
+    size_t len = 0;
+    big[len++] = '[';
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(big + len, cap - len,
+                                "%s{\"transaction_id\":\"big-%d\",\"account_id\":\"acct-%d\","
+                                "\"amount\":\"%d.25\",\"currency\":\"EUR\","
+                                "\"timestamp\":1795502400000,\"attributes\":{\"k\":\"v%d\"}}",
+                                i ? "," : "", i, i, i + 1, i);
+    big[len++] = ']';
+    vg_tx_limits_t many = lim;
+    many.max_batch = N;
+    vg_tx_item_t *items = NULL;
+    size_t n = 0;
+    vg_tx_error_t err;
+    ASSERT_OK(vg_tx_parse_json(big, len, &many, &items, &n, &err));
+    ASSERT_EQ(n, N);
+    memset(big, ' ', len); /* the items must not point into the body either */
+    free(big);
+    size_t n2 = 0;
+    vg_tx_item_t *other = one("{" BASE ",\"amount\":\"1.00\"}", &n2); /* reuses the region */
+    for (int i = 0; i < N; i += 111) {
+        char want[32];
+        ASSERT_TRUE(items[i].ok);
+        snprintf(want, sizeof(want), "big-%d", i);
+        ASSERT_STR_EQ(items[i].tx.pb.transaction_id, want);
+        snprintf(want, sizeof(want), "acct-%d", i);
+        ASSERT_STR_EQ(items[i].tx.pb.account_id, want);
+        ASSERT_EQ(items[i].tx.pb.amount_minor, (int64_t)(i + 1) * 100 + 25);
+        ASSERT_EQ(items[i].tx.pb.n_attributes, 1);
+        snprintf(want, sizeof(want), "v%d", i);
+        ASSERT_STR_EQ(items[i].tx.pb.attributes[0]->value, want);
+    }
+    vg_tx_items_free(other, n2);
+    vg_tx_items_free(items, n);
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.transaction_id = "after";
+    char *j = vg_tx_to_json(&tx);
+    ASSERT_STR_CONTAINS(j, "\"after\"");
+    free(j); /* malloc's memory: a region's would make free() abort */
+}
+
 VG_TEST(codec_protobuf_gets_the_same_verdicts)
 {
     Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;

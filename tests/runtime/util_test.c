@@ -124,8 +124,13 @@ VG_TEST(arena_alloc_aligned_and_reset)
     char *big = vg_arena_alloc(&a, 10000);
     memset(big, 1, 10000);
     vg_arena_reset(&a);
-    ASSERT_NOT_NULL(a.head);
+    ASSERT_NOT_NULL(a.head); /* a normal block kept */
     vg_arena_close(&a);
+    vg_arena_close(&a);
+    vg_arena_init(&a, 1024);
+    memset(vg_arena_alloc(&a, 100000), 2, 100000);
+    vg_arena_reset(&a);
+    ASSERT_NULL(a.head); /* the one large block is not kept */
     vg_arena_close(&a);
 }
 
