@@ -741,12 +741,13 @@ static ssize_t chunked_take(vg_http_t *h, vg_http_req_t *req, const uint8_t *in,
 static int on_body_complete(vg_http_t *h, struct conn *c);
 
 /* Bytes of another request while one is open (see on_body_complete): the connection closes.
- * An answer already given (an error found in the headers) goes out first. */
+ * An error answered from the headers, which closes the connection anyway, goes out first
+ * (write_answer completes no transaction for it, which must not happen in here). */
 static int close_pipelined(vg_http_t *h, struct conn *c)
 {
     h->stats.pipelined++;
-    if (c->req && c->req->state == REQ_ANSWERED && c->req->wsi)
-        (void)write_answer(c->req->wsi, c); /* closing anyway: -1 either way */
+    if (c->req && c->req->state == REQ_ANSWERED && c->req->close_after && c->req->wsi)
+        (void)write_answer(c->req->wsi, c); /* -1: it closes */
     return -1;
 }
 
