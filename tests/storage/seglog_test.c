@@ -651,8 +651,9 @@ VG_TEST(seglog_group_commit_waits_only_when_the_window_pays)
         {.ticks = 8, .every_ms = 20, .records = 1},
         /* two every ms: the window brings 16 */
         {.ticks = 100, .every_ms = 1, .records = 2},
-        /* 40 every 10 ms: it brings 32, fewer than wait, but that halves the syncs */
-        {.ticks = 10, .every_ms = 10, .records = 40},
+        /* 40 every 20 ms: by the average it brings 16, fewer than wait, and a batch under 64
+         * keeps its window (two batches would pile up only behind a sync of over 32 ms) */
+        {.ticks = 10, .every_ms = 20, .records = 40},
         /* 2,000 every 10 ms: it would bring 1,600, but the batch is full already */
         {.ticks = 20, .every_ms = 10, .records = 2000},
     };
