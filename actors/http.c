@@ -786,7 +786,9 @@ static int write_answer(struct lws *wsi, struct conn *c)
     bool head = strcmp(req->method, "HEAD") == 0;
     size_t body_len = head ? 0 : req->resp_len;
     size_t hdr_cap = LWS_PRE + HEADER_SPACE + body_len;
-    unsigned char *buf = vg_xmalloc(hdr_cap);
+    /* A decision's answer fits on the stack (lws_write keeps what the socket does not take). */
+    unsigned char small[LWS_PRE + HEADER_SPACE + 2048];
+    unsigned char *buf = hdr_cap <= sizeof(small) ? small : vg_xmalloc(hdr_cap);
     unsigned char *start = buf + LWS_PRE;
     unsigned char *p = start;
     unsigned char *end = buf + LWS_PRE + HEADER_SPACE - 1;
@@ -830,7 +832,8 @@ static int write_answer(struct lws *wsi, struct conn *c)
         if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
             rc = -1;
     }
-    free(buf);
+    if (buf != small)
+        free(buf);
     bool close_after = req->close_after;
     c->req = NULL;
     req_free(req);
