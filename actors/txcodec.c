@@ -521,7 +521,6 @@ static int parse_one(json_t *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_e
     return rc;
 }
 
-/* The body: one object or a non-empty array of at most lim->max_batch. NULL with err set. */
 /* ---- jansson's memory while a request body is parsed ----
  *
  * jansson makes about 35 allocations for one transaction's body (every value, key and hash
@@ -570,19 +569,29 @@ static void body_region_begin(void)
     body_region_open = true;
 }
 
-/* After the last json_decref of the parse. */
 static void body_region_end(void)
 {
     body_region_open = false;
     vg_arena_reset(&body_region); /* keeps one block for the next body */
 }
 
+/* What load_body returned, and the region with it. */
+static void release_body(json_t *root)
+{
+    json_decref(root);
+    body_region_end();
+}
+
+/* The body: one object or a non-empty array of at most lim->max_batch, parsed in this
+ * thread's region; release_body() ends both. NULL with err set (the region ended). */
 static json_t *load_body(const char *body, size_t len, const vg_tx_limits_t *lim, size_t *count,
                          vg_tx_error_t *err)
 {
     json_error_t jerr;
+    body_region_begin();
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
+        body_region_end();
         fail(err, "invalid_json", "", "invalid JSON at line %d column %d: %s", jerr.line,
              jerr.column, jerr.text);
         return NULL;
@@ -596,7 +605,7 @@ static json_t *load_body(const char *body, size_t len, const vg_tx_limits_t *lim
     else if (lim->max_batch && *count > lim->max_batch)
         rc = fail(err, "batch_too_large", "", "at most %zu elements per request", lim->max_batch);
     if (rc != 0) {
-        json_decref(root);
+        release_body(root);
         return NULL;
     }
     return root;
@@ -606,20 +615,16 @@ int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg
                      size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
-    body_region_begin();
     json_t *root = load_body(body, len, lim, &count, err);
-    if (!root) {
-        body_region_end();
+    if (!root)
         return VG_EINVAL;
-    }
     vg_tx_item_t *out = vg_xcalloc(count, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
         json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
         out[i].index = i;
         out[i].ok = parse_one(obj, lim, &out[i].tx, &out[i].error) == 0;
     }
-    json_decref(root);
-    body_region_end();
+    release_body(root);
     *items = out;
     *n = count;
     return 0;
@@ -697,20 +702,16 @@ int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
                         vg_label_item_t **items, size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
-    body_region_begin();
     json_t *root = load_body(body, len, lim, &count, err);
-    if (!root) {
-        body_region_end();
+    if (!root)
         return VG_EINVAL;
-    }
     vg_label_item_t *out = vg_xcalloc(count, sizeof(*out));
     for (size_t i = 0; i < count; i++) {
         json_t *obj = json_is_array(root) ? json_array_get(root, i) : root;
         out[i].index = i;
         out[i].ok = parse_label(obj, lim, &out[i]) == 0;
     }
-    json_decref(root);
-    body_region_end();
+    release_body(root);
     *items = out;
     *n = count;
     return 0;
