@@ -228,11 +228,6 @@ static int cmd_inspect(const char *dir, const struct inspect_opts *io)
     return rc;
 }
 
-int vg_logtool_main(int argc, char **argv)
-{
-    return vg_logtool_run(argc, argv, NULL);
-}
-
 int vg_logtool_run(int argc, char **argv, vg_log_render_fn render)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

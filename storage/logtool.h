@@ -15,10 +15,8 @@
 typedef char *(*vg_log_render_fn)(int type, const uint8_t *payload, size_t len);
 
 /* argv[0] is "log". Returns the exit code: 0 clean, 1 damage found or a read error,
- * 2 bad usage. inspect prints payloads in hex. */
-int vg_logtool_main(int argc, char **argv);
-
-/* The same, with inspect printing each payload render() can read as "record":{...}. */
+ * 2 bad usage. inspect prints each payload render() can read as "record":{...}, the others
+ * (all of them when render is NULL) in hex. */
 int vg_logtool_run(int argc, char **argv, vg_log_render_fn render);
 
 #endif

@@ -47,7 +47,7 @@ static int run_tool(char **argv, int argc, char **out)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDOUT_FILENO);
     close(fd);
-    int rc = vg_logtool_main(argc, argv);
+    int rc = vg_logtool_run(argc, argv, NULL); /* storage alone: payloads in hex */
     fflush(stdout);
     dup2(saved, STDOUT_FILENO);
     close(saved);
