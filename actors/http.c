@@ -511,6 +511,15 @@ static void expect_continue(struct lws *wsi)
         VG_LOG_DEBUG("http: 100 Continue not sent");
 }
 
+/* Refuses a request before its body is read: the rest of the body stays on the wire (or its
+ * end is not known), so the answer closes the connection. */
+static void refuse_unread(vg_http_req_t *req, int status, const char *code, const char *msg)
+{
+    req->state = REQ_HANDLING;
+    req->close_after = true;
+    vg_http_respond_error(req, status, code, msg, NULL);
+}
+
 /* A request with Transfer-Encoding: chunked is read and its framing taken off here
  * (chunked_take): libwebsockets 4.1 passes such a body on as it came and never says where it
  * ends. Other codings get 501, and a request with both headers 400 (RFC 9112 6.1: a
@@ -519,23 +528,18 @@ static int on_transfer_encoding(struct lws *wsi, vg_http_req_t *req, bool has_le
 {
     char te[64];
     int n = lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING);
-    req->state = REQ_HANDLING;
-    req->close_after = true; /* for the errors below: the body's end is not known */
     if (has_length) {
-        vg_http_respond_error(req, 400, "bad_request",
-                              "a request may not have both Content-Length and Transfer-Encoding",
-                              NULL);
+        refuse_unread(req, 400, "bad_request",
+                      "a request may not have both Content-Length and Transfer-Encoding");
         return 0;
     }
     if (n <= 0 || strcasecmp(te, "chunked") != 0) {
         char msg[128];
         snprintf(msg, sizeof(msg), "transfer coding \"%s\" is not supported (only chunked)",
                  n > 0 ? te : "?");
-        vg_http_respond_error(req, 501, "not_implemented", msg, NULL);
+        refuse_unread(req, 501, "not_implemented", msg);
         return 0;
     }
-    req->state = REQ_READING;
-    req->close_after = false;
     req->chunked = true;
     expect_continue(wsi);
     return 0;
@@ -579,12 +583,9 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
         return on_transfer_encoding(wsi, req, n > 0);
     if (n <= 0) {
-        req->state = REQ_HANDLING;
-        req->close_after = true;
-        vg_http_respond_error(req, 411, "length_required",
-                              "a request body needs a Content-Length header or chunked "
-                              "Transfer-Encoding",
-                              NULL);
+        refuse_unread(req, 411, "length_required",
+                      "a request body needs a Content-Length header or chunked "
+                      "Transfer-Encoding");
         return 0;
     }
     unsigned long long want = strtoull(cl, NULL, 10);
@@ -592,9 +593,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %llu bytes is over the limit of %zu bytes",
                  want, h->max_body);
-        req->state = REQ_HANDLING;
-        req->close_after = true;
-        vg_http_respond_error(req, 413, "body_too_large", msg, NULL);
+        refuse_unread(req, 413, "body_too_large", msg);
         return 0;
     }
     if (want == 0)
@@ -607,9 +606,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
 static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
 {
     if (req->body_len + len > h->max_body) {
-        req->state = REQ_HANDLING;
-        req->close_after = true;
-        vg_http_respond_error(req, 413, "body_too_large", "request body is over the limit", NULL);
+        refuse_unread(req, 413, "body_too_large", "request body is over the limit");
         return false;
     }
     if (len == 0)
@@ -720,19 +717,14 @@ static ssize_t chunked_take(vg_http_t *h, vg_http_req_t *req, const uint8_t *in,
             continue;
         }
         if (!chunk_frame_byte(req, in[i])) {
-            req->state = REQ_HANDLING;
-            req->close_after = true;
-            vg_http_respond_error(req, 400, "bad_chunked_body",
-                                  "the chunked request body is malformed (RFC 9112 7.1)", NULL);
+            refuse_unread(req, 400, "bad_chunked_body",
+                          "the chunked request body is malformed (RFC 9112 7.1)");
             return -1;
         }
         i++;
         if (req->ch_state == CH_DATA && req->ch_left > h->max_body - req->body_len) {
-            req->state = REQ_HANDLING;
-            req->close_after = true;
-            vg_http_respond_error(req, 413, "body_too_large", "request body is over the limit",
-                                  NULL);
-            return -1;
+            refuse_unread(req, 413, "body_too_large", "request body is over the limit");
+            return -1; /* a chunk that will not fit: refused before its data */
         }
     }
     return (ssize_t)i;
