@@ -268,6 +268,10 @@ static int parse_flags(int argc, char **argv, vg_bi_opts_t *o, struct flags *f)
          1e9, NULL},
         {"merchants", VG_CLI_UINT, &o->merchants, "N", "distinct merchant ids (default 10000)", 1,
          1e9, NULL},
+        {"random-ids", VG_CLI_BOOL, &o->random_ids, NULL,
+         "random transaction ids (32 hex digits, like a UUID's) instead of counters after a "
+         "per-connection prefix: each one lands on its own page of the index",
+         0, 0, NULL},
         {"baseline", VG_CLI_STRING, &f->baseline, "BIN",
          "compare with another vigil binary: each run starts a fresh server of it and of this "
          "build, in alternating order, and the report gives both and their ratio",

@@ -22,6 +22,7 @@
 #include "runtime/clock.h"
 #include "runtime/compiler.h"
 #include "runtime/error.h"
+#include "runtime/hash.h"
 #include "runtime/logging.h"
 
 #include "storage/vigil.pb-c.h"
@@ -351,7 +352,13 @@ struct fields {
  * carry reasons, as a fraud engine's traffic does. */
 static void make_fields(struct client *c, uint64_t n, struct fields *f)
 {
-    snprintf(f->id, sizeof(f->id), "%s%llu", c->idpfx, (unsigned long long)n);
+    if (c->o->random_ids) { /* unique: the prefix is unique, and the hash of it and n mixes */
+        uint64_t h = vg_hash64(c->idpfx, strlen(c->idpfx)) ^ n;
+        snprintf(f->id, sizeof(f->id), "%016llx%016llx", (unsigned long long)vg_hash_u64(h),
+                 (unsigned long long)vg_hash_u64(h ^ 0x9e3779b97f4a7c15ull));
+    } else {
+        snprintf(f->id, sizeof(f->id), "%s%llu", c->idpfx, (unsigned long long)n);
+    }
     f->ts_ms = c->event_base_ms + (int64_t)(n * 43200000ull / c->o->accounts);
     if (n % 50 == 0) {
         uint64_t k = (n / 50) % 200;

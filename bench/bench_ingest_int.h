@@ -27,6 +27,7 @@ typedef struct vg_bi_opts {
     uint64_t threads;             /* client loops */
     uint64_t accounts;            /* account ids drawn from acct-0..accounts-1 */
     uint64_t merchants;           /* merchant ids drawn from m-0..merchants-1 */
+    bool random_ids;              /* transaction ids: 32 random hex digits, else counters */
     double duration_s;            /* measured part of a run */
     double warmup_s;              /* before it */
     const char *path;             /* HTTP request target */
