@@ -12,6 +12,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
+#include "runtime/recent.h"
 #include "storage/datadir.h"
 
 #include <limits.h>
@@ -59,6 +60,7 @@ struct vg_partition {
     size_t recs_cap;
     vg_pipe_item_t *batch;
     size_t batch_cap;
+    vg_recent_t *recent; /* ids decided lately (added here, read by ingest on any loop) */
     /* counters for the summary logged at close */
     uint64_t writes;      /* vg_seglog_append calls of staged records */
     uint64_t written;     /* records they appended */
@@ -148,6 +150,11 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
         }
     }
     if (rc == 0) {
+        for (size_t i = 0; p->recent && i < n; i++) {
+            const vg_pipe_item_t *it = &p->batch[i];
+            if (it->tx && it->decision.applied) /* decided now, or a replay: indexed */
+                vg_recent_add(p->recent, it->tx->transaction_id, strlen(it->tx->transaction_id));
+        }
         size_t nd = 0;
         const vg_mdelta_t *deltas = vg_decider_deltas(p->decider, &nd);
         for (size_t i = 0; i < nd; i++)
@@ -441,6 +448,7 @@ static void finish_close(void *arg)
     vg_state_close(p->state);
     free(p->recs);
     free(p->batch);
+    vg_recent_free(p->recent);
     for (unsigned o = 0; p->outq && o < p->count; o++)
         free(p->outq[o].d);
     free(p->outq);
@@ -731,6 +739,7 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     p->index = opts->index;
     p->count = opts->count;
     p->outq = vg_xcalloc(opts->count ? opts->count : 1, sizeof(*p->outq));
+    p->recent = vg_recent_new(opts->recent_ids);
     p->open_rc = open_storage(p, loop, opts);
     if (p->open_rc != 0)
         VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", opts->index,
@@ -769,6 +778,11 @@ int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n)
 unsigned vg_partition_waiting(vg_partition_t *p)
 {
     return atomic_load_explicit(&p->waiting, memory_order_acquire);
+}
+
+bool vg_partition_may_know(const vg_partition_t *p, const char *transaction_id)
+{
+    return vg_recent_may_have(p->recent, transaction_id, strlen(transaction_id));
 }
 
 vg_state_t *vg_partition_state(vg_partition_t *p)

@@ -60,6 +60,7 @@ typedef struct vg_partition_opts {
     double threshold_high;
     size_t batch_max;             /* rows per model call */
     uint32_t mailbox;             /* append messages queued at most; 0 = 1024 */
+    uint64_t recent_ids;          /* ids in the filter of vg_partition_may_know; 0 = none */
     int64_t pending_label_ttl_ms; /* see vg_decider_opts_t; 0 keeps waiting labels */
     int64_t account_ttl_ms;       /* see vg_decider_opts_t; 0 keeps accounts */
 } vg_partition_opts_t;
@@ -89,6 +90,11 @@ vg_state_t *vg_partition_state(vg_partition_t *p);
 vg_seglog_t *vg_partition_log(vg_partition_t *p);
 vg_seglog_t *vg_partition_decisions(vg_partition_t *p);
 unsigned vg_partition_index(const vg_partition_t *p);
+
+/* false when `transaction_id` is certainly not among the last opts->recent_ids transactions
+ * the partition decided (runtime/recent.h), so looking it up in the index would find nothing
+ * but an older id; true otherwise. Thread: any. */
+bool vg_partition_may_know(const vg_partition_t *p, const char *transaction_id);
 
 /* Stops the actor: its log is synced and closed, then it frees itself. Thread: any. */
 void vg_partition_stop(vg_partition_t *p);

@@ -37,6 +37,8 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
 bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,
                              vg_decision_t *out)
 {
+    if (!vg_partition_may_know(p, transaction_id))
+        return false; /* new, or older than the filter: the partition's apply step answers */
     vg_state_reader_t one = {0};
     if (!r)
         r = &one;

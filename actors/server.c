@@ -200,6 +200,7 @@ static void start_partition(void *arg)
         .threshold_high = s->threshold_high,
         .batch_max = (size_t)c->scoring.batch_max,
         .mailbox = (uint32_t)c->runtime.mailbox_capacity,
+        .recent_ids = (uint64_t)c->ingest.recent_ids,
         .pending_label_ttl_ms = (int64_t)c->state.pending_label_ttl_days * 86400000,
         .account_ttl_ms = (int64_t)c->state.account_ttl_days * 86400000,
     };

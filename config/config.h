@@ -111,7 +111,11 @@
     X(ingest, max_future_skew_s, INT, "300", 0, 86400, NULL,                                       \
       "Transactions more than this many seconds in the future are rejected.")                      \
     X(ingest, max_event_age_days, INT, "400", 1, 36500, NULL,                                      \
-      "Transactions older than this many days are rejected.")
+      "Transactions older than this many days are rejected.")                                      \
+    X(ingest, recent_ids, INT, "500000", 0, 100000000, NULL,                                       \
+      "Transaction ids each partition keeps in a filter (4 bytes each, in memory), so that a new " \
+      "id skips the index lookup that answers a repeat without logging it again; a repeat of an "  \
+      "older id is logged, then answered as a replay by its partition. 0 looks every id up.")
 
 #define VG_CONFIG_SCORING(X)                                                                       \
     X(scoring, model, STRING, "", 0, 0, NULL,                                                      \

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The recent-keys filter; see recent.h. A key's hash picks a block of 8 words (one 64-byte
+ * cache line) by a multiply-shift (no power of two needed); words 0-3 belong to generation 0
+ * and 4-7 to generation 1, so a test of both generations, and an add, touch one line. In its
+ * generation's 256 bits the key sets 7, 8 bits of a second mixed word each. Built with
+ * _DEFAULT_SOURCE (madvise's MADV_HUGEPAGE) by CMakeLists.txt.
+ */
+#include "runtime/recent.h"
+#include "runtime/alloc.h"
+#include "runtime/hash.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define GEN_WORDS    4ull /* per block and generation */
+#define BLOCK_WORDS  (2u * GEN_WORDS)
+#define GEN_BITS     (GEN_WORDS * 64u)
+#define BITS_PER_KEY 16u /* per generation */
+#define PROBES       7u
+
+struct vg_recent {
+    void *mem;
+    _Atomic uint64_t *w; /* mem: nblocks blocks of BLOCK_WORDS */
+    uint64_t nblocks;
+    uint64_t per_gen; /* keys a generation takes before the older one is emptied */
+    uint64_t count;   /* keys in the current generation */
+    unsigned cur;
+};
+
+vg_recent_t *vg_recent_new(uint64_t n)
+{
+    if (n == 0)
+        return NULL;
+    if (n > (1ull << 36))
+        n = 1ull << 36; /* keeps nblocks below 2^32 */
+    vg_recent_t *r = vg_xcalloc(1, sizeof(*r));
+    r->per_gen = n;
+    r->nblocks = (n * BITS_PER_KEY + GEN_BITS - 1) / GEN_BITS;
+    /* In 2 MiB pages where the kernel has them: a test is then a cache miss, not also a
+     * TLB miss (with 4 KiB pages a filter of a few MiB is as many TLB entries as there are
+     * keys' blocks spread over it). */
+    size_t bytes = r->nblocks * BLOCK_WORDS * sizeof(uint64_t);
+    size_t huge = (size_t)2 << 20;
+    if (bytes >= huge && posix_memalign(&r->mem, huge, (bytes + huge - 1) / huge * huge) == 0) {
+        (void)madvise(r->mem, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+        memset(r->mem, 0, bytes);
+    } else {
+        r->mem = vg_xcalloc(r->nblocks * BLOCK_WORDS, sizeof(uint64_t));
+    }
+    r->w = r->mem;
+    for (uint64_t i = 0; i < r->nblocks * BLOCK_WORDS; i++)
+        atomic_init(&r->w[i], 0);
+    return r;
+}
+
+void vg_recent_free(vg_recent_t *r)
+{
+    if (!r)
+        return;
+    free(r->mem);
+    free(r);
+}
+
+/* The key's block (its first word) and its 7 bits, as a mask per word of a generation. */
+struct probe {
+    uint64_t block;
+    uint64_t mask[GEN_WORDS];
+};
+
+static void probe_of(const vg_recent_t *r, const void *key, size_t len, struct probe *p)
+{
+    uint64_t h = vg_hash64(key, len);
+    uint64_t bits = vg_hash_u64(h);
+    p->block = (((h >> 32) * r->nblocks) >> 32) * BLOCK_WORDS; /* nblocks < 2^32 */
+    for (unsigned w = 0; w < GEN_WORDS; w++)
+        p->mask[w] = 0;
+    for (unsigned i = 0; i < PROBES; i++) {
+        unsigned b = (unsigned)(bits >> (8 * i)) & (GEN_BITS - 1);
+        p->mask[b / 64] |= 1ull << (b % 64);
+    }
+}
+
+static bool in_gen(const vg_recent_t *r, unsigned g, const struct probe *p)
+{
+    const _Atomic uint64_t *w = r->w + p->block + g * GEN_WORDS;
+    for (unsigned i = 0; i < GEN_WORDS; i++) {
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        if ((v & p->mask[i]) != p->mask[i])
+            return false;
+    }
+    return true;
+}
+
+void vg_recent_add(vg_recent_t *r, const void *key, size_t len)
+{
+    if (!r)
+        return;
+    if (r->count >= r->per_gen) {
+        /* The older generation goes: it becomes the current one, emptied. */
+        r->cur ^= 1u;
+        for (uint64_t b = 0; b < r->nblocks; b++)
+            for (unsigned i = 0; i < GEN_WORDS; i++)
+                atomic_store_explicit(&r->w[b * BLOCK_WORDS + r->cur * GEN_WORDS + i], 0,
+                                      memory_order_relaxed);
+        r->count = 0;
+    }
+    struct probe p;
+    probe_of(r, key, len, &p);
+    _Atomic uint64_t *w = r->w + p.block + r->cur * GEN_WORDS;
+    for (unsigned i = 0; i < GEN_WORDS; i++) {
+        if (!p.mask[i])
+            continue;
+        /* The only writer: a load and a store, no locked read-modify-write. */
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        if ((v & p.mask[i]) != p.mask[i])
+            atomic_store_explicit(&w[i], v | p.mask[i], memory_order_relaxed);
+    }
+    r->count++;
+}
+
+bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len)
+{
+    if (!r)
+        return true;
+    struct probe p;
+    probe_of(r, key, len, &p);
+    return in_gen(r, 0, &p) || in_gen(r, 1, &p);
+}

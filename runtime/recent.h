@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A filter of the keys added recently: "certainly not among the last N" or "perhaps". Two
+ * generations of a blocked Bloom filter, side by side in each 64-byte block, so that testing
+ * a key against both, or adding one, touches one cache line (each key sets 7 bits in its
+ * generation's half). Once the current generation holds N keys, the older one is emptied and
+ * becomes the current one. So every key among the last N added answers "perhaps"; a key not
+ * among the last 2N answers "no" unless a false positive (about 1 in 370 with both
+ * generations full) says otherwise. Memory is fixed: 4 bytes per key of N (16 bits per key in
+ * each generation).
+ *
+ * Thread: one writer (vg_recent_add), any number of readers on any threads at the same
+ * time (vg_recent_may_have). Bits are relaxed atomics: a reader racing a writer may miss a
+ * key added at that moment, or one of the generation being emptied, so "no" is a hint,
+ * right for keys added long enough before and never for ones older than N.
+ */
+#ifndef VG_RUNTIME_RECENT_H
+#define VG_RUNTIME_RECENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vg_recent vg_recent_t;
+
+/* A filter of the last `n` keys at least; NULL when n is 0 (callers treat a NULL filter as
+ * "perhaps" for every key). */
+vg_recent_t *vg_recent_new(uint64_t n);
+void vg_recent_free(vg_recent_t *r);
+
+/* Thread: the one writer. */
+void vg_recent_add(vg_recent_t *r, const void *key, size_t len);
+
+/* false: the key is not among the last n added (see above). Thread: any. */
+bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len);
+
+#endif
