@@ -337,6 +337,21 @@ VG_TEST(repeated_transaction_id_returns_the_original_decision)
     engine_stop(&e);
 }
 
+/* Scores one transaction of account acct-r, which must get 200; returns the answer's
+ * "offset" and whether it was a replay. */
+static double scored_offset(struct engine *e, const char *id, const char *amount, long long t,
+                            bool *replay)
+{
+    char body[512];
+    char *resp = NULL;
+    tx_json(body, sizeof(body), id, "acct-r", amount, t, NULL);
+    ASSERT_EQ(score(e, body, &resp), 200);
+    *replay = strstr(resp, "\"replay\":true") != NULL;
+    double offset = num(resp, "offset");
+    free(resp);
+    return offset;
+}
+
 /* A repeat of a transaction decided lately is answered from the index before it reaches the
  * log (the partition's filter of recent ids says it may be there); after a restart the filter
  * starts empty, so a repeat is logged and the partition answers it as a replay. Either way it
@@ -346,33 +361,20 @@ VG_TEST(a_recent_repeat_takes_no_place_in_the_log)
     struct engine e = {0};
     engine_start(&e);
     long long t = now_ms() - 1000;
-    char body[512];
-    char *first = NULL;
-    char *resp = NULL;
-    tx_json(body, sizeof(body), "rep-1", "acct-r", "10.00", t, NULL);
-    ASSERT_EQ(score(&e, body, &first), 200);
-    double at = num(first, "offset");
-    free(first);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"replay\":true");
-    ASSERT_TRUE(num(resp, "offset") == at);
-    free(resp);
+    bool replay = true;
+    double at = scored_offset(&e, "rep-1", "10.00", t, &replay);
+    ASSERT_FALSE(replay);
+    ASSERT_TRUE(scored_offset(&e, "rep-1", "10.00", t, &replay) == at);
+    ASSERT_TRUE(replay);
     /* The account's next transaction (same partition) comes right after the first. */
-    tx_json(body, sizeof(body), "rep-2", "acct-r", "11.00", t + 1, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    ASSERT_TRUE(num(resp, "offset") == at + 1);
-    free(resp);
+    ASSERT_TRUE(scored_offset(&e, "rep-2", "11.00", t + 1, &replay) == at + 1);
     engine_stop(&e);
     engine_spawn(&e);
-    tx_json(body, sizeof(body), "rep-1", "acct-r", "10.00", t, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"replay\":true");
-    ASSERT_TRUE(num(resp, "offset") == at);
-    free(resp);
-    tx_json(body, sizeof(body), "rep-3", "acct-r", "12.00", t + 2, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    ASSERT_TRUE(num(resp, "offset") == at + 3); /* the repeat after the restart was logged */
-    free(resp);
+    ASSERT_TRUE(scored_offset(&e, "rep-1", "10.00", t, &replay) == at);
+    ASSERT_TRUE(replay);
+    /* The repeat after the restart was logged: the next one comes after it. */
+    ASSERT_TRUE(scored_offset(&e, "rep-3", "12.00", t + 2, &replay) == at + 3);
+    char *resp = NULL;
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-r", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"transactions\":3,");
     free(resp);
