@@ -61,6 +61,7 @@ struct vg_partition {
     vg_pipe_item_t *batch;
     size_t batch_cap;
     vg_recent_t *recent; /* ids decided lately (added here, read by ingest on any loop) */
+    const char **ids;    /* [batch_cap]: a batch's ids, for adding to `recent` */
     /* counters for the summary logged at close */
     uint64_t writes;      /* vg_seglog_append calls of staged records */
     uint64_t written;     /* records they appended */
@@ -131,6 +132,7 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
     if (n > p->batch_cap) {
         p->batch_cap = n;
         p->batch = vg_xrealloc(p->batch, n * sizeof(*p->batch));
+        p->ids = vg_xrealloc(p->ids, n * sizeof(*p->ids));
     }
     size_t k = 0;
     for (vg_append_msg_t *m = head; m != stop; m = m->next_pending)
@@ -150,11 +152,13 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
         }
     }
     if (rc == 0) {
+        size_t nids = 0;
         for (size_t i = 0; p->recent && i < n; i++) {
             const vg_pipe_item_t *it = &p->batch[i];
             if (it->tx && it->decision.applied) /* decided now, or a replay: indexed */
-                vg_recent_add(p->recent, it->tx->transaction_id, strlen(it->tx->transaction_id));
+                p->ids[nids++] = it->tx->transaction_id;
         }
+        vg_recent_add_many(p->recent, p->ids, nids);
         size_t nd = 0;
         const vg_mdelta_t *deltas = vg_decider_deltas(p->decider, &nd);
         for (size_t i = 0; i < nd; i++)
@@ -449,6 +453,7 @@ static void finish_close(void *arg)
     free(p->recs);
     free(p->batch);
     vg_recent_free(p->recent);
+    free(p->ids);
     for (unsigned o = 0; p->outq && o < p->count; o++)
         free(p->outq[o].d);
     free(p->outq);

@@ -3,8 +3,7 @@
  * The recent-keys filter; see recent.h. A key's hash picks a block of 8 words (one 64-byte
  * cache line) by a multiply-shift (no power of two needed); words 0-3 belong to generation 0
  * and 4-7 to generation 1, so a test of both generations, and an add, touch one line. In its
- * generation's 256 bits the key sets 7, 8 bits of a second mixed word each. Built with
- * _DEFAULT_SOURCE (madvise's MADV_HUGEPAGE) by CMakeLists.txt.
+ * generation's 256 bits the key sets 7, 8 bits of a second mixed word each.
  */
 #include "runtime/recent.h"
 #include "runtime/alloc.h"
@@ -13,7 +12,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define GEN_WORDS    4ull /* per block and generation */
 #define BLOCK_WORDS  (2u * GEN_WORDS)
@@ -34,24 +32,15 @@ vg_recent_t *vg_recent_new(uint64_t n)
 {
     if (n == 0)
         return NULL;
-    if (n > (1ull << 36))
-        n = 1ull << 36; /* keeps nblocks below 2^32 */
+    if (n > (1ull << 35))
+        n = 1ull << 35; /* keeps nblocks below 2^32 */
     vg_recent_t *r = vg_xcalloc(1, sizeof(*r));
     r->per_gen = n;
     r->nblocks = (n * BITS_PER_KEY + GEN_BITS - 1) / GEN_BITS;
-    /* In 2 MiB pages where the kernel has them: a test is then a cache miss, not also a
-     * TLB miss (with 4 KiB pages a filter of a few MiB is as many TLB entries as there are
-     * keys' blocks spread over it). */
-    size_t bytes = r->nblocks * BLOCK_WORDS * sizeof(uint64_t);
-    size_t huge = (size_t)2 << 20;
-    if (bytes >= huge && posix_memalign(&r->mem, huge, (bytes + huge - 1) / huge * huge) == 0) {
-        (void)madvise(r->mem, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-        memset(r->mem, 0, bytes);
-    } else {
-        r->mem = vg_xcalloc(r->nblocks * BLOCK_WORDS, sizeof(uint64_t));
-    }
+    size_t words = r->nblocks * BLOCK_WORDS;
+    r->mem = vg_xmalloc(words * sizeof(uint64_t));
     r->w = r->mem;
-    for (uint64_t i = 0; i < r->nblocks * BLOCK_WORDS; i++)
+    for (size_t i = 0; i < words; i++)
         atomic_init(&r->w[i], 0);
     return r;
 }
@@ -94,10 +83,35 @@ static bool in_gen(const vg_recent_t *r, unsigned g, const struct probe *p)
     return true;
 }
 
+static void add_probe(vg_recent_t *r, const struct probe *p);
+
 void vg_recent_add(vg_recent_t *r, const void *key, size_t len)
 {
     if (!r)
         return;
+    struct probe p;
+    probe_of(r, key, len, &p);
+    add_probe(r, &p);
+}
+
+void vg_recent_add_many(vg_recent_t *r, const char *const *keys, size_t n)
+{
+    enum { CHUNK = 32 };
+    struct probe p[CHUNK];
+    for (size_t at = 0; r && at < n; at += CHUNK) {
+        size_t m = n - at < CHUNK ? n - at : CHUNK;
+        /* Every line first, so their cache misses overlap instead of coming one by one. */
+        for (size_t i = 0; i < m; i++) {
+            probe_of(r, keys[at + i], strlen(keys[at + i]), &p[i]);
+            __builtin_prefetch((const uint64_t *)r->mem + p[i].block, 1);
+        }
+        for (size_t i = 0; i < m; i++)
+            add_probe(r, &p[i]);
+    }
+}
+
+static void add_probe(vg_recent_t *r, const struct probe *p)
+{
     if (r->count >= r->per_gen) {
         /* The older generation goes: it becomes the current one, emptied. */
         r->cur ^= 1u;
@@ -107,16 +121,14 @@ void vg_recent_add(vg_recent_t *r, const void *key, size_t len)
                                       memory_order_relaxed);
         r->count = 0;
     }
-    struct probe p;
-    probe_of(r, key, len, &p);
-    _Atomic uint64_t *w = r->w + p.block + r->cur * GEN_WORDS;
+    _Atomic uint64_t *w = r->w + p->block + r->cur * GEN_WORDS;
     for (unsigned i = 0; i < GEN_WORDS; i++) {
-        if (!p.mask[i])
+        if (!p->mask[i])
             continue;
         /* The only writer: a load and a store, no locked read-modify-write. */
         uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
-        if ((v & p.mask[i]) != p.mask[i])
-            atomic_store_explicit(&w[i], v | p.mask[i], memory_order_relaxed);
+        if ((v & p->mask[i]) != p->mask[i])
+            atomic_store_explicit(&w[i], v | p->mask[i], memory_order_relaxed);
     }
     r->count++;
 }

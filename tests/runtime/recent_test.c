@@ -43,6 +43,30 @@ VG_TEST(recent_keeps_the_last_n_and_says_no_to_others)
     vg_recent_free(r);
 }
 
+VG_TEST(recent_add_many_is_add_one_by_one)
+{
+    enum { N = 100 }; /* more than one chunk of add_many's look-ahead */
+    char bufs[N][32];
+    const char *keys[N];
+    for (unsigned i = 0; i < N; i++) {
+        key(bufs[i], sizeof(bufs[i]), "many", i);
+        keys[i] = bufs[i];
+    }
+    vg_recent_t *a = vg_recent_new(40); /* rotates twice: the last 40 are kept */
+    vg_recent_t *b = vg_recent_new(40);
+    vg_recent_add_many(a, keys, N);
+    for (unsigned i = 0; i < N; i++)
+        vg_recent_add(b, keys[i], strlen(keys[i]));
+    for (unsigned i = 0; i < N; i++) {
+        ASSERT_EQ(vg_recent_may_have(a, keys[i], strlen(keys[i])),
+                  vg_recent_may_have(b, keys[i], strlen(keys[i])));
+        if (i >= N - 40)
+            ASSERT_TRUE(vg_recent_may_have(a, keys[i], strlen(keys[i])));
+    }
+    vg_recent_free(a);
+    vg_recent_free(b);
+}
+
 VG_TEST(recent_off_says_perhaps_to_everything)
 {
     vg_recent_t *r = vg_recent_new(0);
