@@ -92,8 +92,8 @@ vg_seglog_t *vg_partition_decisions(vg_partition_t *p);
 unsigned vg_partition_index(const vg_partition_t *p);
 
 /* false when `transaction_id` is certainly not among the last opts->recent_ids transactions
- * the partition decided (runtime/recent.h), so looking it up in the index would find nothing
- * but an older id; true otherwise. Thread: any. */
+ * the partition decided (runtime/recent.h): a lookup in the index could only find an older
+ * one, which the apply step finds as well; true otherwise. Thread: any. */
 bool vg_partition_may_know(const vg_partition_t *p, const char *transaction_id);
 
 /* Stops the actor: its log is synced and closed, then it frees itself. Thread: any. */

@@ -83,7 +83,28 @@ static bool in_gen(const vg_recent_t *r, unsigned g, const struct probe *p)
     return true;
 }
 
-static void add_probe(vg_recent_t *r, const struct probe *p);
+static void add_probe(vg_recent_t *r, const struct probe *p)
+{
+    if (r->count >= r->per_gen) {
+        /* The older generation goes: it becomes the current one, emptied. */
+        r->cur ^= 1u;
+        for (uint64_t b = 0; b < r->nblocks; b++)
+            for (unsigned i = 0; i < GEN_WORDS; i++)
+                atomic_store_explicit(&r->w[b * BLOCK_WORDS + r->cur * GEN_WORDS + i], 0,
+                                      memory_order_relaxed);
+        r->count = 0;
+    }
+    _Atomic uint64_t *w = r->w + p->block + r->cur * GEN_WORDS;
+    for (unsigned i = 0; i < GEN_WORDS; i++) {
+        if (!p->mask[i])
+            continue;
+        /* The only writer: a load and a store, no locked read-modify-write. */
+        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
+        if ((v & p->mask[i]) != p->mask[i])
+            atomic_store_explicit(&w[i], v | p->mask[i], memory_order_relaxed);
+    }
+    r->count++;
+}
 
 void vg_recent_add(vg_recent_t *r, const void *key, size_t len)
 {
@@ -108,29 +129,6 @@ void vg_recent_add_many(vg_recent_t *r, const char *const *keys, size_t n)
         for (size_t i = 0; i < m; i++)
             add_probe(r, &p[i]);
     }
-}
-
-static void add_probe(vg_recent_t *r, const struct probe *p)
-{
-    if (r->count >= r->per_gen) {
-        /* The older generation goes: it becomes the current one, emptied. */
-        r->cur ^= 1u;
-        for (uint64_t b = 0; b < r->nblocks; b++)
-            for (unsigned i = 0; i < GEN_WORDS; i++)
-                atomic_store_explicit(&r->w[b * BLOCK_WORDS + r->cur * GEN_WORDS + i], 0,
-                                      memory_order_relaxed);
-        r->count = 0;
-    }
-    _Atomic uint64_t *w = r->w + p->block + r->cur * GEN_WORDS;
-    for (unsigned i = 0; i < GEN_WORDS; i++) {
-        if (!p->mask[i])
-            continue;
-        /* The only writer: a load and a store, no locked read-modify-write. */
-        uint64_t v = atomic_load_explicit(&w[i], memory_order_relaxed);
-        if ((v & p->mask[i]) != p->mask[i])
-            atomic_store_explicit(&w[i], v | p->mask[i], memory_order_relaxed);
-    }
-    r->count++;
 }
 
 bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len)

@@ -9,10 +9,10 @@
  * generations full) says otherwise. Memory is fixed: 4 bytes per key of N (16 bits per key in
  * each generation).
  *
- * Thread: one writer (vg_recent_add), any number of readers on any threads at the same
- * time (vg_recent_may_have). Bits are relaxed atomics: a reader racing a writer may miss a
- * key added at that moment, or one of the generation being emptied, so "no" is a hint,
- * right for keys added long enough before and never for ones older than N.
+ * Thread: one writer (vg_recent_add, vg_recent_add_many), any number of readers on any
+ * threads at the same time (vg_recent_may_have). Bits are relaxed atomics: a reader racing
+ * the writer may get "no" for a key being added at that moment; every key among the last N
+ * added before the test began gets "perhaps".
  */
 #ifndef VG_RUNTIME_RECENT_H
 #define VG_RUNTIME_RECENT_H
