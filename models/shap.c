@@ -4,6 +4,7 @@
 #include "runtime/alloc.h"
 #include "runtime/compiler.h"
 #include "runtime/error.h"
+#include "runtime/logging.h"
 
 #include <jansson.h>
 
@@ -18,9 +19,14 @@
 #define MAX_PATH       64                /* splits on one path */
 #define TABLE_BUDGET   ((size_t)8 << 20) /* floats over all leaves (32 MiB) */
 #define STACK_FEATURES 256
+#define NO_PAIR        UINT32_MAX
 
+/* A leaf, or two sibling leaves taken together (a pair): the leaves below one split have the
+ * same d features, so their two tables become one of 2^(d+1) rows, indexed by the pattern that
+ * reaches the split and the side the row takes. A row then costs one lookup and d additions
+ * per pair instead of two each: at the bottom of a tree most leaves have a leaf sibling. */
 struct leaf {
-    size_t table;  /* into s->table: 2^d rows of d values */
+    size_t table;  /* into s->table: 2^d rows of d values (a pair: 2^(d+1)) */
     uint32_t feat; /* into s->feat: d feature columns */
     uint8_t d;
 };
@@ -46,7 +52,8 @@ struct vg_shap {
     float *cover;
     /* A split's feature is feature k of every leaf below it (features are numbered in order
      * of first appearance on the path, which the leaves below share): kbit = 1 << k. A
-     * leaf node's index into s->leaves. */
+     * leaf node's index into s->leaves; a split whose children are both leaves, the index of
+     * their pair (below); any other split, NO_PAIR. */
     uint16_t *kbit;
     uint32_t *leaf_of;
     size_t nnodes;
@@ -174,6 +181,35 @@ static int add_leaf(vg_shap_t *s, const struct tree *t, uint32_t leaf, const str
     return 0;
 }
 
+/* The last two leaves tabulated are the children of split q: their tables (adjacent, left
+ * first, the same d features in the same order) become their pair's, in place, and q points
+ * at it. Row (P << 1 | left) is the sum of the rows the two leaves would take when the pattern
+ * P reaches q and the row goes left or not: the side not taken loses q's feature. */
+static void pair_up(vg_shap_t *s, uint32_t q)
+{
+    struct leaf *l = &s->leaves[s->nleaves - 2];
+    unsigned d = l->d;
+    VG_CHECK(s->leaves[s->nleaves - 1].d == d); /* the same path but for q's side */
+    size_t rows = (size_t)1 << d;
+    uint32_t kq = s->kbit[q];
+    float *tl = s->table + l->table;
+    const float *tr = tl + rows * d;
+    float *pair = vg_xmalloc(2 * rows * d * sizeof(*pair));
+    for (uint32_t p = 0; p < rows; p++)
+        for (unsigned left = 0; left < 2; left++) {
+            size_t pl = left ? p : p & ~kq;
+            size_t pr = left ? p & ~kq : p;
+            float *out = pair + ((size_t)p * 2 + left) * d;
+            for (unsigned i = 0; i < d; i++)
+                out[i] = (float)((double)tl[pl * d + i] + (double)tr[pr * d + i]);
+        }
+    memcpy(tl, pair, 2 * rows * d * sizeof(*pair));
+    free(pair);
+    s->nleaves--; /* the right leaf is folded into the left one's entry */
+    s->nfeat_ids -= d;
+    s->leaf_of[q] = (uint32_t)(s->nleaves - 1);
+}
+
 /* Every leaf of tree t, depth first, left before right (iterative: the depth is data). */
 static int walk(vg_shap_t *s, const struct tree *t, char *err, size_t errlen)
 {
@@ -195,6 +231,9 @@ static int walk(vg_shap_t *s, const struct tree *t, char *err, size_t errlen)
         int rc = add_leaf(s, t, node, path, n, err, errlen);
         if (rc != 0)
             return rc;
+        uint32_t q = n > 0 ? t->node0 + path[n - 1].node : 0;
+        if (n > 0 && !path[n - 1].left && s->left[t->node0 + (uint32_t)s->left[q]] < 0)
+            pair_up(s, q); /* the right child of q, whose left child is a leaf too */
         while (n > 0 && !path[n - 1].left)
             n--; /* back to the deepest split whose right side is not done */
         if (n == 0)
@@ -249,7 +288,7 @@ static int load_tree(vg_shap_t *s, json_t *jt, size_t ti, char *err, size_t errl
         s->default_left[g] = json_is_true(d) || json_integer_value(d) != 0;
         s->cover[g] = (float)json_number_value(json_array_get(sh, i));
         s->kbit[g] = 0;
-        s->leaf_of[g] = 0;
+        s->leaf_of[g] = NO_PAIR;
     }
     s->nnodes = total;
     t->leaf0 = (uint32_t)s->nleaves;
@@ -327,9 +366,19 @@ void vg_shap_set_bias(vg_shap_t *s, float bias)
     s->bias = bias;
 }
 
+/* Adds one row of a leaf's or pair's table to phi. */
+static inline void add_row(double *phi, const vg_shap_t *s, const struct leaf *l, size_t row)
+{
+    const float *v = s->table + l->table + row * l->d;
+    const uint32_t *f = s->feat + l->feat;
+    for (unsigned k = 0; k < l->d; k++)
+        phi[f[k]] += v[k];
+}
+
 /* Adds one tree's contributions to phi. Depth first, left before right: the leaves come in
- * the order walk() tabulated them, so the sums are the same as leaf by leaf. p carries the
- * pattern down: a split the row does not follow clears its feature's bit on that side. */
+ * the order walk() tabulated them. p carries the pattern down: a split the row does not follow
+ * clears its feature's bit on that side. A split with two leaf children adds their pair's row
+ * instead of going down. */
 static void tree_row(const vg_shap_t *s, const struct tree *t, const float *row, double *phi)
 {
     struct {
@@ -341,21 +390,25 @@ static void tree_row(const vg_shap_t *s, const struct tree *t, const float *row,
     uint32_t p = UINT32_MAX;
     for (;;) {
         size_t g = t->node0 + node;
+        const struct leaf *l = NULL;
         if (s->left[g] >= 0) {
             float x = row[s->split[g]];
             bool left = isnan(x) ? s->default_left[g] : x < s->cond_value[g];
-            uint32_t off = p & ~(uint32_t)s->kbit[g];
-            stack[sp].node = (uint32_t)s->right[g];
-            stack[sp++].p = left ? off : p;
-            node = (uint32_t)s->left[g];
-            p = left ? p : off;
-            continue;
+            if (s->leaf_of[g] != NO_PAIR) {
+                l = &s->leaves[s->leaf_of[g]];
+                add_row(phi, s, l, ((size_t)(p & ((1u << l->d) - 1)) << 1) | left);
+            } else {
+                uint32_t off = p & ~(uint32_t)s->kbit[g];
+                stack[sp].node = (uint32_t)s->right[g];
+                stack[sp++].p = left ? off : p;
+                node = (uint32_t)s->left[g];
+                p = left ? p : off;
+                continue;
+            }
+        } else {
+            l = &s->leaves[s->leaf_of[g]];
+            add_row(phi, s, l, p & ((1u << l->d) - 1));
         }
-        const struct leaf *l = &s->leaves[s->leaf_of[g]];
-        const float *row_t = s->table + l->table + (size_t)(p & ((1u << l->d) - 1)) * l->d;
-        const uint32_t *f = s->feat + l->feat;
-        for (unsigned k = 0; k < l->d; k++)
-            phi[f[k]] += row_t[k];
         if (sp == 0)
             return;
         sp--;
