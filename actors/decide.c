@@ -337,7 +337,7 @@ static int store_profile(vg_state_batch_t *b, const char *acct, const vg_account
 static double amount_major(const Vigil__Transaction *tx)
 {
     int e = vg_currency_exponent(tx->currency);
-    return (double)tx->amount_minor / pow(10.0, e < 0 ? 2 : e);
+    return (double)tx->amount_minor / vg_currency_unit(e < 0 ? 2 : e);
 }
 
 /* ---- log reads ---- */

@@ -101,6 +101,12 @@ int vg_currency_exponent(const char *code)
     return i < 0 ? -1 : (int)currency_exp1[i] - 1;
 }
 
+double vg_currency_unit(int exp)
+{
+    static const double unit[] = {1.0, 10.0, 100.0, 1000.0, 10000.0};
+    return exp >= 0 && exp < (int)VG_ARRAY_LEN(unit) ? unit[exp] : pow(10.0, exp);
+}
+
 bool vg_country_known(const char *code)
 {
     pthread_once(&tables_once, build_tables);
@@ -149,9 +155,24 @@ enum text_fault { TEXT_OK, TEXT_CONTROL, TEXT_NOT_UTF8 };
 /* Walks the n bytes at v: valid UTF-8 (what JSON can carry; protobuf-c does not check it),
  * and, unless controls are allowed, no control character. Printable ASCII takes one
  * comparison a byte: most text is nothing else. */
+/* Whether the 8 bytes at v are all printable ASCII (0x20..0x7e): the common case, 8 at a time. */
+static bool printable8(const char *v)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    const uint64_t highs = 0x8080808080808080ull;
+    uint64_t w;
+    memcpy(&w, v, sizeof(w));
+    uint64_t del = w ^ (0x7f * ones);
+    uint64_t below_space = (w - 0x20 * ones) & ~w & highs; /* exact while no byte is >= 0x80 */
+    return ((w & highs) | below_space | ((del - ones) & ~del & highs)) == 0;
+}
+
 static enum text_fault text_scan(const char *v, size_t n, bool controls_ok)
 {
-    for (size_t i = 0; i < n;) {
+    size_t i = 0;
+    while (i + 8 <= n && printable8(v + i))
+        i += 8;
+    while (i < n) {
         unsigned char ch = (unsigned char)v[i];
         if (ch >= 0x20 && ch < 0x7f) {
             i++;
@@ -267,7 +288,7 @@ int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim, vg_t
                     tx->currency);
     if (tx->amount_minor <= 0)
         return fail(err, "invalid_amount", "amount", "amount must be greater than zero");
-    if ((double)tx->amount_minor / pow(10, exp) > MAX_MAJOR)
+    if ((double)tx->amount_minor / vg_currency_unit(exp) > MAX_MAJOR)
         return fail(err, "invalid_amount", "amount", "amount is over 10^12");
     if (tx->mcc > 9999)
         return fail(err, "invalid_mcc", "mcc", "mcc must be 0..9999");
@@ -347,7 +368,7 @@ static int amount_from_number(double v, int exp, int64_t *out, vg_tx_error_t *er
         return fail(err, "invalid_amount", "amount", "amount must be greater than zero");
     if (v > MAX_MAJOR)
         return fail(err, "invalid_amount", "amount", "amount is over 10^12");
-    double scaled = v * pow(10, exp);
+    double scaled = v * vg_currency_unit(exp);
     double rounded = nearbyint(scaled);
     if (fabs(scaled - rounded) > 1e-9 * (scaled > 1 ? scaled : 1) * 1e3)
         return fail(err, "too_many_decimals", "amount",

@@ -63,6 +63,9 @@ typedef struct vg_tx_item {
 /* The exponent of ISO 4217 currency `code` (2 for EUR, 0 for JPY, 3 for KWD), or -1. */
 int vg_currency_exponent(const char *code);
 
+/* Minor units in one major unit: 10^exp, exactly (a table for ISO's exponents, not pow()). */
+double vg_currency_unit(int exp);
+
 /* Whether `code` is an assigned ISO 3166-1 alpha-2 country code (upper case). */
 bool vg_country_known(const char *code);
 

@@ -293,6 +293,29 @@ VG_TEST(codec_protobuf_gets_the_same_verdicts)
         ASSERT_STR_EQ(err.code, "invalid_id");
         ASSERT_STR_CONTAINS(err.message, "UTF-8");
     }
+    /* A bad byte is found wherever it sits (ids are scanned 8 bytes at a time), and the
+     * printable range's edges and UTF-8 pass everywhere. */
+    static const struct {
+        unsigned char byte;
+        const char *why;
+    } faults[] = {{0x01, "control"}, {0x1f, "control"}, {0x7f, "control"}, {0xff, "UTF-8"}};
+    char id[24];
+    for (size_t at = 0; at < 20; at++) {
+        for (size_t f = 0; f < VG_ARRAY_LEN(faults); f++) {
+            memset(id, 'x', 20);
+            id[20] = '\0';
+            id[at] = (char)faults[f].byte;
+            tx.account_id = id;
+            ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+            ASSERT_STR_EQ(err.code, "invalid_id");
+            ASSERT_STR_CONTAINS(err.message, faults[f].why);
+        }
+        memset(id, ' ', 20);
+        memcpy(id + (at < 18 ? at : 17), "\x7e\xc3\xa9", 3);
+        id[20] = '\0';
+        tx.account_id = id;
+        ASSERT_OK(vg_tx_validate(&tx, &lim, &err));
+    }
 }
 
 VG_TEST(codec_decision_json)
