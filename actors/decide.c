@@ -665,9 +665,8 @@ static int log_decisions(vg_decider_t *d, vg_pipe_item_t *items, size_t nrows)
         VG_CHECK(len <= bound); /* the bound is right (the buffer holds MAX_PACKED_DECISION) */
         d->drecs[r] = (vg_seglog_rec_t){VG_SEGLOG_TYPE_DECISION, it->tx->timestamp_ms,
                                         d->dbuf + used, (uint32_t)len};
-        if (it->want_packed && !it->packed) {
-            it->packed = vg_xmalloc(len);
-            memcpy(it->packed, d->dbuf + used, len);
+        if (it->want_packed) { /* borrowed: the caller copies it before the next batch */
+            it->packed = d->dbuf + used;
             it->packed_len = (uint32_t)len;
         }
         used += len;

@@ -78,8 +78,9 @@ typedef struct vg_pipe_item {
     uint64_t offset;
     vg_decision_t decision; /* OUT */
     /* IN: also hand back the new decision's record as logged (a packed Vigil.Decision), so a
-     * protobuf reply need not pack it again. OUT: malloc'd, the caller's to free; NULL for a
-     * replayed decision or when the batch failed before the decision log. */
+     * protobuf reply need not pack it again. OUT: in the decider's buffer, valid until its
+     * next batch (copy it); NULL for a replayed decision or when the batch failed before the
+     * decision log. */
     bool want_packed;
     uint8_t *packed;
     uint32_t packed_len;

@@ -122,6 +122,31 @@ static void answer(vg_append_msg_t *m, int status)
         VG_LOG_WARN("append answered to a stopped requester");
 }
 
+/* Copies a message's decisions back from the batch, and its packed decisions (borrowed from
+ * the decider until its next batch) into one block for the requester: one allocation per
+ * message, not one per transaction freed on another thread. */
+static void copy_back(vg_append_msg_t *m, const vg_pipe_item_t *from, bool ok)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; ok && i < m->n; i++)
+        bytes += from[i].packed ? from[i].packed_len : 0;
+    uint8_t *block = bytes ? vg_xmalloc(bytes) : NULL;
+    size_t used = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        vg_pipe_item_t *it = &m->items[i];
+        it->decision = from[i].decision;
+        it->packed = NULL;
+        it->packed_len = 0;
+        if (block && from[i].packed) {
+            memcpy(block + used, from[i].packed, from[i].packed_len);
+            it->packed = block + used;
+            it->packed_len = from[i].packed_len;
+            used += from[i].packed_len;
+        }
+    }
+    m->packed = block;
+}
+
 /* Applies every durable message's items in one decider batch (one model call, one state
  * commit), copies the decisions back, and answers. */
 static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append_msg_t *stop)
@@ -169,11 +194,8 @@ static void apply_and_answer(vg_partition_t *p, vg_append_msg_t *head, vg_append
     vg_append_msg_t *m = head;
     while (m != stop) {
         vg_append_msg_t *next = m->next_pending;
-        for (size_t i = 0; i < m->n; i++, k++) {
-            m->items[i].decision = p->batch[k].decision;
-            m->items[i].packed = p->batch[k].packed;
-            m->items[i].packed_len = p->batch[k].packed_len;
-        }
+        copy_back(m, p->batch + k, rc == 0);
+        k += m->n;
         answer(m, rc);
         atomic_fetch_sub_explicit(&p->waiting, 1, memory_order_release);
         m = next;

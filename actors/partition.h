@@ -40,7 +40,10 @@ typedef struct vg_append_msg {
     size_t n;
     uint64_t first_offset; /* OUT */
     int status;            /* OUT */
-    uint64_t last_offset;  /* partition-private */
+    /* OUT: one malloc'd block holding the packed decisions that items[].packed point into
+     * (the requester frees it, NULL when there are none); the requester sets it to NULL. */
+    uint8_t *packed;
+    uint64_t last_offset; /* partition-private */
     struct vg_append_msg *next_pending;
 } vg_append_msg_t;
 

@@ -342,9 +342,10 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
         } else if (--s->waiting == 0) {
             slot_accepted(s);
         }
-        free(it->packed);
         it->packed = NULL;
     }
+    free(tp->msg.packed);
+    tp->msg.packed = NULL;
     c->batches--;
     if (--b->outstanding == 0)
         batch_free(b, c->t->o.nparts);
@@ -436,6 +437,7 @@ static void batch_send(struct conn *c)
         tp->b = b;
         tp->msg.items = tp->items;
         tp->msg.n = tp->n;
+        tp->msg.packed = NULL;
         send_part(c, tp, p);
         stalled = stalled || tp->unsent;
     }
