@@ -152,10 +152,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 enum text_fault { TEXT_OK, TEXT_CONTROL, TEXT_NOT_UTF8 };
 
-/* Walks the n bytes at v: valid UTF-8 (what JSON can carry; protobuf-c does not check it),
- * and, unless controls are allowed, no control character. Printable ASCII takes one
- * comparison a byte: most text is nothing else. */
-/* Whether the 8 bytes at v are all printable ASCII (0x20..0x7e): the common case, 8 at a time. */
+/* Whether the 8 bytes at v are all printable ASCII (0x20..0x7e). */
 static bool printable8(const char *v)
 {
     const uint64_t ones = 0x0101010101010101ull;
@@ -167,6 +164,9 @@ static bool printable8(const char *v)
     return ((w & highs) | below_space | ((del - ones) & ~del & highs)) == 0;
 }
 
+/* Walks the n bytes at v: valid UTF-8 (what JSON can carry; protobuf-c does not check it),
+ * and, unless controls are allowed, no control character. Printable ASCII, most text, is
+ * taken 8 bytes at a time, then one comparison a byte. */
 static enum text_fault text_scan(const char *v, size_t n, bool controls_ok)
 {
     size_t i = 0;
