@@ -54,6 +54,9 @@ struct elem {
     const vg_tx_error_t *error;
 };
 
+/* One request's work: allocated with its elements and per-partition parts in one block; the
+ * packed records and the parts' item arrays come from its arena (one more allocation for a
+ * request of a few transactions, not one per record and per part). */
 struct job {
     enum job_kind kind;
     vg_http_req_t *req;
@@ -63,7 +66,10 @@ struct job {
     struct elem *e;
     struct part_job *pj; /* per partition */
     unsigned outstanding;
+    vg_arena_t arena;
 };
+
+#define JOB_ARENA_BLOCK 4096u
 
 static void ingest_receive(vg_actor_t *self, vg_msg_t *msg)
 {
@@ -78,20 +84,13 @@ static void ingest_on_stop(vg_actor_t *self)
 
 static const vg_actor_ops_t ingest_ops = {"ingest-http", ingest_receive, ingest_on_stop};
 
-static void job_free(struct job *j, unsigned nparts)
+static void job_free(struct job *j)
 {
-    for (size_t i = 0; i < j->n; i++)
-        free(j->e[i].payload);
-    for (unsigned p = 0; p < nparts; p++) {
-        free(j->pj[p].items);
-        free(j->pj[p].elem);
-    }
     if (j->txs)
         vg_tx_items_free(j->txs, j->n);
     if (j->labels)
         vg_label_items_free(j->labels, j->n);
-    free(j->e);
-    free(j->pj);
+    vg_arena_close(&j->arena);
     free(j);
 }
 
@@ -156,11 +155,11 @@ static void finish_score(struct job *j)
 }
 
 /* All replies are in: 202 with what was accepted, or the right error status. */
-static void finish(vg_ingest_t *ing, struct job *j)
+static void finish(struct job *j)
 {
     if (j->kind == JOB_SCORE) {
         finish_score(j);
-        job_free(j, ing->nparts);
+        job_free(j);
         return;
     }
     json_t *accepted = json_array();
@@ -204,12 +203,12 @@ static void finish(vg_ingest_t *ing, struct job *j)
     int status = n_ok ? 202 : n_overload ? 429 : n_invalid == j->n ? 400 : 503;
     respond_json(j->req, status,
                  json_pack("{s:o, s:o}", "accepted", accepted, "rejected", rejected));
-    job_free(j, ing->nparts);
+    job_free(j);
 }
 
 static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
 {
-    vg_ingest_t *ing = vg_container_of(self, vg_ingest_t, actor);
+    (void)self;
     struct part_job *pj = ctx;
     struct job *j = pj->job;
     vg_append_msg_t *m = (vg_append_msg_t *)reply;
@@ -221,15 +220,16 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
             e->dec = pj->items[k].decision;
     }
     if (--j->outstanding == 0)
-        finish(ing, j);
+        finish(j);
 }
 
 static void add_to_partition(struct job *j, unsigned p, size_t i, uint16_t type, int64_t ts)
 {
     struct part_job *pj = &j->pj[p];
     if (!pj->items) {
-        pj->items = vg_xcalloc(j->n, sizeof(*pj->items));
-        pj->elem = vg_xmalloc(j->n * sizeof(*pj->elem));
+        pj->items = vg_arena_alloc(&j->arena, j->n * sizeof(*pj->items));
+        memset(pj->items, 0, j->n * sizeof(*pj->items));
+        pj->elem = vg_arena_alloc(&j->arena, j->n * sizeof(*pj->elem));
     }
     vg_pipe_item_t *it = &pj->items[pj->n];
     it->rec = (vg_seglog_rec_t){type, ts, j->e[i].payload, (uint32_t)j->e[i].len};
@@ -258,7 +258,7 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
             continue;
         it->tx.pb.received_ms = now;
         e->len = vigil__transaction__get_packed_size(&it->tx.pb);
-        e->payload = vg_xmalloc(e->len ? e->len : 1);
+        e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);
         vigil__transaction__pack(&it->tx.pb, e->payload);
         add_to_partition(j, p, i, VG_SEGLOG_TYPE_TRANSACTION, it->tx.pb.timestamp_ms);
     }
@@ -277,7 +277,7 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         if (!it->ok)
             continue;
         e->len = vigil__label__get_packed_size(&it->pb);
-        e->payload = vg_xmalloc(e->len ? e->len : 1);
+        e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);
         vigil__label__pack(&it->pb, e->payload);
         int64_t ts = it->pb.reported_at_ms;
         unsigned to =
@@ -312,7 +312,7 @@ static void send_job(vg_ingest_t *ing, struct job *j)
             j->e[pj->elem[k]].fail = rc == VG_EMAILBOX_FULL ? "overloaded" : "unavailable";
     }
     if (--j->outstanding == 0)
-        finish(ing, j);
+        finish(j);
 }
 
 static bool json_body(vg_http_req_t *req)
@@ -325,14 +325,22 @@ static bool json_body(vg_http_req_t *req)
     return false;
 }
 
+static size_t align_up(size_t n, size_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
 static struct job *new_job(vg_ingest_t *ing, vg_http_req_t *req, enum job_kind kind, size_t n)
 {
-    struct job *j = vg_xcalloc(1, sizeof(*j));
+    size_t e_at = align_up(sizeof(struct job), _Alignof(struct elem));
+    size_t pj_at = align_up(e_at + n * sizeof(struct elem), _Alignof(struct part_job));
+    struct job *j = vg_xcalloc(1, pj_at + ing->nparts * sizeof(struct part_job));
     j->kind = kind;
     j->req = req;
     j->n = n;
-    j->e = vg_xcalloc(n, sizeof(*j->e));
-    j->pj = vg_xcalloc(ing->nparts, sizeof(*j->pj));
+    j->e = (struct elem *)((char *)j + e_at);
+    j->pj = (struct part_job *)((char *)j + pj_at);
+    vg_arena_init(&j->arena, JOB_ARENA_BLOCK);
     return j;
 }
 
