@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,8 @@
 #define HDR_VALUE_MAX    512
 #define PATH_MAX_LEN     2048
 #define QUERY_MAX_LEN    2048
+#define REQ_INLINE       2048 /* a request's inline space for its strings, body and answer */
+#define RESP_RESERVE     1024 /* of it, kept for the answer when a body goes inline */
 
 enum req_state { REQ_READING, REQ_HANDLING, REQ_ANSWERED };
 
@@ -98,11 +101,39 @@ struct vg_http_req {
     bool ch_digit;    /* the size line has a digit */
     uint8_t ch_state;
     uint64_t ch_left; /* bytes left in the chunk, or its size while its line is read */
+    /* A typical request's strings, body and answer, taken in turn (req_take): one allocation
+     * per request instead of one each. Not zeroed; the fields above are. */
+    size_t inl_used;
+    unsigned char inl[REQ_INLINE];
 };
 
 struct conn {
     vg_http_req_t *req;
 };
+
+/* n bytes from the request's inline space, or malloc'd when they do not fit. */
+static void *req_take(vg_http_req_t *req, size_t n)
+{
+    if (n > sizeof(req->inl) - req->inl_used)
+        return vg_xmalloc(n);
+    void *p = req->inl + req->inl_used;
+    req->inl_used += n;
+    return p;
+}
+
+static bool req_inline(const vg_http_req_t *req, const void *p)
+{
+    uintptr_t at = (uintptr_t)p;
+    uintptr_t lo = (uintptr_t)req->inl;
+    return at >= lo && at < lo + sizeof(req->inl);
+}
+
+/* Frees what req_take gave, unless it is inline. */
+static void req_give_back(vg_http_req_t *req, void *p)
+{
+    if (!req_inline(req, p))
+        free(p);
+}
 
 struct vg_http {
     uv_loop_t *loop;
@@ -380,11 +411,12 @@ static void on_close_timer_closed(uv_handle_t *t)
 
 /* ---- requests ---- */
 
-static void set_str(char **dst, const char *src, size_t len)
+static char *take_str(vg_http_req_t *req, const char *src, size_t len)
 {
-    *dst = vg_xmalloc(len + 1);
-    memcpy(*dst, src, len);
-    (*dst)[len] = '\0';
+    char *s = req_take(req, len + 1);
+    memcpy(s, src, len);
+    s[len] = '\0';
+    return s;
 }
 
 static const char *detect_method(struct lws *wsi)
@@ -423,7 +455,7 @@ static void copy_headers(vg_http_req_t *req, struct lws *wsi)
         else
             n = lws_hdr_custom_copy(wsi, buf, sizeof(buf), "x-request-id:", 13);
         if (n > 0)
-            set_str(&req->hdr[i], buf, (size_t)n);
+            req->hdr[i] = take_str(req, buf, (size_t)n);
     }
 }
 
@@ -443,7 +475,7 @@ static void copy_query(vg_http_req_t *req, struct lws *wsi)
         memcpy(buf + used, part, (size_t)n);
         used += (size_t)n;
     }
-    set_str(&req->query, buf, used);
+    req->query = take_str(req, buf, used);
 }
 
 /* Finds the route for req; *path_known says whether another method would have matched. */
@@ -548,13 +580,14 @@ static int on_transfer_encoding(struct lws *wsi, vg_http_req_t *req, bool has_le
 /* LWS_CALLBACK_HTTP: headers are in. Returns what the callback returns. */
 static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path, size_t len)
 {
-    vg_http_req_t *req = vg_xcalloc(1, sizeof(*req));
+    vg_http_req_t *req = vg_xmalloc(sizeof(*req));
+    memset(req, 0, offsetof(vg_http_req_t, inl));
     req->http = h;
     req->wsi = wsi;
     req->state = REQ_READING;
     c->req = req;
     vg_strlcpy(req->method, detect_method(wsi), sizeof(req->method));
-    set_str(&req->path, path, len < PATH_MAX_LEN ? len : PATH_MAX_LEN);
+    req->path = take_str(req, path, len < PATH_MAX_LEN ? len : PATH_MAX_LEN);
     copy_query(req, wsi);
     copy_headers(req, wsi);
     bool path_known = false;
@@ -611,11 +644,23 @@ static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t
     }
     if (len == 0)
         return true;
+    if (!req->body) { /* inline when it fits, leaving room for the answer */
+        size_t room = sizeof(req->inl) - req->inl_used;
+        size_t inline_cap = room > RESP_RESERVE ? room - RESP_RESERVE : 0;
+        if (len <= inline_cap) {
+            req->body = req_take(req, inline_cap);
+            req->body_cap = inline_cap;
+        }
+    }
     if (req->body_len + len > req->body_cap) {
-        size_t cap = req->body_cap ? req->body_cap : 4096;
+        size_t cap = req->body_cap > 4096 ? req->body_cap : 4096;
         while (cap < req->body_len + len)
             cap *= 2;
-        req->body = vg_xrealloc(req->body, cap);
+        unsigned char *old = req->body;
+        bool was_inline = req_inline(req, old);
+        req->body = was_inline ? vg_xmalloc(cap) : vg_xrealloc(old, cap);
+        if (was_inline)
+            memcpy(req->body, old, req->body_len);
         req->body_cap = cap;
     }
     memcpy(req->body + req->body_len, in, len);
@@ -925,9 +970,10 @@ static void answer(vg_http_req_t *req, int status, const char *content_type, con
     count_status(req->http, status);
     req->state = REQ_ANSWERED;
     req->status = status;
-    req->content_type = vg_xstrdup(content_type ? content_type : "application/octet-stream");
-    req->extra_headers = extra_headers ? vg_xstrdup(extra_headers) : NULL;
-    req->resp = vg_xmalloc(len ? len : 1);
+    const char *ct = content_type ? content_type : "application/octet-stream";
+    req->content_type = take_str(req, ct, strlen(ct));
+    req->extra_headers = extra_headers ? take_str(req, extra_headers, strlen(extra_headers)) : NULL;
+    req->resp = req_take(req, len ? len : 1);
     if (len)
         memcpy(req->resp, body, len);
     req->resp_len = len;
@@ -979,14 +1025,14 @@ static void json_error(vg_http_req_t *req, int status, const char *code, const c
 
 static void req_free(vg_http_req_t *req)
 {
-    free(req->path);
-    free(req->query);
+    req_give_back(req, req->path);
+    req_give_back(req, req->query);
     for (int i = 0; i < H_COUNT; i++)
-        free(req->hdr[i]);
-    free(req->body);
-    free(req->content_type);
-    free(req->extra_headers);
-    free(req->resp);
+        req_give_back(req, req->hdr[i]);
+    req_give_back(req, req->body);
+    req_give_back(req, req->content_type);
+    req_give_back(req, req->extra_headers);
+    req_give_back(req, req->resp);
     free(req);
 }
 

@@ -355,6 +355,57 @@ static void chunked_round(int port, const char *const *wire, size_t nparts, cons
     vg_tc_close(&c);
 }
 
+/* A body that comes in pieces, the first small enough to be kept inside the request and the
+ * whole too big for it, is read whole: every transaction of the batch is accepted. */
+VG_TEST(serve_reads_a_body_that_comes_in_pieces)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    enum { N = 40 };
+    char body[N * 160 + 8];
+    size_t len = 0;
+    body[len++] = '[';
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(body + len, sizeof(body) - len,
+                                "%s{\"transaction_id\":\"piece-%02d\",\"account_id\":\"a%d\","
+                                "\"amount\":\"1.00\",\"currency\":\"EUR\","
+                                "\"timestamp\":\"2026-01-01T00:00:00Z\"}",
+                                i ? "," : "", i, i % 7);
+    body[len++] = ']';
+    body[len] = '\0';
+    ASSERT_GT(len, 4096); /* over the request's inline space */
+    char head[256];
+    snprintf(head, sizeof(head),
+             "POST /v1/transactions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n",
+             len);
+    vg_tc_conn_t c;
+    ASSERT_OK(vg_tc_connect(&c, e.http_port));
+    ASSERT_OK(vg_tc_send_raw(&c, head));
+    static const size_t cuts[] = {100, 900, 2000};
+    size_t from = 0;
+    for (size_t k = 0; k <= VG_ARRAY_LEN(cuts); k++) {
+        size_t to = k < VG_ARRAY_LEN(cuts) ? cuts[k] : len;
+        char piece[sizeof(body)];
+        memcpy(piece, body + from, to - from);
+        piece[to - from] = '\0';
+        ASSERT_OK(vg_tc_send_raw(&c, piece));
+        struct timespec ts = {0, 20 * 1000000}; /* separate reads on the server */
+        nanosleep(&ts, NULL);
+        from = to;
+    }
+    char buf[16384] = "";
+    if (!recv_until(c.fd, "\"rejected\":[]", buf, sizeof(buf), 10000))
+        VG_FAIL("wanted every transaction accepted, got \"%s\"", buf);
+    ASSERT_STR_CONTAINS(buf, "HTTP/1.1 202");
+    ASSERT_STR_CONTAINS(buf, "\"transaction_id\":\"piece-39\"");
+    vg_tc_close(&c);
+    char *got = NULL;
+    ASSERT_EQ(get(e.http_port, "/v1/transactions/piece-00", &got), 200);
+    free(got);
+    expect_clean_exit(&e, SIGTERM);
+}
+
 /* A body sent with Transfer-Encoding: chunked (what Node.js's http.request sends when no
  * Content-Length is set) is decoded: chunk extensions and trailers ignored, the framing split
  * anywhere across reads. libwebsockets 4.1 passes such a body on with its framing and reads no
