@@ -478,11 +478,11 @@ static void copy_query(vg_http_req_t *req, struct lws *wsi)
     req->query = take_str(req, buf, used);
 }
 
-/* Finds the route for req; *path_known says whether another method would have matched. */
+/* The first route for req's path and method (HEAD takes GET's). When there is none,
+ * *path_known says whether the path has routes, and `allow` lists their methods (for 405). */
 static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *req,
                                       bool *path_known, char *allow, size_t allow_len)
 {
-    const struct route *found = NULL;
     size_t used = 0;
     allow[0] = '\0';
     *path_known = false;
@@ -493,15 +493,14 @@ static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *r
         if (!hit)
             continue;
         *path_known = true;
-        if (!found && strcmp(r->method, req->method) == 0)
-            found = r;
-        if (!found && strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)
-            found = r;
+        if (strcmp(r->method, req->method) == 0 ||
+            (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
+            return r; /* the first that takes the method; `allow` only matters for a 405 */
         int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
         if (n > 0 && (size_t)n < allow_len - used)
             used += (size_t)n;
     }
-    return found;
+    return NULL;
 }
 
 /* Runs the handler. An answer given during the call is written from the WRITEABLE
