@@ -651,15 +651,17 @@ static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t
             req->body_cap = inline_cap;
         }
     }
-    if (req->body_len + len > req->body_cap) {
+    if (!req->body || req->body_len + len > req->body_cap) {
         size_t cap = req->body_cap > 4096 ? req->body_cap : 4096;
         while (cap < req->body_len + len)
             cap *= 2;
-        unsigned char *old = req->body;
-        bool was_inline = req_inline(req, old);
-        req->body = was_inline ? vg_xmalloc(cap) : vg_xrealloc(old, cap);
-        if (was_inline)
-            memcpy(req->body, old, req->body_len);
+        if (req->body && req_inline(req, req->body)) { /* moves to the heap */
+            unsigned char *grown = vg_xmalloc(cap);
+            memcpy(grown, req->body, req->body_len);
+            req->body = grown;
+        } else {
+            req->body = vg_xrealloc(req->body, cap);
+        }
         req->body_cap = cap;
     }
     memcpy(req->body + req->body_len, in, len);
