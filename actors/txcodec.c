@@ -8,6 +8,7 @@
 #include "models/features.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
+#include "runtime/numfmt.h"
 #include "runtime/timefmt.h"
 
 #include <jansson.h>
@@ -903,7 +904,7 @@ static void jb_real(struct jbuf *b, double v)
         return;
     }
     char t[40];
-    int n = snprintf(t, sizeof(t), "%.9g", v);
+    int n = vg_fmt_g9(v, t, sizeof(t));
     if (n <= 0 || (size_t)n >= sizeof(t) - 3)
         return;
     size_t len = (size_t)n;
