@@ -103,6 +103,7 @@ struct client {
     bool finished;
     int rc;
     char idpfx[48];
+    uint64_t idpfx_hash;   /* --random-ids: mixed with each request's number */
     int64_t event_base_ms; /* simulated event time of request 0 */
     vg_arena_t arena;      /* one TCP reply's decoded message */
     ProtobufCAllocator pa;
@@ -196,6 +197,7 @@ static struct client *client_new(const vg_bi_opts_t *o, unsigned run, unsigned i
     c->tfd = -1;
     c->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)index + 1) * 0xbf58476d1ce4e5b9ull;
     snprintf(c->idpfx, sizeof(c->idpfx), "b-%s-%u.%u-", o->prefix, run, index);
+    c->idpfx_hash = vg_hash64(c->idpfx, strlen(c->idpfx));
     c->event_base_ms = vg_clock_wall_ms() - 20 * 86400000LL;
     unsigned nthreads = (unsigned)o->threads;
     c->nconns = (size_t)(o->conns / nthreads + (index < o->conns % nthreads ? 1 : 0));
@@ -353,7 +355,7 @@ struct fields {
 static void make_fields(struct client *c, uint64_t n, struct fields *f)
 {
     if (c->o->random_ids) { /* unique: the prefix is unique, and the hash of it and n mixes */
-        uint64_t h = vg_hash64(c->idpfx, strlen(c->idpfx)) ^ n;
+        uint64_t h = c->idpfx_hash ^ n;
         snprintf(f->id, sizeof(f->id), "%016llx%016llx", (unsigned long long)vg_hash_u64(h),
                  (unsigned long long)vg_hash_u64(h ^ 0x9e3779b97f4a7c15ull));
     } else {

@@ -80,14 +80,13 @@ static bool nine_digits(double a, uint64_t *digits, int *x10)
     return false;
 }
 
-/* Appends the digits of d (nine of them) to p. */
-static char *put_digits(char *p, uint64_t d)
+/* Writes the nine digits of d to p. */
+static void put_digits(char *p, uint64_t d)
 {
     for (int i = DIGITS - 1; i >= 0; i--) {
         p[i] = (char)('0' + d % 10);
         d /= 10;
     }
-    return p + DIGITS;
 }
 
 int vg_fmt_g9(double v, char *out, size_t len)

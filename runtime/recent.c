@@ -20,7 +20,7 @@
 #define PROBES       7u
 
 struct vg_recent {
-    void *mem;
+    void *mem;           /* w's memory untyped, for free and prefetch (no _Atomic cast) */
     _Atomic uint64_t *w; /* mem: nblocks blocks of BLOCK_WORDS */
     uint64_t nblocks;
     uint64_t per_gen; /* keys a generation takes before the older one is emptied */
