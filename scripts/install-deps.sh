@@ -9,7 +9,7 @@ PKGS=(
     libprotobuf-c-dev protobuf-c-compiler
     libxgboost-dev
     libwebsockets-dev
-    libjansson-dev libinih-dev libssl-dev
+    libjansson-dev libcjson-dev libinih-dev libssl-dev
     clang clang-format clang-tidy libclang-rt-14-dev
     curl procps
 )

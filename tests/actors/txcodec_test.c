@@ -9,6 +9,7 @@
 #include "runtime/compiler.h"
 #include "tests/vg_test.h"
 
+#include <cJSON.h>
 #include <jansson.h>
 #include <math.h>
 
@@ -82,7 +83,7 @@ VG_TEST(codec_every_bad_input_has_code_and_field)
     const struct bad_case cases[] = {
         {"{\"account_id\":\"A1\",\"amount\":1,\"currency\":\"EUR\",\"timestamp\":1795502400000}",
          "missing_field", "transaction_id"},
-        {"{" BASE ",\"transaction_id\":\"\"}", "invalid_json", ""}, /* duplicate key */
+        {"{" BASE ",\"transaction_id\":\"\"}", "invalid_json", "transaction_id"}, /* twice */
         {"{\"transaction_id\":\"\",\"account_id\":\"A1\",\"amount\":1,\"currency\":\"EUR\","
          "\"timestamp\":1795502400000}",
          "missing_field", "transaction_id"},
@@ -109,7 +110,7 @@ VG_TEST(codec_every_bad_input_has_code_and_field)
          "\"timestamp\":\"yesterday\"}",
          "invalid_timestamp", "timestamp"},
         {"{" BASE ",\"amount\":1,\"colour\":\"red\"}", "unknown_field", "colour"},
-        {"{" BASE ",\"amount\":1,\"account_id\":5}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"account_id\":5}", "invalid_json", "account_id"},
         {"{" BASE ",\"amount\":1,\"mcc\":\"5411\"}", "invalid_mcc", "mcc"},
         {"{" BASE ",\"amount\":1,\"channel\":\"pigeon\"}", "invalid_channel", "channel"},
         {"{" BASE ",\"amount\":1,\"ip\":\"300.1.1.1\"}", "invalid_ip", "ip"},
@@ -119,6 +120,20 @@ VG_TEST(codec_every_bad_input_has_code_and_field)
         {"{" BASE ",\"amount\":1,\"attributes\":{\"a\":1}}", "invalid_type", "attributes.a"},
         {"{" BASE ",\"amount\":1,\"card_id\":\"a\\u0001b\"}", "invalid_id", "card_id"},
         {"[1]", "invalid_type", ""},
+        /* What cJSON would take and JSON does not (see "what cJSON lets through"). */
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\\u0000b\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\tb\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\xff\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\xc3\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":01}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1.}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1e}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":-}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1} x", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"abc}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"mcc\":54.5}", "invalid_mcc", "mcc"},
+        {"{" BASE ",\"amount\":1,\"attributes\":{\"a\":\"1\",\"a\":\"2\"}}", "invalid_attribute",
+         "attributes.a"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
         vg_tx_item_t *items = NULL;
@@ -208,10 +223,11 @@ VG_TEST(codec_array_reports_bad_elements_by_index)
     free(ej);
 }
 
-/* jansson's memory during a parse comes from a region of the thread's that the next parse
+/* cJSON's memory during a parse comes from a region of the thread's that the next parse
  * reuses: what the items keep must be their own copies, a body far bigger than one region
- * block parses, and jansson outside a parse (an error's JSON, freed with free) is malloc's. */
-VG_TEST(codec_parse_keeps_nothing_of_jansson_memory)
+ * block parses, and cJSON outside a parse, like jansson (an error's JSON, freed with free), has
+ * malloc's. */
+VG_TEST(codec_parse_keeps_nothing_of_the_parsers_memory)
 {
     enum { N = 1000 };
     size_t cap = (size_t)N * 200 + 16;
@@ -255,6 +271,88 @@ VG_TEST(codec_parse_keeps_nothing_of_jansson_memory)
     char *j = vg_tx_to_json(&tx);
     ASSERT_STR_CONTAINS(j, "\"after\"");
     free(j); /* malloc's memory: a region's would make free() abort */
+    cJSON *c = cJSON_Parse("{\"k\":\"v\"}");
+    ASSERT_TRUE(c != NULL);
+    cJSON_Delete(c); /* the same for cJSON's hooks */
+}
+
+VG_TEST(codec_labels_parse_and_refuse_a_key_twice)
+{
+    const char *json = "[{\"transaction_id\":\"t1\",\"is_fraud\":true,\"source\":\"chargeback\","
+                       "\"reported_at\":1795502400000},"
+                       "{\"transaction_id\":\"t2\",\"is_fraud\":false,\"is_fraud\":true},"
+                       "{\"transaction_id\":\"t3\"},{\"transaction_id\":\"t4\",\"is_fraud\":1}]";
+    vg_label_item_t *items = NULL;
+    size_t n = 0;
+    vg_tx_error_t err;
+    ASSERT_OK(vg_label_parse_json(json, strlen(json), &lim, &items, &n, &err));
+    ASSERT_EQ(n, 4);
+    ASSERT_TRUE(items[0].ok);
+    ASSERT_STR_EQ(items[0].pb.transaction_id, "t1");
+    ASSERT_STR_EQ(items[0].pb.source, "chargeback");
+    ASSERT_TRUE(items[0].pb.is_fraud);
+    ASSERT_EQ(items[0].pb.reported_at_ms, 1795502400000);
+    ASSERT_FALSE(items[1].ok);
+    ASSERT_STR_EQ(items[1].error.code, "invalid_json");
+    ASSERT_STR_EQ(items[1].error.field, "is_fraud");
+    ASSERT_FALSE(items[2].ok);
+    ASSERT_STR_EQ(items[2].error.code, "missing_field");
+    ASSERT_STR_EQ(items[2].error.field, "is_fraud");
+    ASSERT_FALSE(items[3].ok);
+    ASSERT_STR_EQ(items[3].error.code, "invalid_type");
+    vg_label_items_free(items, n);
+    const char *nul = "[{\"transaction_id\":\"a\\u0000\",\"is_fraud\":true}]";
+    ASSERT_ERR(vg_label_parse_json(nul, strlen(nul), &lim, &items, &n, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "invalid_json");
+}
+
+/* The body is checked before cJSON parses it, strings 8 bytes at a time: a raw control
+ * character, a byte that is not UTF-8 or \\u0000 is found wherever it sits in a string, and
+ * what is fine there (UTF-8, an escaped quote, the printable range's edges) passes anywhere. */
+VG_TEST(codec_body_faults_are_found_at_every_position)
+{
+    static const struct {
+        const char *put;
+        const char *why; /* NULL: accepted */
+    } cases[] = {{"\x01", "control character"},
+                 {"\x1f", "control character"},
+                 {"\xff", "not UTF-8"},
+                 {"\xc3(", "not UTF-8"},
+                 {"\\u0000", "NUL"},
+                 {"\xc3\xa9", NULL},
+                 {"\\\"", NULL},
+                 {"\\\\", NULL},
+                 {" ~\x7f", NULL}};
+    for (size_t at = 0; at < 20; at++) {
+        for (size_t c = 0; c < VG_ARRAY_LEN(cases); c++) {
+            char id[40];
+            memset(id, 'x', at);
+            snprintf(id + at, sizeof(id) - at, "%s%.*s", cases[c].put, (int)(20 - at),
+                     "yyyyyyyyyyyyyyyyyyyy");
+            char json[256];
+            snprintf(json, sizeof(json), "{" BASE ",\"amount\":1,\"attributes\":{\"k\":\"%s\"}}",
+                     id);
+            vg_tx_item_t *items = NULL;
+            size_t n = 0;
+            vg_tx_error_t err;
+            int rc = vg_tx_parse_json(json, strlen(json), &lim, &items, &n, &err);
+            if (!cases[c].why) {
+                if (rc != 0 || !items[0].ok)
+                    VG_FAIL("at %zu case %zu refused: %s (%s)", at, c, json,
+                            rc ? err.message : items[0].error.message);
+                vg_tx_items_free(items, n);
+                continue;
+            }
+            if (rc == 0)
+                VG_FAIL("at %zu case %zu accepted: %s", at, c, json);
+            ASSERT_STR_EQ(err.code, "invalid_json");
+            ASSERT_STR_CONTAINS(err.message, cases[c].why);
+            char col[32]; /* the fault's own column, 1-based */
+            snprintf(col, sizeof(col), "column %zu:",
+                     strlen("{" BASE ",\"amount\":1,\"attributes\":{\"k\":\"") + at + 1);
+            ASSERT_STR_CONTAINS(err.message, col);
+        }
+    }
 }
 
 VG_TEST(codec_protobuf_gets_the_same_verdicts)
