@@ -603,7 +603,9 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
  * with a call of its own). cJSON is lenient where RFC 8259 is not, so the raw body is
  * checked first for what it would let through: a raw control character or bytes that are not
  * UTF-8 in a string, \u0000 (which cJSON turns into a NUL that silently cuts the string
- * short: "a\u0000b" would become the id "a"), and numbers outside JSON's grammar ("01", "1.").
+ * short: "a\u0000b" would become the id "a"; a \u without four hex digits is read as one),
+ * numbers outside JSON's grammar ("01", "1."), and control characters between values (cJSON
+ * skips every byte up to the space as white space).
  * Duplicate keys are refused where the fields are read. Structure is cJSON's to check. */
 
 /* The bytes of the 8 at s that a string cannot simply pass over (a control, non-ASCII, a quote
@@ -618,6 +620,31 @@ static uint64_t special8(const unsigned char *s)
     uint64_t q = w ^ ('"' * ones);
     uint64_t b = w ^ ('\\' * ones);
     return (w | ((w - 0x20 * ones) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+static bool is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* The length of the escape at s[i] (a backslash), or 0 with *why set. cJSON reads a \u
+ * whose four hex digits are not all there as U+0000, and U+0000 itself becomes a NUL that
+ * ends its C string early: both are refused here. */
+static size_t lex_escape(const unsigned char *s, size_t len, size_t i, const char **why)
+{
+    unsigned char e = i + 1 < len ? s[i + 1] : 0;
+    if (e != 0 && strchr("\"\\/bfnrt", e))
+        return 2;
+    if (e == 'u') {
+        bool hex = i + 6 <= len && is_hex(s[i + 2]) && is_hex(s[i + 3]) && is_hex(s[i + 4]) &&
+                   is_hex(s[i + 5]);
+        if (hex && memcmp(s + i + 2, "0000", 4) != 0)
+            return 6;
+        *why = hex ? "\\u0000 (NUL) in a string" : "\\u without four hex digits";
+        return 0;
+    }
+    *why = "an unknown escape in a string";
+    return 0;
 }
 
 /* From just after a string's opening quote: the offset just after its closing quote, or the
@@ -642,12 +669,8 @@ static size_t lex_string(const unsigned char *s, size_t len, size_t i, const cha
         size_t n = 1;
         if (c == '"')
             return i + 1;
-        if (c == '\\' && i + 6 <= len && memcmp(s + i + 1, "u0000", 5) == 0) {
-            *why = "\\u0000 (NUL) in a string";
-            return i;
-        }
         if (c == '\\')
-            n = 2; /* an escaped quote or backslash does not end or start anything */
+            n = lex_escape(s, len, i, why); /* an escaped quote does not end the string */
         else if (c < 0x20)
             *why = "control character in a string (escape it)";
         else if (c >= 0x80 && (n = utf8_len(s + i, len - i)) == 0)
@@ -708,6 +731,8 @@ static size_t lex_check(const char *body, size_t len, const char **why)
                 *why = "a number not in JSON's form";
             else
                 i = end;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            *why = "a control character"; /* cJSON would skip it as white space */
         } else {
             i++;
         }
@@ -805,7 +830,7 @@ static const cJSON *load_body(const char *body, size_t len, const vg_tx_limits_t
     body_region_begin();
     const char *end = NULL;
     const cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
-    while (root && end < body + len && strchr(" \t\r\n", *end))
+    while (root && end < body + len && *end != '\0' && strchr(" \t\r\n", *end))
         end++;
     if (!root || end < body + len) {
         body_region_end();

@@ -131,6 +131,13 @@ VG_TEST(codec_every_bad_input_has_code_and_field)
         {"{" BASE ",\"amount\":-}", "invalid_json", ""},
         {"{" BASE ",\"amount\":1} x", "invalid_json", ""},
         {"{" BASE ",\"amount\":1,\"card_id\":\"abc}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\\u00e;\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\\u00\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":1,\"card_id\":\"a\\x\"}", "invalid_json", ""},
+        {"{" BASE ",\"amount\":\x01"
+         "1}",
+         "invalid_json", ""},
+        {"{" BASE ",\"amount\":1}\x0b", "invalid_json", ""},
         {"{" BASE ",\"amount\":1,\"mcc\":54.5}", "invalid_mcc", "mcc"},
         {"{" BASE ",\"amount\":1,\"attributes\":{\"a\":\"1\",\"a\":\"2\"}}", "invalid_attribute",
          "attributes.a"},
@@ -320,7 +327,9 @@ VG_TEST(codec_body_faults_are_found_at_every_position)
                  {"\xc3(", "not UTF-8"},
                  {"\\u0000", "NUL"},
                  {"\xc3\xa9", NULL},
+                 {"\\u00e;", "four hex digits"},
                  {"\\\"", NULL},
+                 {"\\u00E9\\n", NULL},
                  {"\\\\", NULL},
                  {" ~\x7f", NULL}};
     for (size_t at = 0; at < 20; at++) {
