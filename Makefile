@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= 2
 
-.PHONY: all deps build demo test test-asan test-tsan test-release format format-check tidy clean
+.PHONY: all deps build demo test test-asan test-tsan test-release fuzz format format-check tidy clean
 
 all: build
 
@@ -36,6 +36,18 @@ test-release: deps
 	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build build-release -j$(JOBS)
 	cd build-release && ctest --output-on-failure -j$(JOBS) -L unit
+
+# libFuzzer on the JSON ingest codec (tests/fuzz/txcodec_fuzz.c); not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_PKGS = libcjson jansson libprotobuf-c libuv lmdb
+fuzz: build
+	@clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$(BUILD) \
+		$$(pkg-config --cflags $(FUZZ_PKGS)) tests/fuzz/txcodec_fuzz.c actors/txcodec.c \
+		$(BUILD)/libvg_models.a $(BUILD)/libvg_storage.a $(BUILD)/libvg_proto.a \
+		$(BUILD)/libvg_runtime.a $$(pkg-config --libs $(FUZZ_PKGS)) -lm -lpthread \
+		-o $(BUILD)/txcodec_fuzz
+	@mkdir -p $(BUILD)/fuzz-corpus && cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
+	cd $(BUILD) && ./txcodec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=600 fuzz-corpus
 
 tidy: build
 	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'runtime/*.c' 'config/*.c' 'storage/*.c' \

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the JSON ingest codec (actors/txcodec.c): `make fuzz`
+ * (FUZZ_SECONDS=60 by default). Built with clang, ASan and UBSan; not part of `make test`.
+ *
+ * Besides crashes and sanitizer reports, it holds vigil's verdicts against jansson's, a
+ * strict RFC 8259 parser: a body jansson takes as JSON is never invalid_json here (unless it
+ * holds a control character outside strings, which jansson lets through), and no element of
+ * a body jansson refuses is accepted (unless jansson refused it for a key given twice, which
+ * vigil reports per element, or for an integer too big for it, which vigil reads as a
+ * double). cJSON, which vigil parses with, is lenient where jansson is not: this is what
+ * checks the lexical check in front of it. Every body that is accepted must also come back
+ * out as JSON.
+ */
+#include "actors/txcodec.h"
+
+#include <jansson.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const vg_tx_limits_t lim = {
+    .now_ms = 1795502400000ll, .max_future_skew_ms = 300000, .max_batch = 100};
+
+static bool has_control(const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        if (data[i] < 0x20 && data[i] != '\t' && data[i] != '\n' && data[i] != '\r')
+            return true;
+    return false;
+}
+
+static void check_against_jansson(const uint8_t *data, size_t size, int rc,
+                                  const vg_tx_item_t *items, size_t n, const vg_tx_error_t *err)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)data, size, 0, &je);
+    if (j && rc != 0 && strcmp(err->code, "invalid_json") == 0 && !has_control(data, size)) {
+        fprintf(stderr, "jansson takes it, vigil says: %s\n", err->message);
+        abort();
+    }
+    if (!j && rc == 0 && !strstr(je.text, "too big") && !strstr(je.text, "duplicate")) {
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].ok) {
+                fprintf(stderr, "jansson refuses it (%s), vigil took element %zu\n", je.text, i);
+                abort();
+            }
+        }
+    }
+    json_decref(j);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    vg_tx_item_t *items = NULL;
+    size_t n = 0;
+    vg_tx_error_t err;
+    int rc = vg_tx_parse_json((const char *)data, size, &lim, &items, &n, &err);
+    check_against_jansson(data, size, rc, items, n, &err);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (!items[i].ok)
+                continue;
+            char *back = vg_tx_to_json(&items[i].tx.pb);
+            if (!back)
+                abort();
+            free(back);
+        }
+        vg_tx_items_free(items, n);
+    } else {
+        char *e = vg_tx_error_json(&err);
+        if (!e)
+            abort();
+        free(e);
+    }
+    vg_label_item_t *labels = NULL;
+    if (vg_label_parse_json((const char *)data, size, &lim, &labels, &n, &err) == 0)
+        vg_label_items_free(labels, n);
+    return 0;
+}
