@@ -37,17 +37,22 @@ test-release: deps
 	@cmake --build build-release -j$(JOBS)
 	cd build-release && ctest --output-on-failure -j$(JOBS) -L unit
 
-# libFuzzer on the JSON ingest codec (tests/fuzz/txcodec_fuzz.c); not part of `make test`.
+# libFuzzer, ASan and UBSan on the ingest codecs (tests/fuzz/); not part of `make test`.
+# Each target runs FUZZ_SECONDS from its corpus in tests/fuzz/NAME-corpus.
 FUZZ_SECONDS ?= 60
 FUZZ_PKGS = libcjson jansson libprotobuf-c libuv lmdb
+FUZZ_TARGETS = txcodec frame
 fuzz: build
-	@clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$(BUILD) \
-		$$(pkg-config --cflags $(FUZZ_PKGS)) tests/fuzz/txcodec_fuzz.c actors/txcodec.c \
-		$(BUILD)/libvg_models.a $(BUILD)/libvg_storage.a $(BUILD)/libvg_proto.a \
-		$(BUILD)/libvg_runtime.a $$(pkg-config --libs $(FUZZ_PKGS)) -lm -lpthread \
-		-o $(BUILD)/txcodec_fuzz
-	@mkdir -p $(BUILD)/fuzz-corpus && cp tests/fuzz/corpus/* $(BUILD)/fuzz-corpus/
-	cd $(BUILD) && ./txcodec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=600 fuzz-corpus
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -I. -I$(BUILD) \
+			$$(pkg-config --cflags $(FUZZ_PKGS)) tests/fuzz/$${t}_fuzz.c actors/txcodec.c \
+			$$([ $$t = frame ] && echo actors/frame.c) \
+			$(BUILD)/libvg_models.a $(BUILD)/libvg_storage.a $(BUILD)/libvg_proto.a \
+			$(BUILD)/libvg_runtime.a $$(pkg-config --libs $(FUZZ_PKGS)) -lm -lpthread \
+			-o $(BUILD)/$${t}_fuzz; \
+		mkdir -p $(BUILD)/fuzz/$$t && cp tests/fuzz/$$t-corpus/* $(BUILD)/fuzz/$$t/; \
+		(cd $(BUILD)/fuzz && ../$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=600 $$t); \
+	done
 
 tidy: build
 	@clang-tidy -p $(BUILD) --quiet $$(git ls-files 'runtime/*.c' 'config/*.c' 'storage/*.c' \
