@@ -603,7 +603,7 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
  * with a call of its own). cJSON is lenient where RFC 8259 is not, so the raw body is
  * checked first for what it would let through: a raw control character or bytes that are not
  * UTF-8 in a string, \u0000 (which cJSON turns into a NUL that silently cuts the string
- * short: "a\u0000b" would become the id "a"; a \u without four hex digits is read as one),
+ * short: "a\u0000b" would become the id "a"; a \u without four hex digits is read as \u0000),
  * numbers outside JSON's grammar ("01", "1."), and control characters between values (cJSON
  * skips every byte up to the space as white space).
  * Duplicate keys are refused where the fields are read. Structure is cJSON's to check. */
