@@ -118,6 +118,18 @@ VG_TEST(ingest_accepts_good_rejects_bad_and_persists)
     ASSERT_STR_CONTAINS(resp, "\"rejected\":[{\"index\":1,\"error\":{\"code\":"
                               "\"too_many_decimals\"");
     free(resp);
+    /* A key given twice fails its own element, and the others go on. */
+    ASSERT_EQ(post(port,
+                   "[{\"transaction_id\":\"t3\",\"account_id\":\"A3\",\"amount\":5,\"currency\":"
+                   "\"EUR\",\"timestamp\":1795500000000},{\"transaction_id\":\"dup\","
+                   "\"account_id\":\"A3\",\"account_id\":\"A4\",\"amount\":5,\"currency\":\"EUR\","
+                   "\"timestamp\":1795500000000}]",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"rejected\":[{\"index\":1,\"error\":{\"code\":"
+                              "\"invalid_json\"");
+    ASSERT_STR_CONTAINS(resp, "\"field\":\"account_id\"");
+    free(resp);
     ASSERT_EQ(post(port, "{\"transaction_id\":\"t9\"", &resp), 400);
     ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_json\"");
     free(resp);
@@ -138,6 +150,8 @@ VG_TEST(ingest_accepts_good_rejects_bad_and_persists)
     ASSERT_STR_CONTAINS(ids, "\nt2\n");
     ASSERT_FALSE(strstr(ids, "\nbad\n") != NULL); /* nothing half-written reached the log */
     ASSERT_FALSE(strstr(ids, "\nbad2\n") != NULL);
+    ASSERT_STR_CONTAINS(ids, "\nt3\n");
+    ASSERT_FALSE(strstr(ids, "\ndup\n") != NULL);
     free(ids);
 }
 

@@ -217,6 +217,17 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T,\"colour\":"
          "\"red\"",
          "unknown_field", "colour"},
+        /* what the JSON parser (cJSON) would take and JSON does not: see docs/pipeline.md */
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T,\"account_"
+         "id\":"
+         "\"b\"",
+         "invalid_json", "account_id"},
+        {"\"account_id\":\"a\\u0000b\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_json", "NUL"},
+        {"\"account_id\":\"a\\u00e;\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_json", "hex digits"},
+        {"\"account_id\":\"a\",\"amount\":01,\"currency\":\"EUR\",\"timestamp\":T", "invalid_json",
+         "number"},
     };
     char *resp = NULL;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
