@@ -155,16 +155,35 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 
 enum text_fault { TEXT_OK, TEXT_CONTROL, TEXT_NOT_UTF8 };
 
+/* Eight bytes at a time: a byte's test result is its high bit in the word. */
+#define ONES8  0x0101010101010101ull
+#define HIGHS8 0x8080808080808080ull
+
+static uint64_t load8(const void *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof(w));
+    return w;
+}
+
+/* The bytes of w below c. Exact while no byte is >= 0x80, and for the lowest one marked
+ * whatever the others hold: a borrow only ever marks bytes above a true one. */
+static uint64_t bytes_below8(uint64_t w, unsigned char c)
+{
+    return (w - c * ONES8) & ~w & HIGHS8;
+}
+
+/* The bytes of w equal to c (the same exactness). */
+static uint64_t bytes_equal8(uint64_t w, unsigned char c)
+{
+    return bytes_below8(w ^ (c * ONES8), 1);
+}
+
 /* Whether the 8 bytes at v are all printable ASCII (0x20..0x7e). */
 static bool printable8(const char *v)
 {
-    const uint64_t ones = 0x0101010101010101ull;
-    const uint64_t highs = 0x8080808080808080ull;
-    uint64_t w;
-    memcpy(&w, v, sizeof(w));
-    uint64_t del = w ^ (0x7f * ones);
-    uint64_t below_space = (w - 0x20 * ones) & ~w & highs; /* exact while no byte is >= 0x80 */
-    return ((w & highs) | below_space | ((del - ones) & ~del & highs)) == 0;
+    uint64_t w = load8(v);
+    return ((w & HIGHS8) | bytes_below8(w, 0x20) | bytes_equal8(w, 0x7f)) == 0;
 }
 
 /* Walks the n bytes at v: valid UTF-8 (what JSON can carry; protobuf-c does not check it),
@@ -555,9 +574,25 @@ static int parse_amount(const cJSON *v, vg_tx_t *t, vg_tx_error_t *err)
     return fail(err, "invalid_type", "amount", "amount must be a number or a decimal string");
 }
 
-static int duplicate(vg_tx_error_t *err, const char *key)
+/* Marks field f (named key) as given: invalid_json if it already was. */
+static int claim_field(uint32_t *seen, int f, const char *key, vg_tx_error_t *err)
 {
-    return fail(err, "invalid_json", key, "invalid JSON: \"%s\" appears twice", key);
+    if (*seen & (1u << f))
+        return fail(err, "invalid_json", key, "invalid JSON: \"%s\" appears twice", key);
+    *seen |= 1u << f;
+    return 0;
+}
+
+/* missing_field for the first of the n fields in required (indexes into names) not seen. */
+static int check_required(uint32_t seen, const int *required, size_t n, const char *const *names,
+                          vg_tx_error_t *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!(seen & (1u << required[i])))
+            return fail(err, "missing_field", names[required[i]], "%s is required",
+                        names[required[i]]);
+    }
+    return 0;
 }
 
 static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_error_t *err)
@@ -574,10 +609,9 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
         if (f < 0)
             return fail(err, "unknown_field", c->string,
                         "unknown field \"%s\" (free-form data goes in \"attributes\")", c->string);
-        if (seen & (1u << f))
-            return duplicate(err, c->string);
-        seen |= 1u << f;
-        int rc = parse_field(f, c, t, &amount, err);
+        int rc = claim_field(&seen, f, c->string, err);
+        if (rc == 0)
+            rc = parse_field(f, c, t, &amount, err);
         if (rc != 0)
             return rc;
     }
@@ -585,12 +619,9 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
     if (t->pb.has_location && (seen & (lat | lon)) != (lat | lon))
         return fail(err, "invalid_location", seen & lat ? "lon" : "lat", "lat and lon go together");
     static const int required[] = {F_TRANSACTION_ID, F_ACCOUNT_ID, F_CURRENCY, F_TIMESTAMP};
-    for (size_t i = 0; i < VG_ARRAY_LEN(required); i++) {
-        if (!(seen & (1u << required[i])))
-            return fail(err, "missing_field", tx_fields[required[i]], "%s is required",
-                        tx_fields[required[i]]);
-    }
-    int rc = parse_amount(amount, t, err);
+    int rc = check_required(seen, required, VG_ARRAY_LEN(required), tx_fields, err);
+    if (rc == 0)
+        rc = parse_amount(amount, t, err);
     if (rc == 0)
         rc = vg_tx_validate(&t->pb, lim, err);
     return rc;
@@ -609,17 +640,11 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
  * Duplicate keys are refused where the fields are read. Structure is cJSON's to check. */
 
 /* The bytes of the 8 at s that a string cannot simply pass over (a control, non-ASCII, a quote
- * or a backslash), as the high bit of each; the lowest one set is exact (a borrow only ever
- * marks bytes above a true one). */
+ * or a backslash), as the high bit of each; the lowest one set is exact. */
 static uint64_t special8(const unsigned char *s)
 {
-    const uint64_t ones = 0x0101010101010101ull;
-    const uint64_t highs = 0x8080808080808080ull;
-    uint64_t w;
-    memcpy(&w, s, sizeof(w));
-    uint64_t q = w ^ ('"' * ones);
-    uint64_t b = w ^ ('\\' * ones);
-    return (w | ((w - 0x20 * ones) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+    uint64_t w = load8(s);
+    return (w & HIGHS8) | bytes_below8(w, 0x20) | bytes_equal8(w, '"') | bytes_equal8(w, '\\');
 }
 
 static bool is_hex(unsigned char c)
@@ -945,19 +970,16 @@ static int parse_label(const cJSON *obj, const vg_tx_limits_t *lim, vg_label_ite
         int f = field_index(c->string, label_fields, L_COUNT);
         if (f < 0)
             return fail(err, "unknown_field", c->string, "unknown field %s", c->string);
-        if (seen & (1u << f))
-            return duplicate(err, c->string);
-        seen |= 1u << f;
-        int rc = parse_label_field(f, c, it);
+        int rc = claim_field(&seen, f, c->string, err);
+        if (rc == 0)
+            rc = parse_label_field(f, c, it);
         if (rc != 0)
             return rc;
     }
     static const int required[] = {L_TRANSACTION_ID, L_IS_FRAUD};
-    for (size_t i = 0; i < VG_ARRAY_LEN(required); i++) {
-        if (!(seen & (1u << required[i])))
-            return fail(err, "missing_field", label_fields[required[i]], "%s is required",
-                        label_fields[required[i]]);
-    }
+    int rc = check_required(seen, required, VG_ARRAY_LEN(required), label_fields, err);
+    if (rc != 0)
+        return rc;
     if (!(seen & (1u << L_REPORTED_AT)))
         it->pb.reported_at_ms = lim->now_ms;
     return vg_label_validate(&it->pb, lim, err);
