@@ -383,18 +383,87 @@ static int amount_from_string(const char *s, int exp, int64_t *out, vg_tx_error_
     return 0;
 }
 
-static int amount_from_number(double v, int exp, int64_t *out, vg_tx_error_t *err)
+/* A request body while it is parsed: its text, and the offset of each of its numbers in the
+ * order they come (lex_check notes them; number_ordinals gives each number item of cJSON's
+ * tree its index here), so an amount is read from its literal, not from cJSON's double. */
+struct json_text {
+    const char *s;
+    size_t len;
+    vg_arena_t *arena; /* num_at's memory */
+    size_t *num_at;
+    size_t nnum;
+    size_t cap;
+};
+
+static void note_number(struct json_text *jt, size_t at)
 {
-    if (!isfinite(v) || v <= 0)
+    if (jt->nnum == jt->cap) {
+        size_t cap = jt->cap ? jt->cap * 2 : 16;
+        size_t *grown = vg_arena_alloc(jt->arena, cap * sizeof(*grown));
+        if (jt->nnum)
+            memcpy(grown, jt->num_at, jt->nnum * sizeof(*grown));
+        jt->num_at = grown;
+        jt->cap = cap;
+    }
+    jt->num_at[jt->nnum++] = at;
+}
+
+static size_t lex_number(const unsigned char *s, size_t len, size_t i);
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* The number literal s[0..n), in JSON's form (lex_number checked it), -> minor units, exactly
+ * as written: 1.5e2 is 150, and 1000000.001 has three decimals, though a double holds neither
+ * that nor 123456789.5 JPY apart from its neighbours (the double's nearest cents were taken
+ * before 2026-12-03). Each digit's place is its power of ten once the exponent is applied. */
+static int amount_from_literal(const char *s, size_t n, int exp, int64_t *out, vg_tx_error_t *err)
+{
+    size_t i = s[0] == '-', int_end = i, frac_end;
+    while (int_end < n && is_digit((unsigned char)s[int_end]))
+        int_end++;
+    frac_end = int_end;
+    if (frac_end < n && s[frac_end] == '.')
+        for (frac_end++; frac_end < n && is_digit((unsigned char)s[frac_end]); frac_end++)
+            ;
+    int64_t e10 = 0; /* the exponent, saturated: far beyond any place that can matter */
+    size_t k = frac_end + (frac_end < n); /* past the 'e' */
+    bool e_neg = k < n && s[k] == '-';
+    for (k += k < n && (s[k] == '-' || s[k] == '+'); k < n; k++)
+        e10 = e10 < 1000000 ? e10 * 10 + (s[k] - '0') : e10;
+    e10 = e_neg ? -e10 : e10;
+    int64_t hi = INT64_MIN, lo = INT64_MAX; /* places of the first and last non-zero digits */
+    int64_t place = (int64_t)(int_end - i) - 1 + e10;
+    for (size_t j = i; j < frac_end; j++) {
+        if (s[j] == '.')
+            continue;
+        if (s[j] != '0') {
+            hi = hi == INT64_MIN ? place : hi;
+            lo = place;
+        }
+        place--;
+    }
+    if (s[0] == '-' || hi == INT64_MIN)
         return fail(err, "invalid_amount", "amount", "amount must be greater than zero");
-    if (v > MAX_MAJOR)
+    if (hi >= 13)
         return fail(err, "invalid_amount", "amount", "amount is over 10^12");
-    double scaled = v * vg_currency_unit(exp);
-    double rounded = nearbyint(scaled);
-    if (fabs(scaled - rounded) > 1e-9 * (scaled > 1 ? scaled : 1) * 1e3)
+    if (lo < -exp)
         return fail(err, "too_many_decimals", "amount",
                     "amount has more decimals than the currency's %d", exp);
-    *out = (int64_t)rounded;
+    int64_t minor = 0;
+    place = (int64_t)(int_end - i) - 1 + e10;
+    for (size_t j = i; j < frac_end && place >= lo; j++) {
+        if (s[j] == '.')
+            continue;
+        if (place <= hi)
+            minor = minor * 10 + (s[j] - '0');
+        place--;
+    }
+    for (int64_t p = lo; p > -exp; p--) /* 15e2 EUR: the places below the last digit */
+        minor *= 10;
+    *out = minor;
     return 0;
 }
 
@@ -557,7 +626,7 @@ static int parse_field(int f, const cJSON *v, vg_tx_t *t, const cJSON **amount, 
     }
 }
 
-static int parse_amount(const cJSON *v, vg_tx_t *t, vg_tx_error_t *err)
+static int parse_amount(const cJSON *v, const struct json_text *jt, vg_tx_t *t, vg_tx_error_t *err)
 {
     if (!v)
         return fail(err, "missing_field", "amount", "amount is required");
@@ -569,8 +638,11 @@ static int parse_amount(const cJSON *v, vg_tx_t *t, vg_tx_error_t *err)
                     t->pb.currency);
     if (cJSON_IsString(v))
         return amount_from_string(v->valuestring, exp, &t->pb.amount_minor, err);
-    if (cJSON_IsNumber(v))
-        return amount_from_number(v->valuedouble, exp, &t->pb.amount_minor, err);
+    if (cJSON_IsNumber(v) && v->valueint >= 0 && (size_t)v->valueint < jt->nnum) {
+        size_t at = jt->num_at[v->valueint];
+        size_t end = lex_number((const unsigned char *)jt->s, jt->len, at);
+        return amount_from_literal(jt->s + at, end - at, exp, &t->pb.amount_minor, err);
+    }
     return fail(err, "invalid_type", "amount", "amount must be a number or a decimal string");
 }
 
@@ -595,7 +667,8 @@ static int check_required(uint32_t seen, const int *required, size_t n, const ch
     return 0;
 }
 
-static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg_tx_error_t *err)
+static int parse_one(const cJSON *obj, const struct json_text *jt, const vg_tx_limits_t *lim,
+                     vg_tx_t *t, vg_tx_error_t *err)
 {
     Vigil__Transaction init = VIGIL__TRANSACTION__INIT;
     t->pb = init;
@@ -621,7 +694,7 @@ static int parse_one(const cJSON *obj, const vg_tx_limits_t *lim, vg_tx_t *t, vg
     static const int required[] = {F_TRANSACTION_ID, F_ACCOUNT_ID, F_CURRENCY, F_TIMESTAMP};
     int rc = check_required(seen, required, VG_ARRAY_LEN(required), tx_fields, err);
     if (rc == 0)
-        rc = parse_amount(amount, t, err);
+        rc = parse_amount(amount, jt, t, err);
     if (rc == 0)
         rc = vg_tx_validate(&t->pb, lim, err);
     return rc;
@@ -708,11 +781,6 @@ static size_t lex_string(const unsigned char *s, size_t len, size_t i, const cha
     return len;
 }
 
-static bool is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
 /* The offset just after the JSON number at i, or i if it has not JSON's form. */
 static size_t lex_number(const unsigned char *s, size_t len, size_t i)
 {
@@ -740,10 +808,12 @@ static size_t lex_number(const unsigned char *s, size_t len, size_t i)
     return p < len && is_digit(s[p]) ? i : p; /* "01" */
 }
 
-/* The offset of the first fault in the body (*why says what), or len with *why NULL. */
-static size_t lex_check(const char *body, size_t len, const char **why)
+/* The offset of the first fault in the body (*why says what), or len with *why NULL. Notes
+ * where each number starts in jt. */
+static size_t lex_check(struct json_text *jt, const char **why)
 {
-    const unsigned char *s = (const unsigned char *)body;
+    const unsigned char *s = (const unsigned char *)jt->s;
+    size_t len = jt->len;
     *why = NULL;
     size_t i = 0;
     while (i < len && !*why) {
@@ -755,7 +825,8 @@ static size_t lex_check(const char *body, size_t len, const char **why)
             if (end == i)
                 *why = "a number not in JSON's form";
             else
-                i = end;
+                note_number(jt, i);
+            i = end;
         } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
             *why = "a control character"; /* cJSON would skip it as white space */
         } else {
@@ -841,20 +912,46 @@ static int json_fault(vg_tx_error_t *err, const char *body, size_t len, size_t a
                 at - line_start + 1, why, n ? " (near `" : "", near, n ? "`)" : "");
 }
 
-/* The body: one object or a non-empty array of at most lim->max_batch, parsed in this
- * thread's region; body_region_end() ends both. NULL with err set (the region ended). */
-static const cJSON *load_body(const char *body, size_t len, const vg_tx_limits_t *lim,
-                              size_t *count, vg_tx_error_t *err)
+/* Gives each number item of the tree its index among the body's numbers in document order,
+ * which is the order lex_check noted them in, in valueint (cJSON's int copy of the value,
+ * which nothing here reads; the tree never leaves the parse). */
+static void number_ordinals(cJSON *root)
 {
+    cJSON **next = vg_arena_alloc(&body_region, (CJSON_NESTING_LIMIT + 1) * sizeof(cJSON *));
+    size_t depth = 0; /* next[0..depth): where to go on once a container's items are done */
+    int ordinal = 0;
+    cJSON *it = root;
+    while (it) {
+        if (cJSON_IsNumber(it))
+            it->valueint = ordinal++;
+        if (it->child && depth <= CJSON_NESTING_LIMIT) { /* cJSON refuses deeper */
+            next[depth++] = it->next;
+            it = it->child;
+            continue;
+        }
+        it = it->next;
+        while (!it && depth > 0)
+            it = next[--depth];
+    }
+}
+
+/* The body: one object or a non-empty array of at most lim->max_batch, parsed in this
+ * thread's region, with its text and numbers in *jt; body_region_end() ends both. NULL with
+ * err set (the region ended). */
+static const cJSON *load_body(const char *body, size_t len, const vg_tx_limits_t *lim,
+                              struct json_text *jt, size_t *count, vg_tx_error_t *err)
+{
+    body_region_begin();
+    *jt = (struct json_text){.s = body, .len = len, .arena = &body_region};
     const char *why = NULL;
-    size_t at = lex_check(body, len, &why);
+    size_t at = lex_check(jt, &why);
     if (why) {
+        body_region_end();
         json_fault(err, body, len, at, why);
         return NULL;
     }
-    body_region_begin();
     const char *end = NULL;
-    const cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, false);
     while (root && end < body + len && *end != '\0' && strchr(" \t\r\n", *end))
         end++;
     if (!root || end < body + len) {
@@ -863,6 +960,8 @@ static const cJSON *load_body(const char *body, size_t len, const vg_tx_limits_t
         json_fault(err, body, len, at, root ? "text after the value" : "not JSON here");
         return NULL;
     }
+    if (jt->nnum)
+        number_ordinals(root);
     *count = cJSON_IsArray(root) ? (size_t)cJSON_GetArraySize(root) : 1;
     int rc = 0;
     if (!cJSON_IsArray(root) && !cJSON_IsObject(root))
@@ -888,14 +987,15 @@ int vg_tx_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim, vg
                      size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
-    const cJSON *root = load_body(body, len, lim, &count, err);
+    struct json_text jt;
+    const cJSON *root = load_body(body, len, lim, &jt, &count, err);
     if (!root)
         return VG_EINVAL;
     vg_tx_item_t *out = vg_xcalloc(count, sizeof(*out));
     const cJSON *obj = first_element(root);
     for (size_t i = 0; i < count; i++, obj = obj->next) {
         out[i].index = i;
-        out[i].ok = parse_one(obj, lim, &out[i].tx, &out[i].error) == 0;
+        out[i].ok = parse_one(obj, &jt, lim, &out[i].tx, &out[i].error) == 0;
     }
     body_region_end();
     *items = out;
@@ -989,7 +1089,8 @@ int vg_label_parse_json(const char *body, size_t len, const vg_tx_limits_t *lim,
                         vg_label_item_t **items, size_t *n, vg_tx_error_t *err)
 {
     size_t count = 0;
-    const cJSON *root = load_body(body, len, lim, &count, err);
+    struct json_text jt;
+    const cJSON *root = load_body(body, len, lim, &jt, &count, err);
     if (!root)
         return VG_EINVAL;
     vg_label_item_t *out = vg_xcalloc(count, sizeof(*out));

@@ -190,6 +190,33 @@ VG_TEST(codec_amounts_are_exact_per_currency)
     ASSERT_EQ(amount_of("\"0.001\"", "KWD", &code), 1);
     ASSERT_EQ(amount_of("1e3", "USD", &code), 100000);
     ASSERT_EQ(amount_of("\"999999999999.99\"", "USD", &code), 99999999999999ll);
+    /* A number is read from its literal, not from the double cJSON makes of it: these are
+     * all within a double's rounding of an amount with the currency's decimals. */
+    ASSERT_EQ(amount_of("123456789.5", "JPY", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("1000000.001", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("12.3400000001", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("1.000000000000000000000000000001", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("1e-400", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "too_many_decimals");
+    ASSERT_EQ(amount_of("1e400", "EUR", &code), -1); /* a double's infinity */
+    ASSERT_STR_EQ(code, "invalid_amount");
+    ASSERT_EQ(amount_of("-0.0", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "invalid_amount");
+    ASSERT_EQ(amount_of("0e9", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "invalid_amount");
+    ASSERT_EQ(amount_of("123456789.5", "EUR", &code), 12345678950ll);
+    ASSERT_EQ(amount_of("999999999999.99", "USD", &code), 99999999999999ll);
+    ASSERT_EQ(amount_of("1.5E+2", "EUR", &code), 15000);
+    ASSERT_EQ(amount_of("1234e-2", "EUR", &code), 1234);
+    ASSERT_EQ(amount_of("12.3400", "EUR", &code), 1234);
+    ASSERT_EQ(amount_of("0.001", "KWD", &code), 1);
+    ASSERT_EQ(amount_of("1.000000000000000000000000000000", "EUR", &code), 100);
+    /* the literal found is this field's, past the numbers before it in the body */
+    ASSERT_EQ(amount_of("7.25,\"mcc\":5411,\"lat\":1.5,\"lon\":2.25", "EUR", &code), 725);
     ASSERT_EQ(vg_currency_exponent("EUR"), 2);
     ASSERT_EQ(vg_currency_exponent("JPY"), 0);
     ASSERT_EQ(vg_currency_exponent("BHD"), 3);
@@ -232,8 +259,8 @@ VG_TEST(codec_array_reports_bad_elements_by_index)
 
 /* cJSON's memory during a parse comes from a region of the thread's that the next parse
  * reuses: what the items keep must be their own copies, a body far bigger than one region
- * block parses, and cJSON outside a parse, like jansson (an error's JSON, freed with free), has
- * malloc's. */
+ * block parses (every other amount a number, read from its literal among 3,000 numbers), and
+ * cJSON outside a parse, like jansson (an error's JSON, freed with free), has malloc's. */
 VG_TEST(codec_parse_keeps_nothing_of_the_parsers_memory)
 {
     enum { N = 1000 };
@@ -244,9 +271,10 @@ VG_TEST(codec_parse_keeps_nothing_of_the_parsers_memory)
     for (int i = 0; i < N; i++)
         len += (size_t)snprintf(big + len, cap - len,
                                 "%s{\"transaction_id\":\"big-%d\",\"account_id\":\"acct-%d\","
-                                "\"amount\":\"%d.25\",\"currency\":\"EUR\","
+                                "\"mcc\":%d,\"amount\":%s%d.25%s,\"currency\":\"EUR\","
                                 "\"timestamp\":1795502400000,\"attributes\":{\"k\":\"v%d\"}}",
-                                i ? "," : "", i, i, i + 1, i);
+                                i ? "," : "", i, i, i % 10000, i % 2 ? "" : "\"", i + 1,
+                                i % 2 ? "" : "\"", i);
     big[len++] = ']';
     vg_tx_limits_t many = lim;
     many.max_batch = N;
@@ -259,7 +287,7 @@ VG_TEST(codec_parse_keeps_nothing_of_the_parsers_memory)
     free(big);
     size_t n2 = 0;
     vg_tx_item_t *other = one("{" BASE ",\"amount\":\"1.00\"}", &n2); /* reuses the region */
-    for (int i = 0; i < N; i += 111) {
+    for (int i = 0; i < N; i += 37) {
         char want[32];
         ASSERT_TRUE(items[i].ok);
         snprintf(want, sizeof(want), "big-%d", i);

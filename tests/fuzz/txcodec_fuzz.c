@@ -9,13 +9,15 @@
  * a body jansson refuses is accepted (unless jansson refused it for a key given twice, which
  * vigil reports per element, or for an integer too big for it, which vigil reads as a
  * double). cJSON, which vigil parses with, is lenient where jansson is not: this is what
- * checks the lexical check in front of it. Every body that is accepted must also come back
- * out as JSON.
+ * checks the lexical check in front of it. An amount given as a number, which vigil reads from
+ * its literal, must agree with jansson's double for it. Every body that is accepted must also
+ * come back out as JSON.
  */
 #include "actors/txcodec.h"
 
 #include <jansson.h>
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +37,23 @@ static bool has_control(const uint8_t *data, size_t size)
     return false;
 }
 
+/* Another number of the body taken for the amount would not agree. */
+static void check_amounts(json_t *j, const vg_tx_item_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_object_get(json_is_array(j) ? json_array_get(j, i) : j, "amount");
+        if (!items[i].ok || !json_is_number(a))
+            continue;
+        double want = json_number_value(a);
+        int exp = vg_currency_exponent(items[i].tx.pb.currency);
+        double got = (double)items[i].tx.pb.amount_minor / vg_currency_unit(exp);
+        if (fabs(got - want) > 1e-9 * (want > 1 ? want : 1)) {
+            fprintf(stderr, "element %zu: amount %.17g read as %.17g\n", i, want, got);
+            abort();
+        }
+    }
+}
+
 static void check_against_jansson(const uint8_t *data, size_t size, int rc,
                                   const vg_tx_item_t *items, size_t n, const vg_tx_error_t *err)
 {
@@ -52,6 +71,8 @@ static void check_against_jansson(const uint8_t *data, size_t size, int rc,
             }
         }
     }
+    if (j && rc == 0)
+        check_amounts(j, items, n);
     json_decref(j);
 }
 

@@ -206,6 +206,12 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
          "invalid_amount", "amount"},
         {"\"account_id\":\"a\",\"amount\":\"1.234\",\"currency\":\"EUR\",\"timestamp\":T",
          "too_many_decimals", "amount"},
+        /* a number is read as written, not as the nearest double: 123456789.5 is within a
+         * double's rounding of 123456790 */
+        {"\"account_id\":\"a\",\"amount\":123456789.5,\"currency\":\"JPY\",\"timestamp\":T",
+         "too_many_decimals", "amount"},
+        {"\"account_id\":\"a\",\"amount\":1e400,\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_amount", "over 10^12"},
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"XXQ\",\"timestamp\":T",
          "unknown_currency", "currency"},
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":\"soon\"",
