@@ -403,35 +403,33 @@ static void handle_labels(vg_http_req_t *req, void *ctx)
 
 /* ---- reads ---- */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
+#define TEXT_OF_(x) #x
+#define TEXT_OF(x)  TEXT_OF_(x)
+#define ID_MAX_TEXT TEXT_OF(VG_TX_MAX_ID)
 
-/* The path after `prefix`, percent-decoded into buf. false when empty, too long or bad. */
-static bool path_id(vg_http_req_t *req, const char *prefix, char *buf, size_t len)
+/* The id after prefix in the request's path into buf (VG_TX_MAX_ID + 1 bytes). libwebsockets
+ * has already decoded the path's %-escapes (and answers a malformed one with 403 itself), so a
+ * '/' in an id, %2F included, cannot be told from a further segment. On a path without a
+ * usable id, answers 400 invalid_id saying why, and returns false. */
+static bool path_id(vg_http_req_t *req, const char *prefix, const char *what, char *buf)
 {
     const char *s = vg_http_req_path(req) + strlen(prefix);
-    size_t k = 0;
-    for (; *s; s++) {
-        if (k + 1 >= len || *s == '/')
-            return false;
-        if (*s == '%') {
-            int hi = hexval(s[1]);
-            int lo = hi < 0 ? -1 : hexval(s[2]);
-            if (lo < 0)
-                return false;
-            buf[k++] = (char)(hi * 16 + lo);
-            s += 2;
-        } else {
-            buf[k++] = *s;
-        }
+    size_t n = strlen(s);
+    const char *why = NULL;
+    if (n == 0)
+        why = "is missing";
+    else if (memchr(s, '/', n))
+        why = "holds a '/' (ids with one cannot be read by path)";
+    else if (n > VG_TX_MAX_ID)
+        why = "is longer than " ID_MAX_TEXT " bytes";
+    if (why) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "the %s id in the path %s", what, why);
+        vg_http_respond_error(req, 400, "invalid_id", msg, NULL);
+        return false;
     }
-    buf[k] = '\0';
-    return k > 0 && strlen(buf) == k;
+    memcpy(buf, s, n + 1);
+    return true;
 }
 
 static json_t *json_of_text(char *text)
@@ -459,11 +457,9 @@ static json_t *label_json(const vg_txindex_t *x)
 static void handle_get_tx(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
-    char id[256];
-    if (!path_id(req, "/v1/transactions/", id, sizeof(id))) {
-        vg_http_respond_error(req, 400, "invalid_id", "give a transaction id in the path", NULL);
+    char id[VG_TX_MAX_ID + 1];
+    if (!path_id(req, "/v1/transactions/", "transaction", id))
         return;
-    }
     vg_txindex_t x;
     unsigned p = vg_route_find_tx(ing->parts, ing->nparts, id, &x);
     if (p == ing->nparts) {
@@ -499,11 +495,9 @@ static json_t *num_or_null(float v)
 static void handle_get_account(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
-    char id[256];
-    if (!path_id(req, "/v1/accounts/", id, sizeof(id))) {
-        vg_http_respond_error(req, 400, "invalid_id", "give an account id in the path", NULL);
+    char id[VG_TX_MAX_ID + 1];
+    if (!path_id(req, "/v1/accounts/", "account", id))
         return;
-    }
     unsigned p = vg_route_account(ing->nparts, id);
     vg_state_t *st = vg_partition_state(ing->parts[p]);
     uint8_t buf[VG_PROFILE_BYTES];
@@ -551,11 +545,9 @@ static void handle_get_account(vg_http_req_t *req, void *ctx)
 static void handle_get_merchant(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
-    char id[256];
-    if (!path_id(req, "/v1/merchants/", id, sizeof(id))) {
-        vg_http_respond_error(req, 400, "invalid_id", "give a merchant id in the path", NULL);
+    char id[VG_TX_MAX_ID + 1];
+    if (!path_id(req, "/v1/merchants/", "merchant", id))
         return;
-    }
     unsigned p = vg_merchant_owner(id, ing->nparts);
     vg_state_reader_t r = {.st = vg_partition_state(ing->parts[p])};
     vg_merchant_profile_t m;

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ID       128
+#define MAX_ID       VG_TX_MAX_ID
 #define MAX_ATTRS    32
 #define MAX_ATTR_KEY 64
 #define MAX_ATTR_VAL 256

@@ -33,6 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The longest id (transaction, account, card, merchant, device) in bytes. */
+#define VG_TX_MAX_ID 128
+
 typedef struct vg_tx_limits {
     int64_t now_ms;             /* wall clock at ingest */
     int64_t max_future_skew_ms; /* later than now + this: timestamp_in_future */

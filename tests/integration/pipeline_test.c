@@ -306,6 +306,48 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
     engine_stop(&e);
 }
 
+/* libwebsockets hands over the path %-decoded: decoding it again read "p%41" as "pA" and
+ * refused "p%q" until 2026-12-03. */
+VG_TEST(get_by_id_takes_the_path_as_decoded_once)
+{
+    struct engine e = {0};
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    char body[512];
+    char *resp = NULL;
+    static const char *const ids[] = {"p%41", "pA", "p%q", "p q"};
+    for (size_t i = 0; i < 4; i++) {
+        tx_json(body, sizeof(body), ids[i], "acct-p", "1.00", t, NULL);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        free(resp);
+    }
+    static const struct {
+        const char *path, *id;
+    } gets[] = {{"/v1/transactions/p%2541", "p%41"},
+                {"/v1/transactions/p%41", "pA"},
+                {"/v1/transactions/p%25q", "p%q"},
+                {"/v1/transactions/p%20q", "p q"}};
+    for (size_t i = 0; i < 4; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "{\"transaction_id\":\"%s\"", gets[i].id);
+        ASSERT_EQ(call(&e, "GET", gets[i].path, NULL, NULL, &resp), 200);
+        ASSERT_STR_CONTAINS(resp, want);
+        free(resp);
+    }
+    char longest[200];
+    snprintf(longest, sizeof(longest), "/v1/accounts/%0129d", 7);
+    ASSERT_EQ(call(&e, "GET", longest, NULL, NULL, &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"the account id in the path is longer than 128 bytes\"");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/merchants/", NULL, NULL, &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"the merchant id in the path is missing\"");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/p%2Fq", NULL, NULL, &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "holds a '/'");
+    free(resp);
+    engine_stop(&e);
+}
+
 VG_TEST(repeated_transaction_id_returns_the_original_decision)
 {
     struct engine e = {0};
