@@ -318,8 +318,8 @@ static void send_job(vg_ingest_t *ing, struct job *j)
 static bool json_body(vg_http_req_t *req)
 {
     const char *ct = vg_http_req_header(req, "content-type");
-    if (ct && strncasecmp(ct, "application/json", 16) == 0)
-        return true;
+    if (ct && strncasecmp(ct, "application/json", 16) == 0 && strchr("; \t", ct[16]))
+        return true; /* parameters (charset) may follow; application/jsonx may not */
     vg_http_respond_error(req, 415, "unsupported_media_type",
                           "send the body as Content-Type: application/json", NULL);
     return false;
@@ -344,9 +344,21 @@ static struct job *new_job(vg_ingest_t *ing, vg_http_req_t *req, enum job_kind k
     return j;
 }
 
+/* /v1/score's ?features= is true or false: anything else is refused before the transaction
+ * is logged, since the answer is made only after. */
+static bool features_query_ok(vg_http_req_t *req)
+{
+    char q[8];
+    const char *v = vg_http_req_query(req, "features", q, sizeof(q));
+    if (!v || strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+        return true;
+    vg_http_respond_error(req, 400, "invalid_query", "features must be true or false", "features");
+    return false;
+}
+
 static void handle_tx(vg_http_req_t *req, vg_ingest_t *ing, enum job_kind kind)
 {
-    if (!json_body(req))
+    if (!json_body(req) || (kind == JOB_SCORE && !features_query_ok(req)))
         return;
     vg_bytes_t body = vg_http_req_body(req);
     vg_tx_limits_t lim = ing->limits;

@@ -269,6 +269,22 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
     free(resp);
     ASSERT_EQ(call(&e, "POST", "/v1/score", "text/plain", "{}", &resp), 415);
     free(resp);
+    /* The media type is application/json, parameters allowed; a bad ?features= is refused
+     * before anything is logged (the answer is made after). */
+    char good[512];
+    tx_json(good, sizeof(good), "media-1", "media-acct", "1", t, NULL);
+    ASSERT_EQ(call(&e, "POST", "/v1/score", "application/jsonx", good, &resp), 415);
+    free(resp);
+    ASSERT_EQ(call(&e, "POST", "/v1/score?features=1", "application/json", good, &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_query\"");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/media-1", NULL, NULL, &resp), 404);
+    free(resp);
+    ASSERT_EQ(call(&e, "POST", "/v1/score?features=false", "application/json; charset=utf-8", good,
+                   &resp),
+              200);
+    ASSERT_TRUE(strstr(resp, "\"features\"") == NULL);
+    free(resp);
     size_t big_len = 2u << 20;
     char *big = malloc(big_len + 1);
     memset(big, ' ', big_len);
