@@ -326,6 +326,9 @@ int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limits_t *lim, vg_t
     if (tx->has_location &&
         (!(tx->lat >= -90 && tx->lat <= 90) || !(tx->lon >= -180 && tx->lon <= 180)))
         return fail(err, "invalid_location", "lat", "lat must be -90..90 and lon -180..180");
+    if (!tx->has_location && (tx->lat != 0 || tx->lon != 0)) /* protobuf: else silently unused */
+        return fail(err, "invalid_location", "has_location",
+                    "lat and lon were given without has_location");
     if (tx->timestamp_ms == 0)
         return fail(err, "missing_field", "timestamp", "timestamp is required");
     rc = check_attributes(tx, err);

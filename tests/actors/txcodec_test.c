@@ -414,6 +414,15 @@ VG_TEST(codec_protobuf_gets_the_same_verdicts)
     ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
     ASSERT_STR_EQ(err.code, "timestamp_in_future");
     tx.timestamp_ms = 1795502400000ll;
+    /* proto3 cannot tell lat 0 from none: a location without has_location would go unused */
+    tx.lat = 50.5;
+    ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+    ASSERT_STR_EQ(err.code, "invalid_location");
+    ASSERT_STR_EQ(err.field, "has_location");
+    tx.has_location = 1;
+    ASSERT_OK(vg_tx_validate(&tx, &lim, &err));
+    tx.has_location = 0;
+    tx.lat = 0;
     tx.account_id = "";
     ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
     ASSERT_STR_EQ(err.field, "account_id");
