@@ -48,7 +48,7 @@ struct elem {
     const char *fail;   /* NULL, or "overloaded" / "unavailable" */
     unsigned partition; /* transactions: where it went */
     vg_decision_t dec;  /* transactions: the decision (replay when a duplicate) */
-    bool pending;       /* labels: its transaction was not found: sent to every partition */
+    bool pending;       /* labels: its transaction was not found (yet): the label waits */
     uint8_t *payload;   /* packed record */
     size_t len;
     const vg_tx_error_t *error;
@@ -280,13 +280,23 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);
         vigil__label__pack(&it->pb, e->payload);
         int64_t ts = it->pb.reported_at_ms;
+        bool known = false;
         unsigned to =
-            vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id);
+            vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id, &known);
+        e->pending = !known;
+        if (to == VG_ROUTE_MISMATCH) {
+            e->ok = it->ok = false;
+            snprintf(it->error.code, sizeof(it->error.code), "account_mismatch");
+            snprintf(it->error.field, sizeof(it->error.field), "account_id");
+            snprintf(it->error.message, sizeof(it->error.message),
+                     "transaction %.120s belongs to another account than %.80s",
+                     it->pb.transaction_id, it->account_id);
+            continue;
+        }
         if (to < ing->nparts) {
             add_to_partition(j, to, i, VG_SEGLOG_TYPE_LABEL, ts);
             continue;
         }
-        e->pending = true;
         for (unsigned p = 0; p < ing->nparts; p++)
             add_to_partition(j, p, i, VG_SEGLOG_TYPE_LABEL, ts);
     }

@@ -26,12 +26,19 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
 }
 
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
-                        const char *account_id)
+                        const char *account_id, bool *known)
 {
-    if (account_id && account_id[0])
-        return vg_route_account(nparts, account_id);
     vg_txindex_t x;
-    return vg_route_find_tx(parts, nparts, transaction_id, &x);
+    bool named = account_id && account_id[0];
+    unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
+    *known = mine < nparts && vg_route_find_tx(parts + mine, 1, transaction_id, &x) == 0;
+    if (*known)
+        return mine;
+    unsigned at = vg_route_find_tx(parts, nparts, transaction_id, &x);
+    *known = at < nparts;
+    if (named && *known)
+        return VG_ROUTE_MISMATCH;
+    return *known ? at : mine;
 }
 
 bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,

@@ -508,6 +508,47 @@ VG_TEST(labels_before_and_after_their_transaction)
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":1,");
     free(resp);
+    /* Naming another account than the transaction's is refused: sent to that account's
+     * partition, the label waited there for ever (and was answered "pending":false). */
+    tx_json(body, sizeof(body), "lab-3", "acct-l", "12.00", t + 2, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    double mine = num(resp, "partition");
+    free(resp);
+    char label[256];
+    double theirs = mine;
+    for (int k = 0; k < 64 && theirs == mine; k++) {
+        char id[32], acct[32];
+        snprintf(id, sizeof(id), "lab-o%d", k);
+        snprintf(acct, sizeof(acct), "acct-o%d", k);
+        tx_json(body, sizeof(body), id, acct, "1.00", t, NULL);
+        ASSERT_EQ(score(&e, body, &resp), 200);
+        theirs = num(resp, "partition");
+        free(resp);
+        snprintf(label, sizeof(label),
+                 "{\"transaction_id\":\"lab-3\",\"is_fraud\":true,\"account_id\":\"%s\"}", acct);
+    }
+    ASSERT_TRUE(theirs != mine);
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json", label, &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "\"accepted\":[]");
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"account_mismatch\"");
+    ASSERT_STR_CONTAINS(resp, "\"field\":\"account_id\"");
+    free(resp);
+    /* Naming its account before the transaction: waits there, and says so. */
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "{\"transaction_id\":\"lab-4\",\"is_fraud\":true,\"account_id\":\"acct-l\"}",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"pending\":true");
+    free(resp);
+    tx_json(body, sizeof(body), "lab-4", "acct-l", "13.00", t + 3, NULL);
+    ASSERT_EQ(score(&e, body, &resp), 200);
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-4", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"label\":{\"is_fraud\":true,");
+    free(resp);
+    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-3", NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, "\"label\":null");
+    free(resp);
     engine_stop(&e);
 }
 
