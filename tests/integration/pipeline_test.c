@@ -456,6 +456,26 @@ VG_TEST(a_recent_repeat_takes_no_place_in_the_log)
     engine_stop(&e);
 }
 
+/* Scores one transaction (EUR), expecting 200. */
+static void score_ok(struct engine *e, const char *id, const char *acct, const char *amount,
+                     long long ts)
+{
+    char body[512];
+    char *resp = NULL;
+    tx_json(body, sizeof(body), id, acct, amount, ts, NULL);
+    ASSERT_EQ(score(e, body, &resp), 200);
+    free(resp);
+}
+
+/* GET `path` answers 200 and holds `want`. */
+static void expect_get(struct engine *e, const char *path, const char *want)
+{
+    char *resp = NULL;
+    ASSERT_EQ(call(e, "GET", path, NULL, NULL, &resp), 200);
+    ASSERT_STR_CONTAINS(resp, want);
+    free(resp);
+}
+
 VG_TEST(labels_before_and_after_their_transaction)
 {
     struct engine e = {0};
@@ -469,20 +489,11 @@ VG_TEST(labels_before_and_after_their_transaction)
               202);
     ASSERT_STR_CONTAINS(resp, "\"pending\":true");
     free(resp);
-    char body[512];
-    tx_json(body, sizeof(body), "lab-1", "acct-l", "10.00", t, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    free(resp);
-    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":0,");
-    free(resp);
-    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-1", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"label\":{\"is_fraud\":true,");
-    free(resp);
+    score_ok(&e, "lab-1", "acct-l", "10.00", t);
+    expect_get(&e, "/v1/accounts/acct-l", "\"labels\":{\"fraud\":1,\"genuine\":0,");
+    expect_get(&e, "/v1/transactions/lab-1", "\"label\":{\"is_fraud\":true,");
     /* After: found through the index, applied at once. */
-    tx_json(body, sizeof(body), "lab-2", "acct-l", "11.00", t + 1, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    free(resp);
+    score_ok(&e, "lab-2", "acct-l", "11.00", t + 1);
     ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
                    "[{\"transaction_id\":\"lab-2\",\"is_fraud\":true},{\"transaction_id\":\"\","
                    "\"is_fraud\":true},{\"transaction_id\":\"x\",\"is_fraud\":\"yes\"}]",
@@ -493,9 +504,7 @@ VG_TEST(labels_before_and_after_their_transaction)
     ASSERT_STR_CONTAINS(resp, "{\"index\":1,\"error\":{\"code\":\"missing_field\"");
     ASSERT_STR_CONTAINS(resp, "{\"index\":2,\"error\":{\"code\":\"invalid_type\"");
     free(resp);
-    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":2,\"genuine\":0,");
-    free(resp);
+    expect_get(&e, "/v1/accounts/acct-l", "\"labels\":{\"fraud\":2,\"genuine\":0,");
     /* A relabel moves the count; the same label again changes nothing. */
     for (int i = 0; i < 2; i++) {
         ASSERT_EQ(
@@ -505,11 +514,10 @@ VG_TEST(labels_before_and_after_their_transaction)
             202);
         free(resp);
     }
-    ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-l", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":1,");
-    free(resp);
+    expect_get(&e, "/v1/accounts/acct-l", "\"labels\":{\"fraud\":1,\"genuine\":1,");
     /* Naming another account than the transaction's is refused: sent to that account's
      * partition, the label waited there for ever (and was answered "pending":false). */
+    char body[512];
     tx_json(body, sizeof(body), "lab-3", "acct-l", "12.00", t + 2, NULL);
     ASSERT_EQ(score(&e, body, &resp), 200);
     double mine = num(resp, "partition");
@@ -540,15 +548,9 @@ VG_TEST(labels_before_and_after_their_transaction)
               202);
     ASSERT_STR_CONTAINS(resp, "\"pending\":true");
     free(resp);
-    tx_json(body, sizeof(body), "lab-4", "acct-l", "13.00", t + 3, NULL);
-    ASSERT_EQ(score(&e, body, &resp), 200);
-    free(resp);
-    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-4", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"label\":{\"is_fraud\":true,");
-    free(resp);
-    ASSERT_EQ(call(&e, "GET", "/v1/transactions/lab-3", NULL, NULL, &resp), 200);
-    ASSERT_STR_CONTAINS(resp, "\"label\":null");
-    free(resp);
+    score_ok(&e, "lab-4", "acct-l", "13.00", t + 3);
+    expect_get(&e, "/v1/transactions/lab-4", "\"label\":{\"is_fraud\":true,");
+    expect_get(&e, "/v1/transactions/lab-3", "\"label\":null");
     engine_stop(&e);
 }
 
