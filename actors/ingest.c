@@ -66,6 +66,7 @@ struct job {
     struct elem *e;
     struct part_job *pj; /* per partition */
     unsigned outstanding;
+    bool features; /* /v1/score?features=true: the answer carries the feature vector */
     vg_arena_t arena;
 };
 
@@ -147,9 +148,7 @@ static void finish_score(struct job *j)
             busy ? "partition is busy: retry later" : "partition cannot store transactions", NULL);
         return;
     }
-    char q[8];
-    bool features = vg_http_req_query(j->req, "features", q, sizeof(q)) && strcmp(q, "true") == 0;
-    char *text = decision_json(&e->dec, elem_id(j, 0), features);
+    char *text = decision_json(&e->dec, elem_id(j, 0), j->features);
     vg_http_respond(j->req, 200, "application/json", text, strlen(text), NULL);
     free(text);
 }
@@ -276,10 +275,6 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         e->error = &it->error;
         if (!it->ok)
             continue;
-        e->len = vigil__label__get_packed_size(&it->pb);
-        e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);
-        vigil__label__pack(&it->pb, e->payload);
-        int64_t ts = it->pb.reported_at_ms;
         bool known = false;
         unsigned to =
             vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id, &known);
@@ -293,6 +288,10 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
                      it->pb.transaction_id, it->account_id);
             continue;
         }
+        e->len = vigil__label__get_packed_size(&it->pb);
+        e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);
+        vigil__label__pack(&it->pb, e->payload);
+        int64_t ts = it->pb.reported_at_ms;
         if (to < ing->nparts) {
             add_to_partition(j, to, i, VG_SEGLOG_TYPE_LABEL, ts);
             continue;
@@ -356,13 +355,15 @@ static struct job *new_job(vg_ingest_t *ing, vg_http_req_t *req, enum job_kind k
     return j;
 }
 
-/* /v1/score's ?features= is true or false: anything else is refused before the transaction
- * is logged, since the answer is made only after. */
-static bool features_query_ok(vg_http_req_t *req)
+/* /v1/score's ?features= into *features: true or false, or absent (false). Anything else is
+ * answered 400 here, before the transaction is logged (the answer is made only after), and
+ * false is returned. */
+static bool features_query(vg_http_req_t *req, bool *features)
 {
     char q[8];
     const char *v = vg_http_req_query(req, "features", q, sizeof(q));
-    if (!v || strcmp(v, "true") == 0 || strcmp(v, "false") == 0)
+    *features = v && strcmp(v, "true") == 0;
+    if (!v || *features || strcmp(v, "false") == 0)
         return true;
     vg_http_respond_error(req, 400, "invalid_query", "features must be true or false", "features");
     return false;
@@ -370,7 +371,8 @@ static bool features_query_ok(vg_http_req_t *req)
 
 static void handle_tx(vg_http_req_t *req, vg_ingest_t *ing, enum job_kind kind)
 {
-    if (!json_body(req) || (kind == JOB_SCORE && !features_query_ok(req)))
+    bool features = false;
+    if (!json_body(req) || (kind == JOB_SCORE && !features_query(req, &features)))
         return;
     vg_bytes_t body = vg_http_req_body(req);
     vg_tx_limits_t lim = ing->limits;
@@ -390,6 +392,7 @@ static void handle_tx(vg_http_req_t *req, vg_ingest_t *ing, enum job_kind kind)
     }
     struct job *j = new_job(ing, req, kind, n);
     j->txs = items;
+    j->features = features;
     plan_transactions(ing, j);
     send_job(ing, j);
 }
