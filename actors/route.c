@@ -25,6 +25,19 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
     return nparts;
 }
 
+/* Whether the transaction that `x` indexes in p's log names `account_id`. true when the record
+ * cannot be read (retention took it a moment ago): the partition then applies the label to
+ * the transaction's own account, as it would anyway. */
+static bool tx_names_account(vg_partition_t *p, const vg_txindex_t *x, const char *account_id)
+{
+    ProtobufCMessage *m = NULL;
+    if (vg_log_read_message(vg_partition_log(p), x->tx_offset, VG_SEGLOG_TYPE_TRANSACTION, &m) != 0)
+        return true;
+    bool same = strcmp(((const Vigil__Transaction *)m)->account_id, account_id) == 0;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return same;
+}
+
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                         const char *account_id, bool *known)
 {
@@ -33,7 +46,7 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
     *known = mine < nparts && vg_route_find_tx(parts + mine, 1, transaction_id, &x) == 0;
     if (*known)
-        return mine;
+        return tx_names_account(parts[mine], &x, account_id) ? mine : VG_ROUTE_MISMATCH;
     unsigned at = vg_route_find_tx(parts, nparts, transaction_id, &x);
     *known = at < nparts;
     if (named && *known)

@@ -25,7 +25,8 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
 
 /* The partition for a label, or nparts when it must go to every partition, or
  * VG_ROUTE_MISMATCH. `account_id` may be NULL or "". A named account's partition is asked
- * first; if the transaction is indexed in another partition instead, the account is not its
+ * first; if it holds the transaction, its log record must name that account; if the
+ * transaction is indexed in another partition instead, the account is not its either
  * (VG_ROUTE_MISMATCH: sent there, the label would wait for a transaction that never comes);
  * if no index holds it yet, the label goes to the account's partition to wait. OUT: *known,
  * whether an index holds the transaction (false: the label waits for it). */
