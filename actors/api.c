@@ -132,9 +132,9 @@ int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
     };
     int rc = vg_http_new(vg_loop_uv(loop), &hopts, &api->http);
     if (rc == 0)
-        rc = vg_http_route(api->http, "GET", "/healthz", VG_HTTP_EXACT, handle_healthz, api);
+        rc = vg_http_route(api->http, "GET", "/healthz", VG_HTTP_EXACT, NULL, handle_healthz, api);
     if (rc == 0)
-        rc = vg_http_route(api->http, "GET", "/readyz", VG_HTTP_EXACT, handle_readyz, api);
+        rc = vg_http_route(api->http, "GET", "/readyz", VG_HTTP_EXACT, NULL, handle_readyz, api);
     if (rc != 0) {
         if (api->http)
             vg_http_close(api->http, on_http_closed, api);
@@ -162,10 +162,10 @@ void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason)
 }
 
 int vg_api_route(vg_api_t *api, const char *method, const char *path, int prefix,
-                 void (*handler)(struct vg_http_req *req, void *ctx), void *ctx)
+                 const char *params, void (*handler)(struct vg_http_req *req, void *ctx), void *ctx)
 {
-    return vg_http_route(api->http, method, path, prefix ? VG_HTTP_PREFIX : VG_HTTP_EXACT, handler,
-                         ctx);
+    return vg_http_route(api->http, method, path, prefix ? VG_HTTP_PREFIX : VG_HTTP_EXACT, params,
+                         handler, ctx);
 }
 
 void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx)

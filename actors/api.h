@@ -37,6 +37,7 @@ void vg_api_set_ready(vg_api_t *api, bool ready, const char *reason);
  * the engine reports ready. 0 or VG_EINVAL. */
 struct vg_http_req;
 VG_MUST_CHECK int vg_api_route(vg_api_t *api, const char *method, const char *path, int prefix,
+                               const char *params,
                                void (*handler)(struct vg_http_req *req, void *ctx), void *ctx);
 
 /* Asks fn(ctx, why, len) on every /readyz: 0 means healthy, else `why` says what is wrong

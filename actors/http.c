@@ -71,6 +71,7 @@ struct route {
     char *path;
     size_t path_len;
     enum vg_http_match match;
+    char *params; /* the query parameters it takes, separated by spaces; "" for none */
     vg_http_handler_fn handler;
     void *ctx;
 };
@@ -98,6 +99,7 @@ struct vg_http_req {
     bool in_dispatch; /* the handler is running: an answer is written on its return */
     bool body_done;   /* its BODY_COMPLETION came: another one means pipelined bytes */
     bool chunked;     /* Transfer-Encoding: chunked, decoded here (see chunked_take) */
+    bool query_cut;   /* the query string was over QUERY_MAX_LEN (refused at dispatch) */
     bool ch_digit;    /* the size line has a digit */
     uint8_t ch_state;
     uint64_t ch_left; /* bytes left in the chunk, or its size while its line is read */
@@ -284,20 +286,36 @@ int vg_http_port(const vg_http_t *http)
     return http->port;
 }
 
+/* The index of `name` (len bytes) among the space-separated words of `list`, or -1; with
+ * name NULL, the number of words. */
+static int word_index(const char *list, const char *name, size_t len)
+{
+    int i = 0;
+    for (const char *p = list + strspn(list, " "); *p; p += strspn(p, " "), i++) {
+        size_t w = strcspn(p, " ");
+        if (name && w == len && memcmp(p, name, len) == 0)
+            return i;
+        p += w;
+    }
+    return name ? -1 : i;
+}
+
 int vg_http_route(vg_http_t *http, const char *method, const char *path, enum vg_http_match match,
-                  vg_http_handler_fn handler, void *ctx)
+                  const char *params, vg_http_handler_fn handler, void *ctx)
 {
     static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
     bool known = false;
     for (size_t i = 0; i < VG_ARRAY_LEN(methods); i++)
         known = known || strcmp(method, methods[i]) == 0;
-    if (!known || path[0] != '/' || http->nroutes == MAX_ROUTES)
+    if (!known || path[0] != '/' || http->nroutes == MAX_ROUTES ||
+        (params && word_index(params, NULL, 0) > 64)) /* query_ok keeps a 64-bit mask */
         return VG_EINVAL;
     struct route *r = &http->routes[http->nroutes++];
     snprintf(r->method, sizeof(r->method), "%s", method);
     r->path = vg_xstrdup(path);
     r->path_len = strlen(path);
     r->match = match;
+    r->params = vg_xstrdup(params ? params : "");
     r->handler = handler;
     r->ctx = ctx;
     return 0;
@@ -400,8 +418,10 @@ static void on_close_timer(uv_timer_t *t)
 static void on_close_timer_closed(uv_handle_t *t)
 {
     vg_http_t *h = vg_container_of((uv_timer_t *)t, vg_http_t, close_timer);
-    for (size_t i = 0; i < h->nroutes; i++)
+    for (size_t i = 0; i < h->nroutes; i++) {
         free(h->routes[i].path);
+        free(h->routes[i].params);
+    }
     void (*cb)(void *) = h->on_closed;
     void *ctx = h->on_closed_ctx;
     free(h);
@@ -463,13 +483,19 @@ static void copy_query(vg_http_req_t *req, struct lws *wsi)
 {
     char buf[QUERY_MAX_LEN];
     size_t used = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > QUERY_MAX_LEN - 2) {
+        req->query_cut = true; /* and each piece fits `part` below */
+        return;
+    }
     for (int frag = 0;; frag++) {
         char part[QUERY_MAX_LEN];
         int n = lws_hdr_copy_fragment(wsi, part, sizeof(part), WSI_TOKEN_HTTP_URI_ARGS, frag);
-        if (n <= 0)
+        if (n < 0)
+            break; /* no more pieces; an empty one ("a=1&&b=2") is 0 */
+        if (used + (size_t)n + 2 > sizeof(buf)) {
+            req->query_cut = true;
             break;
-        if (used + (size_t)n + 2 > sizeof(buf))
-            break;
+        }
         if (used)
             buf[used++] = '&';
         memcpy(buf + used, part, (size_t)n);
@@ -506,6 +532,58 @@ static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *r
 /* Runs the handler. An answer given during the call is written from the WRITEABLE
  * callback, one given later at once by answer(); never inside this callback, see
  * on_body_complete. Returns what the libwebsockets callback should return. */
+/* The first len bytes of s, cut to fit dst, with '?' for every byte that is not printable
+ * ASCII or would need escaping: the client's bytes, made safe to quote. */
+static void printable(char *dst, size_t cap, const char *s, size_t len)
+{
+    size_t n = len < cap - 1 ? len : cap - 1;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char ch = (unsigned char)s[k];
+        dst[k] = s[k];
+        if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\')
+            dst[k] = '?';
+    }
+    dst[n] = '\0';
+}
+
+/* Answers 400 invalid_query when the query names a parameter the route does not take, names
+ * one twice, or is longer than vigil keeps: a misspelt parameter would otherwise be ignored
+ * without a word, as an unknown JSON field is not. True when the query is fine. */
+static bool query_ok(vg_http_req_t *req)
+{
+    const char *takes = req->route->params;
+    uint64_t seen = 0;
+    char msg[256];
+    if (req->query_cut) {
+        snprintf(msg, sizeof(msg), "the query string is over %d bytes", QUERY_MAX_LEN - 2);
+        vg_http_respond_error(req, 400, "invalid_query", msg, NULL);
+        return false;
+    }
+    for (const char *p = req->query; p && *p; p += strcspn(p, "&"), p += *p == '&') {
+        size_t len = strcspn(p, "=&");
+        if (p[0] == '&')
+            continue;                       /* an empty piece, as in "a=1&&b=2" */
+        int at = word_index(takes, p, len); /* < 64: see vg_http_route */
+        if (at >= 0 && !(seen & (UINT64_C(1) << at))) {
+            seen |= UINT64_C(1) << at;
+            continue;
+        }
+        char name[65];
+        printable(name, sizeof(name), p, len);
+        if (at >= 0)
+            snprintf(msg, sizeof(msg), "query parameter %s is given twice", name);
+        else if (takes[0])
+            snprintf(msg, sizeof(msg), "unknown query parameter \"%s\" (this endpoint takes: %s)",
+                     name, takes);
+        else
+            snprintf(msg, sizeof(msg), "unknown query parameter \"%s\" (this endpoint takes none)",
+                     name);
+        vg_http_respond_error(req, 400, "invalid_query", msg, name);
+        return false;
+    }
+    return true;
+}
+
 static int dispatch(struct conn *c)
 {
     vg_http_req_t *req = c->req;
@@ -513,7 +591,8 @@ static int dispatch(struct conn *c)
     req->state = REQ_HANDLING;
     req->in_dispatch = true;
     req->http->stats.requests++;
-    req->route->handler(req, req->route->ctx); /* an answer only stores it: req lives on */
+    if (query_ok(req))
+        req->route->handler(req, req->route->ctx); /* an answer only stores it: req lives on */
     req->in_dispatch = false;
     if (req->state == REQ_ANSWERED)
         lws_callback_on_writable(wsi);

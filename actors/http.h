@@ -62,9 +62,13 @@ VG_MUST_CHECK int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_ht
 int vg_http_port(const vg_http_t *http);
 
 /* Adds a route; later routes never shadow earlier ones (first match wins). `method` is
- * "GET", "POST", "PUT", "PATCH", "DELETE" or "HEAD". 0, or VG_EINVAL. */
+ * "GET", "POST", "PUT", "PATCH", "DELETE" or "HEAD". `params` names the query parameters the
+ * route takes, separated by spaces (at most 64; NULL or "": none): a request naming any
+ * other, or one of them twice, or whose query string is over 2 KiB, is answered 400
+ * `invalid_query` and the handler is not called. 0, or VG_EINVAL. */
 VG_MUST_CHECK int vg_http_route(vg_http_t *http, const char *method, const char *path,
-                                enum vg_http_match match, vg_http_handler_fn handler, void *ctx);
+                                enum vg_http_match match, const char *params,
+                                vg_http_handler_fn handler, void *ctx);
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out);
 

@@ -611,18 +611,19 @@ int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsign
         const char *method;
         const char *path;
         int prefix;
+        const char *params;
         void (*fn)(vg_http_req_t *, void *);
     } routes[] = {
-        {"POST", "/v1/transactions", 0, handle_transactions},
-        {"POST", "/v1/score", 0, handle_score},
-        {"POST", "/v1/labels", 0, handle_labels},
-        {"GET", "/v1/transactions/", 1, handle_get_tx},
-        {"GET", "/v1/accounts/", 1, handle_get_account},
-        {"GET", "/v1/merchants/", 1, handle_get_merchant},
+        {"POST", "/v1/transactions", 0, NULL, handle_transactions},
+        {"POST", "/v1/score", 0, "features", handle_score},
+        {"POST", "/v1/labels", 0, NULL, handle_labels},
+        {"GET", "/v1/transactions/", 1, NULL, handle_get_tx},
+        {"GET", "/v1/accounts/", 1, NULL, handle_get_account},
+        {"GET", "/v1/merchants/", 1, NULL, handle_get_merchant},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(routes); i++) {
-        int rc = vg_api_route(api, routes[i].method, routes[i].path, routes[i].prefix, routes[i].fn,
-                              ing);
+        int rc = vg_api_route(api, routes[i].method, routes[i].path, routes[i].prefix,
+                              routes[i].params, routes[i].fn, ing);
         if (rc != 0) {
             vg_actor_stop(&ing->actor);
             return rc;

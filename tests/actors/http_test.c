@@ -108,13 +108,13 @@ static int srv_start(struct srv *s, int port, size_t max_body)
         return rc;
     }
     s->port = vg_http_port(s->http);
-    ASSERT_OK(vg_http_route(s->http, "GET", "/hello", VG_HTTP_EXACT, h_hello, NULL));
-    ASSERT_OK(vg_http_route(s->http, "POST", "/echo", VG_HTTP_EXACT, h_echo, NULL));
-    ASSERT_OK(vg_http_route(s->http, "GET", "/q/", VG_HTTP_PREFIX, h_query, NULL));
-    ASSERT_OK(vg_http_route(s->http, "GET", "/async", VG_HTTP_EXACT, h_async, (void *)50));
-    ASSERT_OK(vg_http_route(s->http, "GET", "/slow", VG_HTTP_EXACT, h_async, (void *)300));
-    ASSERT_ERR(vg_http_route(s->http, "BREW", "/x", VG_HTTP_EXACT, h_hello, NULL), VG_EINVAL);
-    ASSERT_ERR(vg_http_route(s->http, "GET", "x", VG_HTTP_EXACT, h_hello, NULL), VG_EINVAL);
+    ASSERT_OK(vg_http_route(s->http, "GET", "/hello", VG_HTTP_EXACT, NULL, h_hello, NULL));
+    ASSERT_OK(vg_http_route(s->http, "POST", "/echo", VG_HTTP_EXACT, NULL, h_echo, NULL));
+    ASSERT_OK(vg_http_route(s->http, "GET", "/q/", VG_HTTP_PREFIX, "x y", h_query, NULL));
+    ASSERT_OK(vg_http_route(s->http, "GET", "/async", VG_HTTP_EXACT, NULL, h_async, (void *)50));
+    ASSERT_OK(vg_http_route(s->http, "GET", "/slow", VG_HTTP_EXACT, NULL, h_async, (void *)300));
+    ASSERT_ERR(vg_http_route(s->http, "BREW", "/x", VG_HTTP_EXACT, NULL, h_hello, NULL), VG_EINVAL);
+    ASSERT_ERR(vg_http_route(s->http, "GET", "x", VG_HTTP_EXACT, NULL, h_hello, NULL), VG_EINVAL);
     ASSERT_EQ(uv_async_init(&s->loop, &s->stop, on_stop), 0);
     ASSERT_EQ(pthread_create(&s->thread, NULL, run_loop, s), 0);
     return 0;
@@ -227,8 +227,61 @@ VG_TEST(http_query_and_request_header)
     ASSERT_OK(vg_tc_send(c, "GET", "/q/", NULL, NULL, 0, NULL, &r));
     ASSERT_STR_EQ(r.body, "path=/q/ x=(none) rid=(none)");
     vg_tc_response_free(&r);
+    ASSERT_OK(vg_tc_send(c, "GET", "/q/?&x=1&&y", NULL, NULL, 0, NULL, &r));
+    ASSERT_STR_EQ(r.body, "path=/q/ x=1 rid=(none)");
+    vg_tc_response_free(&r);
     vg_tc_close(c);
     free(c);
+    srv_stop(&s);
+}
+
+/* A parameter the route does not name, or one named twice, is refused before the handler
+ * runs: a misspelt one would otherwise be ignored without a word. */
+VG_TEST(http_query_names_only_the_routes_parameters)
+{
+    struct srv s;
+    ASSERT_OK(srv_start(&s, 0, 0));
+    static const struct {
+        const char *path;
+        const char *message;
+        const char *field;
+    } bad[] = {
+        {"/q/a?x=1&z=2", "unknown query parameter \\\"z\\\" (this endpoint takes: x y)", "z"},
+        {"/q/a?x=1&x=2", "query parameter x is given twice", "x"},
+        {"/q/a?=3", "unknown query parameter \\\"\\\" (this endpoint takes: x y)", ""},
+        {"/q/a?xx=1", "unknown query parameter \\\"xx\\\" (this endpoint takes: x y)", "xx"},
+        {"/q/a?%C3%A9%22=1", "unknown query parameter \\\"???\\\" (this endpoint takes: x y)",
+         "???"},
+        {"/hello?x=1", "unknown query parameter \\\"x\\\" (this endpoint takes none)", "x"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad); i++) {
+        vg_tc_response_t r = req(&s, "GET", bad[i].path, NULL, NULL, 0);
+        ASSERT_EQ(r.status, 400);
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "{\"error\":{\"code\":\"invalid_query\",\"message\":\"%s\",\"field\":\"%s\"}}",
+                 bad[i].message, bad[i].field);
+        ASSERT_STR_EQ(r.body, want);
+        vg_tc_response_free(&r);
+    }
+    /* Over the 2 KiB vigil keeps: refused, not cut short. */
+    char path[3000] = "/q/a?x=";
+    memset(path + 7, 'a', sizeof(path) - 8);
+    path[sizeof(path) - 1] = '\0';
+    vg_tc_response_t r = req(&s, "GET", path, NULL, NULL, 0);
+    ASSERT_EQ(r.status, 400);
+    ASSERT_STR_CONTAINS(r.body, "\"code\":\"invalid_query\"");
+    vg_tc_response_free(&r);
+    /* The connection is still good and the route still answers. */
+    r = req(&s, "GET", "/q/a?y=2&x=3", NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STR_EQ(r.body, "path=/q/a x=3 rid=(none)");
+    vg_tc_response_free(&r);
+    ASSERT_ERR(vg_http_route(s.http, "GET", "/many", VG_HTTP_EXACT,
+                             "a b c d e f g h i j k l m n o p q r s t u v w x y z A B C D E F G H "
+                             "I J K L M N O P Q R S T U V W X Y Z 0 1 2 3 4 5 6 7 8 9 aa bb cc",
+                             h_hello, NULL),
+               VG_EINVAL);
     srv_stop(&s);
 }
 

@@ -275,8 +275,18 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
     tx_json(good, sizeof(good), "media-1", "media-acct", "1", t, NULL);
     ASSERT_EQ(call(&e, "POST", "/v1/score", "application/jsonx", good, &resp), 415);
     free(resp);
-    ASSERT_EQ(call(&e, "POST", "/v1/score?features=1", "application/json", good, &resp), 400);
-    ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_query\"");
+    static const char *const bad_queries[] = {"?features=1", "?feature=true",
+                                              "?features=true&features=false"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(bad_queries); i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/score%s", bad_queries[i]);
+        ASSERT_EQ(call(&e, "POST", path, "application/json", good, &resp), 400);
+        ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_query\"");
+        free(resp);
+    }
+    ASSERT_EQ(call(&e, "POST", "/v1/transactions?features=true", "application/json", good, &resp),
+              400);
+    ASSERT_STR_CONTAINS(resp, "\"field\":\"features\"");
     free(resp);
     ASSERT_EQ(call(&e, "GET", "/v1/transactions/media-1", NULL, NULL, &resp), 404);
     free(resp);
