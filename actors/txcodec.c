@@ -276,15 +276,41 @@ int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
                 m->descriptor->short_name);
 }
 
+/* Whether ms falls in the window the limits accept. */
+static bool time_in_window(int64_t ms, const vg_tx_limits_t *lim)
+{
+    return (lim->max_age_ms <= 0 || ms >= lim->now_ms - lim->max_age_ms) &&
+           (lim->max_future_skew_ms < 0 || ms <= lim->now_ms + lim->max_future_skew_ms);
+}
+
+/* A timestamp outside the window, said as a date, with a hint when it would be inside it read
+ * in the unit clients most often mix up with milliseconds: seconds, or microseconds. */
+static int time_fail(int64_t ts, const vg_tx_limits_t *lim, vg_tx_error_t *err, bool future)
+{
+    char when[40];
+    if (ts >= -62135596800000 && ts <= 253402300799999) /* years 1..9999 */
+        vg_time_format(ts, when, sizeof(when));
+    else
+        snprintf(when, sizeof(when), "%lld", (long long)ts);
+    const char *hint = "";
+    if (!future && ts > 0 && ts < INT64_MAX / 1000 && time_in_window(ts * 1000, lim))
+        hint = " (an epoch timestamp is in milliseconds, not seconds)";
+    if (future && time_in_window(ts / 1000, lim))
+        hint = " (an epoch timestamp is in milliseconds, not microseconds)";
+    if (future)
+        return fail(err, "timestamp_in_future", "timestamp",
+                    "timestamp %s is more than %lld s in the future%s", when,
+                    (long long)(lim->max_future_skew_ms / 1000), hint);
+    return fail(err, "timestamp_too_old", "timestamp", "timestamp %s is more than %lld days old%s",
+                when, (long long)(lim->max_age_ms / 86400000), hint);
+}
+
 static int check_time(int64_t ts, const vg_tx_limits_t *lim, vg_tx_error_t *err)
 {
     if (lim->max_future_skew_ms >= 0 && ts > lim->now_ms + lim->max_future_skew_ms)
-        return fail(err, "timestamp_in_future", "timestamp",
-                    "timestamp is more than %lld s in the future",
-                    (long long)(lim->max_future_skew_ms / 1000));
+        return time_fail(ts, lim, err, true);
     if (lim->max_age_ms > 0 && ts < lim->now_ms - lim->max_age_ms)
-        return fail(err, "timestamp_too_old", "timestamp", "timestamp is more than %lld days old",
-                    (long long)(lim->max_age_ms / 86400000));
+        return time_fail(ts, lim, err, false);
     return 0;
 }
 

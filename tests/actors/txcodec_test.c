@@ -392,6 +392,45 @@ VG_TEST(codec_body_faults_are_found_at_every_position)
     }
 }
 
+/* A timestamp outside the window is said as a date; epoch seconds or microseconds, the
+ * likeliest mistakes, are named as such. */
+VG_TEST(codec_timestamp_errors_say_the_date_and_the_unit_mixed_up)
+{
+    static const struct {
+        int64_t ms;
+        const char *code;
+        const char *message;
+    } cases[] = {
+        {1577836800000ll, "timestamp_too_old",
+         "timestamp 2020-01-01T00:00:00.000Z is more than 400 days old"},
+        {1795502400ll, "timestamp_too_old",
+         "timestamp 1970-01-21T18:45:02.400Z is more than 400 days old (an epoch timestamp is in "
+         "milliseconds, not seconds)"},
+        {1795502400000000ll, "timestamp_in_future",
+         "timestamp 1795502400000000 is more than 300 s in the future (an epoch "
+         "timestamp is in milliseconds, not microseconds)"},
+        {1795502400000ll + 86400000, "timestamp_in_future",
+         "timestamp 2026-11-25T06:40:00.000Z is more than 300 s in the future"},
+        {INT64_MIN, "timestamp_too_old",
+         "timestamp -9223372036854775808 is more than 400 days old"},
+        {INT64_MAX, "timestamp_in_future",
+         "timestamp 9223372036854775807 is more than 300 s in the future"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(cases); i++) {
+        Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+        tx.transaction_id = "t1";
+        tx.account_id = "A1";
+        tx.currency = "EUR";
+        tx.amount_minor = 100;
+        tx.timestamp_ms = cases[i].ms;
+        vg_tx_error_t err;
+        ASSERT_ERR(vg_tx_validate(&tx, &lim, &err), VG_EINVAL);
+        ASSERT_STR_EQ(err.code, cases[i].code);
+        ASSERT_STR_EQ(err.field, "timestamp");
+        ASSERT_STR_EQ(err.message, cases[i].message);
+    }
+}
+
 VG_TEST(codec_protobuf_gets_the_same_verdicts)
 {
     Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
