@@ -364,6 +364,16 @@ int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type, Protob
     return rc;
 }
 
+bool vg_log_tx_names_account(vg_seglog_t *log, uint64_t offset, const char *account_id)
+{
+    ProtobufCMessage *m = NULL;
+    if (vg_log_read_message(log, offset, VG_SEGLOG_TYPE_TRANSACTION, &m) != 0)
+        return true;
+    bool same = strcmp(((const Vigil__Transaction *)m)->account_id, account_id) == 0;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return same;
+}
+
 /* ---- decisions ---- */
 
 void vg_decision_to_pb(const vg_decision_t *d, const char *transaction_id, Vigil__Decision *out,
@@ -517,6 +527,17 @@ static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_
     return rc;
 }
 
+/* Whether the transaction that x indexes (earlier in this batch, or in the log) is
+ * account_id's: a repeated id under another account is not a replay but a conflict. */
+static bool same_account(vg_decider_t *d, const vg_pipe_item_t *items, size_t upto,
+                         const vg_txindex_t *x, const char *account_id)
+{
+    for (size_t j = 0; j < upto; j++)
+        if (items[j].tx && items[j].offset == x->tx_offset)
+            return strcmp(items[j].tx->account_id, account_id) == 0;
+    return vg_log_tx_names_account(d->o.log, x->tx_offset, account_id);
+}
+
 /* Pass 1 for one transaction: *added says whether it became feature row `nrows` (a
  * duplicate does not). */
 static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t i,
@@ -534,7 +555,15 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
         return rc;
     bool waiting_label = rc == VG_EEXISTS && x.tx_offset == VG_NO_OFFSET;
     if (rc == VG_EEXISTS && !waiting_label) {
-        original_decision(d, items, i, &x, &it->decision);
+        if (same_account(d, items, i, &x, tx->account_id)) {
+            original_decision(d, items, i, &x, &it->decision);
+            return 0;
+        }
+        memset(&it->decision, 0, sizeof(it->decision)); /* refused: nothing changes */
+        it->decision.offset = it->offset;
+        it->decision.partition = d->o.partition;
+        it->decision.conflict = true;
+        it->decision.applied = true;
         return 0;
     }
     vg_account_profile_t p;

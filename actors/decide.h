@@ -54,10 +54,12 @@ typedef struct vg_decision {
     uint64_t offset;          /* the transaction's offset in the partition's log */
     uint64_t decision_offset; /* its record in the decision log */
     uint32_t partition;
-    float score;  /* probability, 0..1 */
-    int level;    /* Vigil__Level */
-    bool replay;  /* a duplicate transaction_id: this is the original decision */
-    bool applied; /* set once the decision is final */
+    float score;   /* probability, 0..1 */
+    int level;     /* Vigil__Level */
+    bool replay;   /* a duplicate transaction_id: this is the original decision */
+    bool applied;  /* set once the decision is final */
+    bool conflict; /* its transaction_id is another account's transaction: refused, and the
+                      other fields are not a decision (nothing was changed) */
     uint8_t n_reasons;
     struct {
         uint16_t feature;
@@ -175,6 +177,10 @@ VG_MUST_CHECK int vg_txindex_get(vg_state_reader_t *r, const char *transaction_i
 /* Reads the record at `offset` of `log` and unpacks it as `type` (a Vigil__Transaction* or
  * Vigil__Decision*; free with protobuf_c_message_free_unpacked). 0, VG_ENOTFOUND,
  * VG_ECORRUPT. */
+/* Whether the transaction at `offset` of `log` names account_id; true when it cannot be read
+ * (retention took it): callers then go on as if it did. */
+bool vg_log_tx_names_account(vg_seglog_t *log, uint64_t offset, const char *account_id);
+
 VG_MUST_CHECK int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type,
                                       ProtobufCMessage **out);
 

@@ -137,7 +137,8 @@ static void finish_score(struct job *j)
 {
     struct elem *e = &j->e[0];
     if (!e->ok) {
-        vg_http_respond_error(j->req, 400, e->error->code, e->error->message,
+        bool conflict = strcmp(e->error->code, "transaction_id_conflict") == 0;
+        vg_http_respond_error(j->req, conflict ? 409 : 400, e->error->code, e->error->message,
                               e->error->field[0] ? e->error->field : NULL);
         return;
     }
@@ -213,10 +214,16 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
     vg_append_msg_t *m = (vg_append_msg_t *)reply;
     for (size_t k = 0; k < pj->n; k++) {
         struct elem *e = &j->e[pj->elem[k]];
-        if (m->status != 0)
+        if (m->status != 0) {
             e->fail = "unavailable";
-        else if (j->kind != JOB_LABELS)
+        } else if (j->kind != JOB_LABELS) {
             e->dec = pj->items[k].decision;
+            if (e->dec.conflict) { /* found by the apply step: e->error is the item's */
+                vg_tx_item_t *it = &j->txs[pj->elem[k]];
+                e->ok = it->ok = false;
+                vg_route_conflict_error(it->tx.pb.transaction_id, &it->error);
+            }
+        }
     }
     if (--j->outstanding == 0)
         finish(j);
@@ -251,9 +258,15 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
         e->error = &it->error;
         if (!it->ok)
             continue;
-        unsigned p = vg_route_account(ing->nparts, it->tx.pb.account_id);
+        unsigned p = 0;
+        enum vg_route_verdict v =
+            vg_route_transaction(ing->parts, ing->nparts, NULL, &it->tx.pb, &p, &e->dec);
         e->partition = p;
-        if (vg_route_known_decision(ing->parts[p], NULL, it->tx.pb.transaction_id, &e->dec))
+        if (v == VG_ROUTE_CONFLICT) {
+            e->ok = it->ok = false;
+            vg_route_conflict_error(it->tx.pb.transaction_id, &it->error);
+        }
+        if (v != VG_ROUTE_NEW)
             continue;
         it->tx.pb.received_ms = now;
         e->len = vigil__transaction__get_packed_size(&it->tx.pb);

@@ -25,19 +25,6 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
     return nparts;
 }
 
-/* Whether the transaction that `x` indexes in p's log names `account_id`. true when the record
- * cannot be read (retention took it a moment ago): the partition then applies the label to
- * the transaction's own account, as it would anyway. */
-static bool tx_names_account(vg_partition_t *p, const vg_txindex_t *x, const char *account_id)
-{
-    ProtobufCMessage *m = NULL;
-    if (vg_log_read_message(vg_partition_log(p), x->tx_offset, VG_SEGLOG_TYPE_TRANSACTION, &m) != 0)
-        return true;
-    bool same = strcmp(((const Vigil__Transaction *)m)->account_id, account_id) == 0;
-    protobuf_c_message_free_unpacked(m, NULL);
-    return same;
-}
-
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                         const char *account_id, bool *known)
 {
@@ -46,7 +33,9 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
     *known = mine < nparts && vg_route_find_tx(parts + mine, 1, transaction_id, &x) == 0;
     if (*known)
-        return tx_names_account(parts[mine], &x, account_id) ? mine : VG_ROUTE_MISMATCH;
+        return vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id)
+                   ? mine
+                   : VG_ROUTE_MISMATCH;
     unsigned at = vg_route_find_tx(parts, nparts, transaction_id, &x);
     *known = at < nparts;
     if (named && *known)
@@ -54,28 +43,53 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     return *known ? at : mine;
 }
 
-bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,
-                             vg_decision_t *out)
+/* The original decision that x indexes in p's decision log, marked replay. false when it
+ * cannot be read (the partition's apply step answers then). */
+static bool read_decision(vg_partition_t *p, const vg_txindex_t *x, vg_decision_t *out)
 {
-    if (!vg_partition_may_know(p, transaction_id))
-        return false; /* new, or older than the filter: the partition's apply step answers */
-    vg_state_reader_t one = {0};
-    if (!r)
-        r = &one;
-    if (!r->st)
-        r->st = vg_partition_state(p);
-    vg_txindex_t x;
-    int rc = r->st ? vg_txindex_get(r, transaction_id, &x) : VG_EREADONLY;
-    vg_state_reader_end(&one);
-    if (rc != 0 || x.tx_offset == VG_NO_OFFSET || x.decision_offset == VG_NO_OFFSET)
-        return false;
     ProtobufCMessage *m = NULL;
-    if (vg_log_read_message(vg_partition_decisions(p), x.decision_offset, VG_SEGLOG_TYPE_DECISION,
+    if (x->decision_offset == VG_NO_OFFSET ||
+        vg_log_read_message(vg_partition_decisions(p), x->decision_offset, VG_SEGLOG_TYPE_DECISION,
                             &m) != 0)
-        return false; /* let the partition answer it */
+        return false;
     vg_decision_from_pb((Vigil__Decision *)m, out);
     protobuf_c_message_free_unpacked(m, NULL);
-    out->decision_offset = x.decision_offset;
+    out->decision_offset = x->decision_offset;
     out->replay = true;
     return true;
+}
+
+enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
+                                           vg_state_reader_t *readers, const Vigil__Transaction *tx,
+                                           unsigned *partition, vg_decision_t *out)
+{
+    unsigned p = vg_route_account(nparts, tx->account_id);
+    *partition = p;
+    for (unsigned k = 0; k < nparts; k++) {
+        unsigned at = (p + k) % nparts; /* its own partition first */
+        if (!vg_partition_may_know(parts[at], tx->transaction_id))
+            continue; /* not among its recent ids: for its own, the apply step answers */
+        vg_state_reader_t one = {0};
+        vg_state_reader_t *r = readers ? &readers[at] : &one;
+        if (!r->st)
+            r->st = vg_partition_state(parts[at]);
+        vg_txindex_t x;
+        int rc = r->st ? vg_txindex_get(r, tx->transaction_id, &x) : VG_EREADONLY;
+        vg_state_reader_end(&one);
+        if (rc != 0 || x.tx_offset == VG_NO_OFFSET)
+            continue;
+        if (at != p ||
+            !vg_log_tx_names_account(vg_partition_log(parts[at]), x.tx_offset, tx->account_id))
+            return VG_ROUTE_CONFLICT;
+        return read_decision(parts[at], &x, out) ? VG_ROUTE_REPLAY : VG_ROUTE_NEW;
+    }
+    return VG_ROUTE_NEW;
+}
+
+void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err)
+{
+    snprintf(err->code, sizeof(err->code), "transaction_id_conflict");
+    snprintf(err->field, sizeof(err->field), "account_id");
+    snprintf(err->message, sizeof(err->message),
+             "transaction_id %.120s is already another account's transaction", transaction_id);
 }

@@ -12,6 +12,7 @@
 
 #include "actors/decide.h"
 #include "actors/partition.h"
+#include "actors/txcodec.h"
 
 #include <stdbool.h>
 
@@ -34,10 +35,25 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                         const char *account_id, bool *known);
 
-/* True when partition `p` has already decided `transaction_id`: OUT *out, the original
- * decision, marked replay. `r` is a reader of p's state that the caller ends (its st is set
- * here when NULL), so many lookups in one turn share one read transaction; or NULL. */
-bool vg_route_known_decision(vg_partition_t *p, vg_state_reader_t *r, const char *transaction_id,
-                             vg_decision_t *out);
+/* What ingest makes of a transaction before logging it (vg_route_transaction). */
+enum vg_route_verdict {
+    VG_ROUTE_NEW,      /* not seen (or not yet known to be seen): log it */
+    VG_ROUTE_REPLAY,   /* its id was decided for this account: answer the original decision */
+    VG_ROUTE_CONFLICT, /* its id is another account's transaction: refuse it */
+};
+
+/* Where transaction `tx` goes (*partition, its account's) and whether its id is taken there
+ * (the partition's recent ids filter, then its index: a replay, or a conflict when the
+ * original names another account) or in another partition (a conflict: the same account
+ * always goes to the same partition). `readers` is [nparts] readers the caller ends, or
+ * NULL. An id this misses (decided but older than the filter, or still in flight) is caught
+ * by the partition's apply step when it is the partition's own, and not at all when another
+ * partition holds it. OUT: *out, the original decision for a replay. */
+enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
+                                           vg_state_reader_t *readers, const Vigil__Transaction *tx,
+                                           unsigned *partition, vg_decision_t *out);
+
+/* The error for a VG_ROUTE_CONFLICT (or a decision marked conflict by the apply step). */
+void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err);
 
 #endif

@@ -334,6 +334,10 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
             /* a label whose other partition failed */
         } else if (status != 0) {
             slot_error(s, "unavailable", "partition cannot store transactions", NULL);
+        } else if (it->tx && it->decision.conflict) {
+            vg_tx_error_t err;
+            vg_route_conflict_error(it->tx->transaction_id, &err);
+            slot_error(s, err.code, err.message, err.field);
         } else if (it->packed) {
             s->len = vg_frame_decision_reply(s->seq, it->packed, it->packed_len, &s->frame);
             s->done = true;
@@ -473,11 +477,18 @@ static void take_transaction(struct conn *c, uint64_t idx, Vigil__Transaction *t
         slot_error(s, err.code, err.message, err.field);
         return;
     }
-    unsigned p = vg_route_account(t->o.nparts, tx->account_id);
+    unsigned p = 0;
     vg_decision_t d;
-    if (vg_route_known_decision(t->o.parts[p], &t->readers[p], tx->transaction_id, &d)) {
+    switch (vg_route_transaction(t->o.parts, t->o.nparts, t->readers, tx, &p, &d)) {
+    case VG_ROUTE_REPLAY:
         slot_decision(s, &d, tx->transaction_id);
         return;
+    case VG_ROUTE_CONFLICT:
+        vg_route_conflict_error(tx->transaction_id, &err);
+        slot_error(s, err.code, err.message, err.field);
+        return;
+    case VG_ROUTE_NEW:
+        break;
     }
     tx->received_ms = lim.now_ms;
     uint8_t *payload = keep_payload(c->cur, vg_frame_stamped_cap(request));

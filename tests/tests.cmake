@@ -5,7 +5,7 @@ file(GLOB VG_TEST_SUPPORT CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/support/*.
 add_library(vg_test_support STATIC ${CMAKE_SOURCE_DIR}/tests/vg_test.c ${VG_TEST_SUPPORT})
 target_include_directories(vg_test_support PUBLIC ${CMAKE_SOURCE_DIR})
 target_compile_options(vg_test_support PRIVATE ${VG_WARNINGS})
-target_link_libraries(vg_test_support PUBLIC vg_runtime)
+target_link_libraries(vg_test_support PUBLIC vg_runtime vg_actors)
 
 file(GLOB VG_TEST_DIRS LIST_DIRECTORIES true ${CMAKE_SOURCE_DIR}/tests/*)
 foreach(tdir ${VG_TEST_DIRS})

@@ -9,6 +9,7 @@
 #include "actors/merchant.h"
 #include "actors/route.h"
 #include "runtime/io.h"
+#include "tests/support/accounts.h"
 #include "tests/support/http_client.h"
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
@@ -38,11 +39,15 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+#define PARTITIONS 4 /* the engine's --partitions */
+
 /* Starts (or restarts) the engine on e->data with e->model. */
 static void engine_spawn(struct engine *e)
 {
+    char parts[16];
+    snprintf(parts, sizeof(parts), "%d", PARTITIONS);
     const char *args[] = {"serve", "--data",       e->data, "--http-port", "0",      "--tcp-port",
-                          "0",     "--partitions", "4",     "--model",     e->model, NULL};
+                          "0",     "--partitions", parts,   "--model",     e->model, NULL};
     ASSERT_OK(vg_tp_spawn(&e->proc, args, e->env));
     char line[512];
     if (vg_tp_wait_line(&e->proc, "vigil: serving", line, sizeof(line), 30000) != 0)
@@ -486,6 +491,73 @@ static void expect_get(struct engine *e, const char *path, const char *want)
     free(resp);
 }
 
+/* POST /v1/score of `id` for `acct`: 409 transaction_id_conflict, on account_id. */
+static void expect_conflict(struct engine *e, const char *id, const char *acct, long long ts)
+{
+    char body[512];
+    char *resp = NULL;
+    tx_json(body, sizeof(body), id, acct, "10.00", ts, NULL);
+    ASSERT_EQ(score(e, body, &resp), 409);
+    ASSERT_STR_CONTAINS(resp, "\"code\":\"transaction_id_conflict\"");
+    ASSERT_STR_CONTAINS(resp, "\"field\":\"account_id\"");
+    free(resp);
+}
+
+/* GET /v1/accounts/{acct} answers 404: nothing of the account was kept. */
+static void expect_no_account(struct engine *e, const char *acct)
+{
+    char path[128];
+    char *resp = NULL;
+    snprintf(path, sizeof(path), "/v1/accounts/%s", acct);
+    ASSERT_EQ(call(e, "GET", path, NULL, NULL, &resp), 404);
+    free(resp);
+}
+
+/* A transaction_id is one account's: sent again for another account it is refused, whether
+ * that account shares the original's partition or not, found before logging or by the apply
+ * step, and nothing of the other account is kept. Until 2026-12-03 an account of the same
+ * partition got the original's decision as a replay, and one of another partition had the id
+ * taken as new. */
+VG_TEST(a_transaction_id_is_one_accounts)
+{
+    struct engine e = {0};
+    engine_start(&e);
+    long long t = now_ms() - 1000;
+    char same[64], other[64], body[1024];
+    vg_ta_account_near(PARTITIONS, "acct-r", true, same,
+                       sizeof(same)); /* scored_offset's account */
+    vg_ta_account_near(PARTITIONS, "acct-r", false, other, sizeof(other));
+    bool replay = false;
+    double at = scored_offset(&e, "dup-1", "10.00", t, &replay);
+    expect_conflict(&e, "dup-1", same, t);  /* found in the partition's index */
+    expect_conflict(&e, "dup-1", other, t); /* found in another partition's index */
+    expect_no_account(&e, same);
+    expect_no_account(&e, other);
+    /* Both in one request: both reach the log, and the apply step refuses the second. */
+    snprintf(body, sizeof(body),
+             "[{\"transaction_id\":\"dup-2\",\"account_id\":\"acct-r\",\"amount\":\"1\","
+             "\"currency\":\"EUR\",\"timestamp\":%lld},{\"transaction_id\":\"dup-2\","
+             "\"account_id\":\"%s\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":%lld}]",
+             t, same, t);
+    char *resp = NULL;
+    ASSERT_EQ(call(&e, "POST", "/v1/transactions", "application/json", body, &resp), 202);
+    ASSERT_STR_CONTAINS(resp, "\"accepted\":[{\"index\":0,\"transaction_id\":\"dup-2\"");
+    ASSERT_STR_CONTAINS(resp, "\"rejected\":[{\"index\":1,\"error\":{\"code\":"
+                              "\"transaction_id_conflict\"");
+    free(resp);
+    expect_no_account(&e, same);
+    expect_get(&e, "/v1/accounts/acct-r", "\"transactions\":2,");
+    /* After a restart the recent ids are forgotten: the apply step finds it. */
+    engine_stop(&e);
+    engine_spawn(&e);
+    expect_conflict(&e, "dup-1", same, t);
+    ASSERT_TRUE(scored_offset(&e, "dup-1", "10.00", t, &replay) == at);
+    ASSERT_TRUE(replay);
+    expect_get(&e, "/v1/accounts/acct-r", "\"transactions\":2,");
+    expect_no_account(&e, same);
+    engine_stop(&e);
+}
+
 VG_TEST(labels_before_and_after_their_transaction)
 {
     struct engine e = {0};
@@ -533,23 +605,13 @@ VG_TEST(labels_before_and_after_their_transaction)
     ASSERT_EQ(score(&e, body, &resp), 200);
     double mine = num(resp, "partition");
     free(resp);
-    char label[2][256] = {"", ""}; /* [0] an account of another partition, [1] of the same */
-    for (int k = 0; k < 64 && !(label[0][0] && label[1][0]); k++) {
-        char id[32], acct[32];
-        snprintf(id, sizeof(id), "lab-o%d", k);
-        snprintf(acct, sizeof(acct), "acct-o%d", k);
-        tx_json(body, sizeof(body), id, acct, "1.00", t, NULL);
-        ASSERT_EQ(score(&e, body, &resp), 200);
-        char *which = label[num(resp, "partition") == mine];
-        free(resp);
-        if (!which[0])
-            snprintf(which, sizeof(label[0]),
-                     "{\"transaction_id\":\"lab-3\",\"is_fraud\":true,\"account_id\":\"%s\"}",
-                     acct);
-    }
-    for (int k = 0; k < 2; k++) {
-        ASSERT_TRUE(label[k][0]);
-        ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json", label[k], &resp), 400);
+    ASSERT_TRUE(mine == vg_route_account(PARTITIONS, "acct-l"));
+    for (int k = 0; k < 2; k++) { /* another partition's account, then one of the same */
+        char acct[32], label[256];
+        vg_ta_account_near(PARTITIONS, "acct-l", k == 1, acct, sizeof(acct));
+        snprintf(label, sizeof(label),
+                 "{\"transaction_id\":\"lab-3\",\"is_fraud\":true,\"account_id\":\"%s\"}", acct);
+        ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json", label, &resp), 400);
         ASSERT_STR_CONTAINS(resp, "\"accepted\":[]");
         ASSERT_STR_CONTAINS(resp, "\"code\":\"account_mismatch\"");
         ASSERT_STR_CONTAINS(resp, "\"field\":\"account_id\"");

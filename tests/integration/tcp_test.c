@@ -11,6 +11,7 @@
 #include "models/features.h"
 #include "runtime/alloc.h"
 #include "storage/vigil.pb-c.h"
+#include "tests/support/accounts.h"
 #include "tests/support/http_client.h"
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
@@ -355,6 +356,36 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
             ASSERT_STR_EQ(r->error->field, cases[i].field);
         } else {
             ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        }
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    /* A transaction_id sent again for another account is refused: decided in another
+     * partition (found before logging), or in flight in the same one (found by the apply step
+     * when the two share a batch). The new one, sent first, is decided. */
+    char other[64], same[64];
+    vg_ta_account_near(4, "acct-x", false, other, sizeof(other));
+    vg_ta_account_near(4, "acct-x", true, same, sizeof(same));
+    const char *again[][2] = {{"raw-0", other}, {"raw-9", "acct-x"}, {"raw-9", same}};
+    o = (struct out){0};
+    tx.n_attributes = 0;
+    tx.lat = 0;
+    for (size_t i = 0; i < VG_ARRAY_LEN(again); i++) {
+        tx.transaction_id = (char *)(uintptr_t)again[i][0];
+        tx.account_id = (char *)(uintptr_t)again[i][1];
+        put_raw_tx(&o, 100 + i, &tx, unknown_99, 0, unknown_99, 0);
+    }
+    send_all(fd, &o);
+    free(o.buf);
+    for (size_t i = 0; i < VG_ARRAY_LEN(again); i++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        ASSERT_NOT_NULL(r);
+        ASSERT_EQ_U(r->seq, 100 + i);
+        if (i == 1) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        } else {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+            ASSERT_STR_EQ(r->error->code, "transaction_id_conflict");
+            ASSERT_STR_EQ(r->error->field, "account_id");
         }
         vigil__ingest_reply__free_unpacked(r, NULL);
     }
