@@ -190,6 +190,19 @@ VG_TEST(codec_amounts_are_exact_per_currency)
     ASSERT_EQ(amount_of("\"0.001\"", "KWD", &code), 1);
     ASSERT_EQ(amount_of("1e3", "USD", &code), 100000);
     ASSERT_EQ(amount_of("\"999999999999.99\"", "USD", &code), 99999999999999ll);
+    ASSERT_EQ(amount_of("\"007.50\"", "EUR", &code), 750); /* leading zeros are allowed */
+    ASSERT_EQ(amount_of("\"0000000000000000000000001.000000000000000000000\"", "EUR", &code), 100);
+    /* A string that is not a decimal is that, whatever else is wrong with it. */
+    static const char *const not_decimal[] = {"\"1.234x\"", "\"12.\"", "\".5\"", "\"1e3\"",
+                                              "\"1 \"",     "\"\"",    "\"+5\"", "\"-5\""};
+    for (size_t i = 0; i < VG_ARRAY_LEN(not_decimal); i++) {
+        ASSERT_EQ(amount_of(not_decimal[i], "EUR", &code), -1);
+        ASSERT_STR_EQ(code, "invalid_amount");
+    }
+    ASSERT_EQ(amount_of("\"0.00\"", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "invalid_amount");
+    ASSERT_EQ(amount_of("\"10000000000000\"", "EUR", &code), -1);
+    ASSERT_STR_EQ(code, "invalid_amount");
     /* A number is read from its literal, not from the double cJSON makes of it: these are
      * all within a double's rounding of an amount with the currency's decimals. */
     ASSERT_EQ(amount_of("123456789.5", "JPY", &code), -1);
