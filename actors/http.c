@@ -20,6 +20,7 @@
 #include "actors/http.h"
 #include "runtime/alloc.h"
 #include "runtime/bytes.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/logging.h"
 
@@ -44,6 +45,7 @@
 #define MAX_ROUTES       64
 #define HEADER_SPACE     1024
 #define ACCEPTS_PER_WAKE 64
+#define ACCEPT_PAUSE_MS  100 /* out of descriptors: how long the listener is left alone */
 #define CLOSE_POLL_MS    2
 #define HDR_VALUE_MAX    512
 #define PATH_MAX_LEN     2048
@@ -145,6 +147,9 @@ struct vg_http {
     int port;
     uv_poll_t listen_poll;
     bool poll_open;
+    uv_timer_t accept_timer; /* resumes accepting after a pause (see pause_accepting) */
+    bool accept_timer_open;
+    uint64_t paused_since_ns; /* 0 while accepting */
     uv_timer_t close_timer;
     unsigned quiet_ticks; /* close-timer ticks in a row with no handle closing */
     size_t max_body;
@@ -162,6 +167,7 @@ static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
                         size_t len);
 static void on_listen_readable(uv_poll_t *h, int status, int events);
 static void on_listen_closed(uv_handle_t *h);
+static void on_accept_timer_closed(uv_handle_t *t);
 static void on_close_timer(uv_timer_t *t);
 static void on_close_timer_closed(uv_handle_t *h);
 static void req_free(vg_http_req_t *req);
@@ -326,6 +332,56 @@ void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out)
     *out = http->stats;
 }
 
+static void on_accept_resume(uv_timer_t *t)
+{
+    vg_http_t *h = vg_container_of(t, vg_http_t, accept_timer);
+    if (h->poll_open)
+        uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
+}
+
+/* Out of descriptors or memory: the pending connection stays in the backlog and the listener
+ * stays readable, so accepting again at once would fail again, as fast as the loop turns
+ * (and log each time: 690,000 lines in 3 s before 2026-12-03). The listener is left alone
+ * for ACCEPT_PAUSE_MS instead, and the pause is logged once; the waiting clients are
+ * accepted when descriptors are free again. */
+static void pause_accepting(vg_http_t *h, int err)
+{
+    uv_poll_stop(&h->listen_poll);
+    if (!h->accept_timer_open) {
+        int rc = uv_timer_init(h->loop, &h->accept_timer);
+        VG_CHECK(rc == 0);
+        h->accept_timer_open = true;
+    }
+    uv_timer_start(&h->accept_timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
+    h->stats.accept_pauses++;
+    if (h->paused_since_ns)
+        return;
+    h->paused_since_ns = vg_clock_mono_ns();
+    VG_LOG_WARN("http accepting paused port=%d err=%s: new connections wait (tried again every "
+                "%d ms)",
+                h->port, vg_strerror(err), ACCEPT_PAUSE_MS);
+}
+
+/* accept's errors: 1 try the next connection, 0 none is waiting, -1 paused. */
+static int accept_failed(vg_http_t *h, int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return 0;
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        pause_accepting(h, -err);
+        return -1;
+    default: /* ECONNABORTED, EINTR, or a network error of that connection (accept(2)) */
+        return 1;
+    }
+}
+
 static void on_listen_readable(uv_poll_t *p, int status, int events)
 {
     (void)events;
@@ -337,9 +393,14 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
     for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
         int fd = accept(h->listen_fd, NULL, NULL);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                VG_LOG_WARN("http accept failed err=%s", vg_strerror(-errno));
+            if (accept_failed(h, errno) > 0)
+                continue;
             return;
+        }
+        if (h->paused_since_ns) {
+            VG_LOG_WARN("http accepting again port=%d after=%llums", h->port,
+                        (unsigned long long)((vg_clock_mono_ns() - h->paused_since_ns) / 1000000));
+            h->paused_since_ns = 0;
         }
         int one = 1;
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
@@ -374,10 +435,19 @@ void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx)
         uv_poll_stop(&http->listen_poll);
         uv_close((uv_handle_t *)&http->listen_poll, on_listen_closed);
     }
+    if (http->accept_timer_open) {
+        uv_timer_stop(&http->accept_timer);
+        uv_close((uv_handle_t *)&http->accept_timer, on_accept_timer_closed);
+    }
     lws_context_destroy(http->ctx);
     int rc = uv_timer_init(http->loop, &http->close_timer);
     VG_CHECK(rc == 0);
     uv_timer_start(&http->close_timer, on_close_timer, 0, CLOSE_POLL_MS);
+}
+
+static void on_accept_timer_closed(uv_handle_t *t)
+{
+    vg_container_of((uv_timer_t *)t, vg_http_t, accept_timer)->accept_timer_open = false;
 }
 
 static void on_listen_closed(uv_handle_t *p)
@@ -409,7 +479,7 @@ static void on_close_timer(uv_timer_t *t)
             lws_context_destroy(h->ctx);
         return;
     }
-    if (h->poll_open)
+    if (h->poll_open || h->accept_timer_open)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, on_close_timer_closed);

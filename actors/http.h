@@ -50,8 +50,9 @@ typedef struct vg_http_stats {
     uint64_t responses_2xx;
     uint64_t responses_4xx;
     uint64_t responses_5xx;
-    uint64_t orphaned;  /* answers dropped because the client had gone */
-    uint64_t pipelined; /* connections closed for sending a request before an answer */
+    uint64_t orphaned;      /* answers dropped because the client had gone */
+    uint64_t pipelined;     /* connections closed for sending a request before an answer */
+    uint64_t accept_pauses; /* times accepting was paused, out of descriptors or memory */
 } vg_http_stats_t;
 
 /* Starts listening on `loop`. OUT: *out. 0, VG_EINVAL (bad address), -EADDRINUSE,
