@@ -20,11 +20,15 @@
 #include <lmdb.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MAP     ((uint64_t)64 << 20)
+#define DEFAULT_MAP ((uint64_t)64 << 20)
+/* Disk reserved ahead of what a write transaction could have written (see reserve). */
+#define RESERVE_STEP    ((uint64_t)16 << 20) /* reserved beyond that, so few calls are needed */
+#define COMMIT_PAGES    256                  /* the commit's own pages: the free list's records */
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
 #define APPLIED_KEY     "applied_offset"
 
@@ -42,9 +46,11 @@ struct op {
 
 struct vg_state_batch {
     vg_state_t *st;
-    MDB_txn *txn;   /* the write transaction, from the first operation to the commit */
-    int err;        /* VG_* code of a failed operation: the batch can only be aborted */
-    struct op *ops; /* every operation in the order recorded, to redo after growing the map */
+    MDB_txn *txn;      /* the write transaction, from the first operation to the commit */
+    uint64_t bound;    /* with txn: the most bytes of the file it can have written (reserve) */
+    uint64_t op_bound; /* the most one operation adds to it, values aside */
+    int err;           /* VG_* code of a failed operation: the batch can only be aborted */
+    struct op *ops;    /* every operation in the order recorded, to redo after growing the map */
     size_t n;
     size_t cap;
     vg_arena_t arena; /* their keys and values */
@@ -67,6 +73,9 @@ struct vg_state {
     uint64_t map_size;
     uint64_t max_map;
     uint64_t resizes;
+    int fd;                 /* the data file; -1 without MDB_WRITEMAP (nothing to reserve) */
+    uint64_t psize;         /* LMDB's page size */
+    uint64_t reserved;      /* bytes from the file's start known to be allocated */
     vg_state_batch_t batch; /* the one batch, reused */
     bool batch_open;
 };
@@ -128,6 +137,11 @@ int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out
         MDB_envinfo info;
         if (mdb_env_info(st->env, &info) == 0 && info.me_mapsize > st->map_size)
             st->map_size = info.me_mapsize; /* an existing, larger environment */
+        MDB_stat ms;
+        st->psize = mdb_env_stat(st->env, &ms) == 0 ? ms.ms_psize : 4096;
+        st->fd = -1;
+        if (opts->writemap)
+            rc = mdb_err(mdb_env_get_fd(st->env, &st->fd), "get_fd");
     }
     if (rc != 0) {
         if (st->env)
@@ -336,6 +350,55 @@ int vg_state_stats(vg_state_t *st, vg_state_stats_t *out)
 
 /* ---- batches ---- */
 
+/* With MDB_WRITEMAP the data file is sparse: it is made as long as the map, and LMDB writes
+ * each new page through the map. When the disk is full, the write of a page the filesystem
+ * cannot back is a SIGBUS, not an error (LMDB's documented hazard of MDB_WRITEMAP; vigil
+ * died of it until 2026-12-03). So the file is kept allocated (posix_fallocate) up to what
+ * the open write transaction could have written by its next operation, and a full disk is
+ * ENOSPC from that operation, before LMDB touches the page. Pages beyond the map are never
+ * written (MDB_MAP_FULL comes first), so the reservation stops at the map's end. 0 or an
+ * errno value (an MDB_* code, as the callers expect). */
+static int reserve(vg_state_t *st, uint64_t need)
+{
+    if (st->fd < 0)
+        return 0;
+    if (need > st->map_size)
+        need = st->map_size;
+    if (need <= st->reserved)
+        return 0;
+    uint64_t to = need + RESERVE_STEP < st->map_size ? need + RESERVE_STEP : st->map_size;
+    int rc = posix_fallocate(st->fd, 0, (off_t)to);
+    if (rc != 0 && to > need) /* a disk nearly full: the step may not fit where need does */
+        rc = posix_fallocate(st->fd, 0, (off_t)(to = need));
+    if (rc != 0) {
+        VG_LOG_ERROR("state file not extended to=%llu err=%s", (unsigned long long)to,
+                     vg_strerror(-rc));
+        return rc;
+    }
+    st->reserved = to;
+    return 0;
+}
+
+/* Adds one operation of vlen bytes to the transaction's bound and reserves the disk for it. */
+static int reserve_op(vg_state_batch_t *b, size_t vlen)
+{
+    b->bound += b->op_bound + vlen;
+    return reserve(b->st, b->bound);
+}
+
+/* What one put or delete can add to the file at most: every page on its path copied, a split
+ * at every level and a new root, for trees one level deeper than the deepest now. */
+static uint64_t op_bound(vg_state_t *st, MDB_txn *txn)
+{
+    unsigned depth = 1;
+    for (int i = 0; i < VG_STATE_NDBS; i++) {
+        MDB_stat ms;
+        if (mdb_stat(txn, st->dbi[i], &ms) == 0 && ms.ms_depth > depth)
+            depth = ms.ms_depth;
+    }
+    return (2 * (uint64_t)(depth + 1) + 1) * st->psize;
+}
+
 /* Takes the read side of the resize lock and begins the write transaction. MDB_* code. */
 static int write_begin(vg_state_batch_t *b)
 {
@@ -346,7 +409,18 @@ static int write_begin(vg_state_batch_t *b)
         (void)mdb_env_set_mapsize(st->env, 0); /* another process grew it: adopt its size */
         rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
     }
+    MDB_envinfo info;
+    if (rc == 0)
+        rc = mdb_env_info(st->env, &info);
+    if (rc == 0 && st->fd >= 0) {
+        /* the pages in use, then the commit's own (each operation adds its bound) */
+        b->bound = ((uint64_t)info.me_last_pgno + 1 + COMMIT_PAGES) * st->psize;
+        b->op_bound = op_bound(st, b->txn);
+        rc = reserve(st, b->bound);
+    }
     if (rc != 0) {
+        if (b->txn)
+            mdb_txn_abort(b->txn);
         b->txn = NULL;
         pthread_rwlock_unlock(&st->resize);
     }
@@ -407,8 +481,11 @@ static int grow_and_redo(vg_state_batch_t *b)
         int rc = grow_map(b->st);
         if (rc == 0)
             rc = write_begin(b);
-        for (size_t i = 0; rc == 0 && i < b->n; i++)
-            rc = apply_op(b, &b->ops[i]);
+        for (size_t i = 0; rc == 0 && i < b->n; i++) {
+            rc = reserve_op(b, b->ops[i].vlen);
+            if (rc == 0)
+                rc = apply_op(b, &b->ops[i]);
+        }
         if (rc != MDB_MAP_FULL)
             return rc;
         write_abort(b);
@@ -442,6 +519,8 @@ static int record(vg_state_batch_t *b, enum vg_state_db db, const void *key, siz
     if (vlen)
         memcpy(o->val, val, vlen);
     int rc = b->txn ? 0 : write_begin(b);
+    if (rc == 0)
+        rc = reserve_op(b, vlen);
     MDB_val k = {klen, o->key};
     MDB_val v = {vlen, o->val};
     if (rc == 0 && kind == OP_PUT_NEW) {

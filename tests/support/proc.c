@@ -48,10 +48,14 @@ static char **build_env(const char *const *extra)
 
 int vg_tp_spawn(vg_tp_t *p, const char *const *args, const char *const *env)
 {
+    return vg_tp_spawn_prog(p, vg_tp_bin(), args, env);
+}
+
+int vg_tp_spawn_prog(vg_tp_t *p, const char *bin, const char *const *args, const char *const *env)
+{
     memset(p, 0, sizeof(*p));
     p->pid = -1;
     p->out_fd = -1;
-    const char *bin = vg_tp_bin();
     static unsigned counter;
     snprintf(p->err_path, sizeof(p->err_path), "%s/child-%d-%u.stderr", vg_test_tmpdir(),
              (int)getpid(), counter++);

@@ -28,6 +28,9 @@ const char *vg_tp_bin(void);
  * "K=V" strings) added to the environment. 0 or -errno. */
 int vg_tp_spawn(vg_tp_t *p, const char *const *args, const char *const *env);
 
+/* The same for another program (an absolute path), which may exec vigil in turn. */
+int vg_tp_spawn_prog(vg_tp_t *p, const char *bin, const char *const *args, const char *const *env);
+
 /* Reads one stdout line (without the newline) within timeout_ms. 0, -ETIMEDOUT or -EPIPE
  * (the child closed stdout). */
 int vg_tp_read_line(vg_tp_t *p, char *line, size_t len, int timeout_ms);
