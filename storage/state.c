@@ -25,12 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MAP ((uint64_t)64 << 20)
-/* Disk reserved ahead of what a write transaction could have written (see reserve). */
-#define RESERVE_STEP    ((uint64_t)16 << 20) /* reserved beyond that, so few calls are needed */
-#define COMMIT_PAGES    256                  /* the commit's own pages: the free list's records */
+#define DEFAULT_MAP     ((uint64_t)64 << 20)
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
-#define APPLIED_KEY     "applied_offset"
+/* Disk reserved ahead of what a write transaction could have written (see reserve): that,
+ * plus a step of 1/16 of it within these limits, so that few calls are needed. */
+#define RESERVE_MIN_STEP ((uint64_t)1 << 20)
+#define RESERVE_MAX_STEP ((uint64_t)64 << 20)
+#define COMMIT_PAGES     256 /* the commit's own pages: the free list's records */
+#define APPLIED_KEY      "applied_offset"
 
 static const char *const db_names[VG_STATE_NDBS] = {"accounts", "merchants", "txindex", "alerts",
                                                     "meta"};
@@ -366,7 +368,12 @@ static int reserve(vg_state_t *st, uint64_t need)
         need = st->map_size;
     if (need <= st->reserved)
         return 0;
-    uint64_t to = need + RESERVE_STEP < st->map_size ? need + RESERVE_STEP : st->map_size;
+    uint64_t step = need / 16;
+    if (step < RESERVE_MIN_STEP)
+        step = RESERVE_MIN_STEP;
+    if (step > RESERVE_MAX_STEP)
+        step = RESERVE_MAX_STEP;
+    uint64_t to = need + step < st->map_size ? need + step : st->map_size;
     int rc = posix_fallocate(st->fd, 0, (off_t)to);
     if (rc != 0 && to > need) /* a disk nearly full: the step may not fit where need does */
         rc = posix_fallocate(st->fd, 0, (off_t)(to = need));
