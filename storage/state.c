@@ -22,8 +22,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_MAP     ((uint64_t)64 << 20)
 #define DEFAULT_MAX_MAP ((uint64_t)1 << 40)
@@ -96,6 +99,24 @@ static int mdb_err(int rc, const char *what)
 
 /* ---- lifecycle ---- */
 
+/* LMDB maps its lock file too and writes reader slots through the map: allocated now, a
+ * reader slot on its second page cannot find the disk full later (see reserve). */
+static int reserve_lock_file(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/lock.mdb", dir) >= (int)sizeof(path))
+        return VG_EINVAL;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat sb;
+    int rc = fstat(fd, &sb) == 0 ? posix_fallocate(fd, 0, sb.st_size) : errno;
+    (void)close(fd); /* nothing written through this descriptor */
+    if (rc != 0)
+        VG_LOG_ERROR("state lock file not allocated path=%s err=%s", path, vg_strerror(-rc));
+    return -rc;
+}
+
 int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out)
 {
     vg_state_opts_t def = {0};
@@ -144,6 +165,8 @@ int vg_state_open(const char *dir, const vg_state_opts_t *opts, vg_state_t **out
         st->fd = -1;
         if (opts->writemap)
             rc = mdb_err(mdb_env_get_fd(st->env, &st->fd), "get_fd");
+        if (rc == 0)
+            rc = reserve_lock_file(dir);
     }
     if (rc != 0) {
         if (st->env)
