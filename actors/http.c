@@ -84,7 +84,8 @@ struct vg_http_req {
     enum req_state state;
     char method[8];
     char *path;
-    char *query;
+    char *query;      /* its pieces as libwebsockets decoded them ("id=a&b" for id=a%26b), */
+    size_t query_len; /* each ended by a NUL: a decoded '&' or '=' in a value is no separator */
     char *hdr[H_COUNT];
     unsigned char *body;
     size_t body_len;
@@ -561,17 +562,19 @@ static void copy_query(vg_http_req_t *req, struct lws *wsi)
         char part[QUERY_MAX_LEN];
         int n = lws_hdr_copy_fragment(wsi, part, sizeof(part), WSI_TOKEN_HTTP_URI_ARGS, frag);
         if (n < 0)
-            break; /* no more pieces; an empty one ("a=1&&b=2") is 0 */
-        if (used + (size_t)n + 2 > sizeof(buf)) {
-            req->query_cut = true;
+            break; /* no more pieces */
+        if (n == 0)
+            continue; /* an empty one, as in "a=1&&b=2" */
+        if (used + (size_t)n + 1 > sizeof(buf) || memchr(part, '\0', (size_t)n)) {
+            req->query_cut = true; /* a %00 too (libwebsockets 4.1 closes on one first) */
             break;
         }
-        if (used)
-            buf[used++] = '&';
         memcpy(buf + used, part, (size_t)n);
         used += (size_t)n;
+        buf[used++] = '\0';
     }
     req->query = take_str(req, buf, used);
+    req->query_len = used;
 }
 
 /* The first route for req's path and method (HEAD takes GET's). When there is none,
@@ -629,10 +632,8 @@ static bool query_ok(vg_http_req_t *req)
         vg_http_respond_error(req, 400, "invalid_query", msg, NULL);
         return false;
     }
-    for (const char *p = req->query; p && *p; p += strcspn(p, "&"), p += *p == '&') {
-        size_t len = strcspn(p, "=&");
-        if (p[0] == '&')
-            continue;                       /* an empty piece, as in "a=1&&b=2" */
+    for (const char *p = req->query; p && p < req->query + req->query_len; p += strlen(p) + 1) {
+        size_t len = strcspn(p, "=");
         int at = word_index(takes, p, len); /* < 64: see vg_http_route */
         if (at >= 0 && !(seen & (UINT64_C(1) << at))) {
             seen |= UINT64_C(1) << at;
@@ -1196,30 +1197,19 @@ const char *vg_http_req_path(const vg_http_req_t *req)
     return req->path;
 }
 
-const char *vg_http_req_query_string(const vg_http_req_t *req)
-{
-    return req->query ? req->query : "";
-}
-
 const char *vg_http_req_query(const vg_http_req_t *req, const char *name, char *buf, size_t len)
 {
     size_t nlen = strlen(name);
-    for (const char *p = req->query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
-        if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-            size_t vlen = plen - nlen - 1;
-            if (vlen >= len)
-                vlen = len - 1;
-            memcpy(buf, p + nlen + 1, vlen);
-            buf[vlen] = '\0';
-            return buf;
-        }
-        if (plen == nlen && strncmp(p, name, nlen) == 0) {
-            buf[0] = '\0';
-            return buf;
-        }
-        p = amp ? amp + 1 : NULL;
+    for (const char *p = req->query; p && p < req->query + req->query_len; p += strlen(p) + 1) {
+        if (strncmp(p, name, nlen) != 0 || (p[nlen] != '=' && p[nlen] != '\0'))
+            continue;
+        const char *v = p[nlen] == '=' ? p + nlen + 1 : p + nlen;
+        size_t vlen = strlen(v);
+        if (vlen >= len)
+            vlen = len - 1;
+        memcpy(buf, v, vlen);
+        buf[vlen] = '\0';
+        return buf;
     }
     return NULL;
 }

@@ -91,9 +91,8 @@ void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx);
 
 const char *vg_http_req_method(const vg_http_req_t *req);
 const char *vg_http_req_path(const vg_http_req_t *req);
-/* The raw query string without '?', "" when none. */
-const char *vg_http_req_query_string(const vg_http_req_t *req);
-/* The value of query parameter `name` (not URL-decoded), copied into buf; NULL when absent. */
+/* The value of query parameter `name`, %-escapes decoded (by libwebsockets), copied into buf
+ * and cut to fit; "" for a name without '='; NULL when absent. */
 const char *vg_http_req_query(const vg_http_req_t *req, const char *name, char *buf, size_t len);
 /* A request header by case-insensitive name: content-type, authorization, accept,
  * user-agent, x-request-id, if-none-match. NULL when absent or not kept. */

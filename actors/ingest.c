@@ -447,25 +447,31 @@ static void handle_labels(vg_http_req_t *req, void *ctx)
 #define TEXT_OF(x)  TEXT_OF_(x)
 #define ID_MAX_TEXT TEXT_OF(VG_TX_MAX_ID)
 
-/* The id after prefix in the request's path into buf (VG_TX_MAX_ID + 1 bytes). libwebsockets
- * has already decoded the path's %-escapes (and answers a malformed one with 403 itself), so a
- * '/' in an id, %2F included, cannot be told from a further segment. On a path without a
- * usable id, answers 400 invalid_id saying why, and returns false. */
-static bool path_id(vg_http_req_t *req, const char *prefix, const char *what, char *buf)
+/* The id a GET names into buf (VG_TX_MAX_ID + 1 bytes): after `prefix` (which ends in '/') in
+ * the path, or, on the path without that '/', in `?id=`. libwebsockets has already decoded the
+ * %-escapes of both (and answers a malformed one with 403 itself), so a '/' in an id, %2F
+ * included, cannot be told from a further segment of the path; in ?id= it can, as can any
+ * other byte. On a request without a usable id, answers 400 invalid_id saying why, and
+ * returns false. */
+static bool request_id(vg_http_req_t *req, const char *prefix, const char *what, char *buf)
 {
-    const char *s = vg_http_req_path(req) + strlen(prefix);
-    size_t n = strlen(s);
+    const char *path = vg_http_req_path(req);
+    bool by_query = strlen(path) < strlen(prefix); /* the route without the '/' */
+    char q[VG_TX_MAX_ID + 2];
+    const char *s = by_query ? vg_http_req_query(req, "id", q, sizeof(q)) : path + strlen(prefix);
+    size_t n = s ? strlen(s) : 0;
     const char *why = NULL;
     if (n == 0)
         why = "is missing";
-    else if (memchr(s, '/', n))
-        why = "holds a '/' (ids with one cannot be read by path)";
+    else if (!by_query && memchr(s, '/', n))
+        why = "holds a '/' (read such an id with ?id=, %2F-escaped)";
     else if (n > VG_TX_MAX_ID)
         why = "is longer than " ID_MAX_TEXT " bytes";
     if (why) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "the %s id in the path %s", what, why);
-        vg_http_respond_error(req, 400, "invalid_id", msg, NULL);
+        snprintf(msg, sizeof(msg), "the %s id %s %s", what, by_query ? "in ?id=" : "in the path",
+                 why);
+        vg_http_respond_error(req, 400, "invalid_id", msg, by_query ? "id" : NULL);
         return false;
     }
     memcpy(buf, s, n + 1);
@@ -498,7 +504,7 @@ static void handle_get_tx(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
     char id[VG_TX_MAX_ID + 1];
-    if (!path_id(req, "/v1/transactions/", "transaction", id))
+    if (!request_id(req, "/v1/transactions/", "transaction", id))
         return;
     vg_txindex_t x;
     unsigned p = vg_route_find_tx(ing->parts, ing->nparts, id, &x);
@@ -536,7 +542,7 @@ static void handle_get_account(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
     char id[VG_TX_MAX_ID + 1];
-    if (!path_id(req, "/v1/accounts/", "account", id))
+    if (!request_id(req, "/v1/accounts/", "account", id))
         return;
     unsigned p = vg_route_account(ing->nparts, id);
     vg_state_t *st = vg_partition_state(ing->parts[p]);
@@ -586,7 +592,7 @@ static void handle_get_merchant(vg_http_req_t *req, void *ctx)
 {
     vg_ingest_t *ing = ctx;
     char id[VG_TX_MAX_ID + 1];
-    if (!path_id(req, "/v1/merchants/", "merchant", id))
+    if (!request_id(req, "/v1/merchants/", "merchant", id))
         return;
     unsigned p = vg_merchant_owner(id, ing->nparts);
     vg_state_reader_t r = {.st = vg_partition_state(ing->parts[p])};
@@ -633,6 +639,9 @@ int vg_ingest_new(vg_loop_t *loop, vg_api_t *api, vg_partition_t **parts, unsign
         {"GET", "/v1/transactions/", 1, NULL, handle_get_tx},
         {"GET", "/v1/accounts/", 1, NULL, handle_get_account},
         {"GET", "/v1/merchants/", 1, NULL, handle_get_merchant},
+        {"GET", "/v1/transactions", 0, "id", handle_get_tx}, /* any id: ?id=, %-escaped */
+        {"GET", "/v1/accounts", 0, "id", handle_get_account},
+        {"GET", "/v1/merchants", 0, "id", handle_get_merchant},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(routes); i++) {
         int rc = vg_api_route(api, routes[i].method, routes[i].path, routes[i].prefix,
