@@ -45,13 +45,17 @@
 #define MAX_ROUTES       64
 #define HEADER_SPACE     1024
 #define ACCEPTS_PER_WAKE 64
-#define ACCEPT_PAUSE_MS  100 /* out of descriptors: how long the listener is left alone */
-#define CLOSE_POLL_MS    2
-#define HDR_VALUE_MAX    512
-#define PATH_MAX_LEN     2048
-#define QUERY_MAX_LEN    2048
-#define REQ_INLINE       2048 /* a request's inline space for its strings, body and answer */
-#define RESP_RESERVE     1024 /* of it, kept for the answer when a body goes inline */
+/* A request body that stops coming is answered 408 after this long without a byte: before
+ * libwebsockets' own timeout (LWS_TIMEOUT_S), which closed the connection without a word. */
+#define DEFAULT_BODY_IDLE_MS 5000
+#define LWS_TIMEOUT_S        15
+#define ACCEPT_PAUSE_MS      100 /* out of descriptors: how long the listener is left alone */
+#define CLOSE_POLL_MS        2
+#define HDR_VALUE_MAX        512
+#define PATH_MAX_LEN         2048
+#define QUERY_MAX_LEN        2048
+#define REQ_INLINE           2048 /* a request's inline space for its strings, body and answer */
+#define RESP_RESERVE         1024 /* of it, kept for the answer when a body goes inline */
 
 enum req_state { REQ_READING, REQ_HANDLING, REQ_ANSWERED };
 
@@ -154,6 +158,7 @@ struct vg_http {
     uv_timer_t close_timer;
     unsigned quiet_ticks; /* close-timer ticks in a row with no handle closing */
     size_t max_body;
+    unsigned body_idle_ms;
     struct route routes[MAX_ROUTES];
     size_t nroutes;
     vg_http_stats_t stats;
@@ -248,6 +253,7 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->loop = loop;
     h->listen_fd = -1;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
+    h->body_idle_ms = opts->body_idle_ms ? opts->body_idle_ms : DEFAULT_BODY_IDLE_MS;
     int rc = opts->no_listener ? 0
                                : open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port,
                                                &h->listen_fd, &h->port);
@@ -265,6 +271,7 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     info.pcontext = &h->ctx;
     info.user = h;
     info.server_string = "vigil";
+    info.timeout_secs = LWS_TIMEOUT_S; /* ours (body_idle_ms) come first */
     h->ctx = lws_create_context(&info);
     h->vhost = h->ctx ? lws_get_vhost_by_name(h->ctx, "default") : NULL;
     if (!h->vhost) {
@@ -692,6 +699,13 @@ static void expect_continue(struct lws *wsi)
         VG_LOG_DEBUG("http: 100 Continue not sent");
 }
 
+/* (Re)starts the wait for the next bytes of req's body: LWS_CALLBACK_TIMER answers 408 when
+ * none come in time. A timer left over from an answered request finds no body being read. */
+static void body_timer(vg_http_req_t *req)
+{
+    lws_set_timer_usecs(req->wsi, (lws_usec_t)req->http->body_idle_ms * 1000);
+}
+
 /* Refuses a request before its body is read: the rest of the body stays on the wire (or its
  * end is not known), so the answer closes the connection. */
 static void refuse_unread(vg_http_req_t *req, int status, const char *code, const char *msg)
@@ -760,6 +774,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     }
     if (!has_body_method(req->method))
         return dispatch(c);
+    body_timer(req);
     char cl[32];
     int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
@@ -946,6 +961,7 @@ static int on_body(vg_http_t *h, struct conn *c, const void *in, size_t len)
         return on_body_complete(h, c); /* bytes behind the body: pipelined, see there */
     if (!req || req->state != REQ_READING)
         return 0; /* already answered (413): ignore the rest */
+    body_timer(req);
     if (!req->chunked) {
         (void)append_body(h, req, in, len);
         return 0;
@@ -1045,6 +1061,7 @@ static int on_body_complete(vg_http_t *h, struct conn *c)
         return 0;
     if (!req->body_done) {
         req->body_done = true;
+        lws_set_timer_usecs(req->wsi, LWS_SET_TIMER_USEC_CANCEL); /* see body_timer */
         /* else answered before its body ended (an error, or a zero-length body) */
         return req->state == REQ_READING ? dispatch(c) : 0;
     }
@@ -1055,6 +1072,14 @@ static int on_callback(vg_http_t *h, struct lws *wsi, enum lws_callback_reasons 
                        struct conn *c, void *in, size_t len)
 {
     switch (reason) {
+    case LWS_CALLBACK_TIMER: /* body_timer's */
+        if (c && c->req && c->req->state == REQ_READING) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "no byte of the request body came for %u ms",
+                     h->body_idle_ms);
+            refuse_unread(c->req, 408, "request_timeout", msg);
+        }
+        return 0;
     case LWS_CALLBACK_HTTP:
         if (c->req) /* a new request before the last was answered: see on_body_complete */
             return close_pipelined(h, c);

@@ -41,6 +41,7 @@ typedef struct vg_http_opts {
     const char *bind;      /* listen address; NULL = "127.0.0.1" */
     int port;              /* 0 = a free port (see vg_http_port) */
     size_t max_body_bytes; /* 0 = 1 MiB */
+    unsigned body_idle_ms; /* a body with no byte for this long is answered 408; 0 = 5 s */
     bool no_listener;      /* serve only connections given with vg_http_adopt */
 } vg_http_opts_t;
 

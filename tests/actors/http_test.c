@@ -6,6 +6,7 @@
  */
 #include "actors/http.h"
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/logging.h"
 #include "tests/support/http_client.h"
 #include "tests/vg_test.h"
@@ -100,13 +101,12 @@ static void *run_loop(void *arg)
     return NULL;
 }
 
-static int srv_start(struct srv *s, int port, size_t max_body)
+static int srv_start_with(struct srv *s, const vg_http_opts_t *o)
 {
     memset(s, 0, sizeof(*s));
     ASSERT_EQ(uv_loop_init(&s->loop), 0);
     current_loop = &s->loop;
-    vg_http_opts_t o = {.bind = "127.0.0.1", .port = port, .max_body_bytes = max_body};
-    int rc = vg_http_new(&s->loop, &o, &s->http);
+    int rc = vg_http_new(&s->loop, o, &s->http);
     if (rc != 0) {
         uv_loop_close(&s->loop);
         return rc;
@@ -122,6 +122,12 @@ static int srv_start(struct srv *s, int port, size_t max_body)
     ASSERT_EQ(uv_async_init(&s->loop, &s->stop, on_stop), 0);
     ASSERT_EQ(pthread_create(&s->thread, NULL, run_loop, s), 0);
     return 0;
+}
+
+static int srv_start(struct srv *s, int port, size_t max_body)
+{
+    vg_http_opts_t o = {.bind = "127.0.0.1", .port = port, .max_body_bytes = max_body};
+    return srv_start_with(s, &o);
 }
 
 static void srv_stop(struct srv *s)
@@ -336,6 +342,43 @@ VG_TEST(http_out_of_descriptors_pauses_accepting)
     ASSERT_GE(s.final_stats.accept_pauses, 1);
     ASSERT_LE(s.final_stats.accept_pauses, 20);
     ASSERT_EQ_U(s.final_stats.connections, 1);
+}
+
+/* A body that stops coming is answered 408 and the connection closed; before, libwebsockets
+ * closed it after 5 s without a word. Each byte that comes restarts the wait. */
+VG_TEST(http_stalled_body_is_answered_408)
+{
+    struct srv s;
+    vg_http_opts_t o = {.bind = "127.0.0.1", .body_idle_ms = 300};
+    ASSERT_OK(srv_start_with(&s, &o));
+    vg_tc_conn_t *c = vg_xcalloc(1, sizeof(*c));
+    ASSERT_OK(vg_tc_connect(c, s.port));
+    ASSERT_OK(vg_tc_send_raw(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                                "Content-Length: 10\r\n\r\nab"));
+    struct timespec step = {0, 200 * 1000000};
+    for (int i = 0; i < 3; i++) { /* 600 ms in all, never 300 without a byte */
+        nanosleep(&step, NULL);
+        ASSERT_OK(vg_tc_send_raw(c, "c"));
+    }
+    uint64_t t0 = vg_clock_mono_ns();
+    char buf[1024];
+    ssize_t n = recv(c->fd, buf, sizeof(buf) - 1, 0);
+    ASSERT_GT(n, 0);
+    buf[n] = '\0';
+    uint64_t waited_ms = (vg_clock_mono_ns() - t0) / 1000000;
+    ASSERT_STR_CONTAINS(buf, "HTTP/1.1 408 ");
+    ASSERT_STR_CONTAINS(buf, "\"code\":\"request_timeout\"");
+    ASSERT_STR_CONTAINS(buf, "connection: close");
+    ASSERT_GE(waited_ms, 100); /* the last byte restarted the wait */
+    ASSERT_EQ(vg_tc_wait_close(c), 0);
+    vg_tc_close(c);
+    free(c);
+    /* A body that comes whole in time is served. */
+    vg_tc_response_t r = req(&s, "POST", "/echo", "text/plain", "hello", 5);
+    ASSERT_EQ(r.status, 201);
+    vg_tc_response_free(&r);
+    srv_stop(&s);
+    ASSERT_EQ_U(s.final_stats.responses_4xx, 1);
 }
 
 VG_TEST(http_async_answer_after_handler_returned)
