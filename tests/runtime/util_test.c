@@ -76,8 +76,16 @@ VG_TEST(bytes_strlcpy_cuts_and_terminates)
 
 VG_TEST(hash_is_stable_and_spreads)
 {
-    /* The partition of an account depends on this value: it must never change. */
-    ASSERT_EQ_U(vg_hash64("acct-1", 6), vg_hash64("acct-1", 6));
+    /* The partition of an account, and the categorical features a model was trained on,
+     * depend on these values: they must never change (pinned 2026-12-03, every length up to
+     * 48 so that each path through the tail is covered). */
+    ASSERT_EQ_U(vg_hash64("acct-1", 6), 0xd1211e8ba45cbc5eull);
+    ASSERT_EQ_U(vg_hash64("tx-000000000042", 15), 0x1a75e3186f6462f1ull);
+    const char *s = "acct-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH";
+    uint64_t fold = 0;
+    for (size_t n = 0; n <= 48; n++)
+        fold = fold * 31 + vg_hash64(s, n);
+    ASSERT_EQ_U(fold, 0xd1bb9ae09a0c2cd3ull);
     ASSERT_NE(vg_hash64("acct-1", 6), vg_hash64("acct-2", 6));
     unsigned counts[8] = {0};
     char key[32];
