@@ -92,7 +92,8 @@ struct conn {
     size_t count;
     uint64_t base; /* absolute index of slots[head] */
     struct batch *cur;
-    unsigned batches; /* in flight */
+    size_t items_hint; /* the most items a partition took from a recent read (add_item) */
+    unsigned batches;  /* in flight */
     bool reading;
     bool closed;           /* uv_close called */
     unsigned handles;      /* open libuv handles: the socket, the retry timer */
@@ -292,7 +293,11 @@ static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t
 {
     struct tpart *tp = &b->parts[p];
     if (tp->n == tp->cap) {
-        tp->cap = tp->cap ? tp->cap * 2 : 64;
+        /* Sized for what the last read brought, so that a steady stream allocates each array
+         * once: growing from 64 by doubling copied its items (some 300 bytes each) about once
+         * over, 280 instructions per transaction under the TCP closed loop. */
+        size_t first = b->c->items_hint > 64 ? b->c->items_hint : 64;
+        tp->cap = tp->cap ? tp->cap * 2 : first;
         tp->items = vg_xrealloc(tp->items, tp->cap * sizeof(*tp->items));
         tp->slot = vg_xrealloc(tp->slot, tp->cap * sizeof(*tp->slot));
     }
@@ -434,8 +439,10 @@ static void batch_send(struct conn *c)
     vg_tcp_ingest_t *t = c->t;
     b->outstanding = 1;
     bool stalled = false;
+    size_t most = 0;
     for (unsigned p = 0; p < t->o.nparts; p++) {
         struct tpart *tp = &b->parts[p];
+        most = tp->n > most ? tp->n : most;
         if (!tp->n)
             continue;
         tp->b = b;
@@ -445,6 +452,7 @@ static void batch_send(struct conn *c)
         send_part(c, tp, p);
         stalled = stalled || tp->unsent;
     }
+    c->items_hint = most + most / 4; /* reads vary: some room over the last */
     if (stalled) {
         c->stalled = b; /* keeps the hold of 1 until every part is sent */
         if (!c->retry_init) {
