@@ -807,9 +807,9 @@ unsigned vg_partition_waiting(vg_partition_t *p)
     return atomic_load_explicit(&p->waiting, memory_order_acquire);
 }
 
-bool vg_partition_may_know(const vg_partition_t *p, const char *transaction_id)
+bool vg_partition_may_know(const vg_partition_t *p, const vg_recent_key_t *id)
 {
-    return vg_recent_may_have(p->recent, transaction_id, strlen(transaction_id));
+    return vg_recent_may_have_key(p->recent, id);
 }
 
 vg_state_t *vg_partition_state(vg_partition_t *p)

@@ -20,6 +20,7 @@
 #include "actors/decide.h"
 #include "runtime/actor.h"
 #include "runtime/compiler.h"
+#include "runtime/recent.h"
 #include "storage/groupcommit.h"
 #include "storage/seglog.h"
 #include "storage/state.h"
@@ -94,10 +95,11 @@ vg_seglog_t *vg_partition_log(vg_partition_t *p);
 vg_seglog_t *vg_partition_decisions(vg_partition_t *p);
 unsigned vg_partition_index(const vg_partition_t *p);
 
-/* false when `transaction_id` is certainly not among the last opts->recent_ids transactions
- * the partition decided (runtime/recent.h): a lookup in the index could only find an older
- * one, which the apply step finds as well; true otherwise. Thread: any. */
-bool vg_partition_may_know(const vg_partition_t *p, const char *transaction_id);
+/* false when the transaction id `id` (vg_recent_key of it: one key serves every partition) is
+ * certainly not among the last opts->recent_ids transactions the partition decided
+ * (runtime/recent.h): a lookup in the index could only find an older one, which the apply
+ * step finds as well; true otherwise. Thread: any. */
+bool vg_partition_may_know(const vg_partition_t *p, const vg_recent_key_t *id);
 
 /* Stops the actor: its log is synced and closed, then it frees itself. Thread: any. */
 void vg_partition_stop(vg_partition_t *p);

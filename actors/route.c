@@ -65,9 +65,11 @@ enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigne
 {
     unsigned p = vg_route_account(nparts, tx->account_id);
     *partition = p;
+    vg_recent_key_t id;
+    vg_recent_key(tx->transaction_id, strlen(tx->transaction_id), &id);
     for (unsigned k = 0; k < nparts; k++) {
         unsigned at = (p + k) % nparts; /* its own partition first */
-        if (!vg_partition_may_know(parts[at], tx->transaction_id))
+        if (!vg_partition_may_know(parts[at], &id))
             continue; /* not among its recent ids: for its own, the apply step answers */
         vg_state_reader_t one = {0};
         vg_state_reader_t *r = readers ? &readers[at] : &one;

@@ -59,17 +59,31 @@ struct probe {
     uint64_t mask[GEN_WORDS];
 };
 
-static void probe_of(const vg_recent_t *r, const void *key, size_t len, struct probe *p)
+void vg_recent_key(const void *key, size_t len, vg_recent_key_t *out)
 {
-    uint64_t h = vg_hash64(key, len);
-    uint64_t bits = vg_hash_u64(h);
-    p->block = (((h >> 32) * r->nblocks) >> 32) * BLOCK_WORDS; /* nblocks < 2^32 */
+    _Static_assert(GEN_WORDS == sizeof(out->mask) / sizeof(out->mask[0]), "mask per word");
+    out->h = vg_hash64(key, len);
+    uint64_t bits = vg_hash_u64(out->h);
     for (unsigned w = 0; w < GEN_WORDS; w++)
-        p->mask[w] = 0;
+        out->mask[w] = 0;
     for (unsigned i = 0; i < PROBES; i++) {
         unsigned b = (unsigned)(bits >> (8 * i)) & (GEN_BITS - 1);
-        p->mask[b / 64] |= 1ull << (b % 64);
+        out->mask[b / 64] |= 1ull << (b % 64);
     }
+}
+
+/* The key's block in r, and its bits. */
+static void probe_at(const vg_recent_t *r, const vg_recent_key_t *k, struct probe *p)
+{
+    p->block = (((k->h >> 32) * r->nblocks) >> 32) * BLOCK_WORDS; /* nblocks < 2^32 */
+    memcpy(p->mask, k->mask, sizeof(p->mask));
+}
+
+static void probe_of(const vg_recent_t *r, const void *key, size_t len, struct probe *p)
+{
+    vg_recent_key_t k;
+    vg_recent_key(key, len, &k);
+    probe_at(r, &k, p);
 }
 
 static bool in_gen(const vg_recent_t *r, unsigned g, const struct probe *p)
@@ -137,5 +151,14 @@ bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len)
         return true;
     struct probe p;
     probe_of(r, key, len, &p);
+    return in_gen(r, 0, &p) || in_gen(r, 1, &p);
+}
+
+bool vg_recent_may_have_key(const vg_recent_t *r, const vg_recent_key_t *k)
+{
+    if (!r)
+        return true;
+    struct probe p;
+    probe_at(r, k, &p);
     return in_gen(r, 0, &p) || in_gen(r, 1, &p);
 }

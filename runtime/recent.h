@@ -37,4 +37,15 @@ void vg_recent_add_many(vg_recent_t *r, const char *const *keys, size_t n);
 /* false: the key is not among the last n added (see above). Thread: any. */
 bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len);
 
+/* A key's hash and bit pattern, the same in every filter: made once (vg_recent_key), a key is
+ * tested against several filters (vg_recent_may_have_key) at the cost of their cache lines
+ * only. */
+typedef struct vg_recent_key {
+    uint64_t h;
+    uint64_t mask[4];
+} vg_recent_key_t;
+void vg_recent_key(const void *key, size_t len, vg_recent_key_t *out);
+/* As vg_recent_may_have. Thread: any. */
+bool vg_recent_may_have_key(const vg_recent_t *r, const vg_recent_key_t *k);
+
 #endif

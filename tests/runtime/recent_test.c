@@ -67,6 +67,32 @@ VG_TEST(recent_add_many_is_add_one_by_one)
     vg_recent_free(b);
 }
 
+/* One key made once answers as the key itself does, in filters of any size. */
+VG_TEST(recent_key_made_once_serves_every_filter)
+{
+    vg_recent_t *small = vg_recent_new(50);
+    vg_recent_t *big = vg_recent_new(5000);
+    char k[32];
+    for (unsigned i = 0; i < 400; i++) {
+        vg_recent_add(small, k, key(k, sizeof(k), "tx", i));
+        if (i % 3 == 0)
+            vg_recent_add(big, k, key(k, sizeof(k), "tx", i));
+    }
+    unsigned yes = 0;
+    for (unsigned i = 0; i < 800; i++) {
+        size_t n = key(k, sizeof(k), "tx", i);
+        vg_recent_key_t id;
+        vg_recent_key(k, n, &id);
+        ASSERT_EQ(vg_recent_may_have_key(small, &id), vg_recent_may_have(small, k, n));
+        ASSERT_EQ(vg_recent_may_have_key(big, &id), vg_recent_may_have(big, k, n));
+        ASSERT_TRUE(vg_recent_may_have_key(NULL, &id));
+        yes += vg_recent_may_have_key(big, &id);
+    }
+    ASSERT_GE(yes, 134); /* every third of the first 400, at least */
+    vg_recent_free(small);
+    vg_recent_free(big);
+}
+
 VG_TEST(recent_off_says_perhaps_to_everything)
 {
     vg_recent_t *r = vg_recent_new(0);
