@@ -17,14 +17,25 @@
 #include "runtime/error.h"
 #include "runtime/logging.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define READ_BUF       (64u * 1024u)
 #define DEFAULT_WINDOW 4096u
 #define WRITE_HIGH     (1u << 20) /* reply bytes queued for a slow reader: stop reading */
+/* A peer gone without a FIN (its host died, the network between went): TCP keepalive probes
+ * an idle connection after KEEPALIVE_IDLE_S, every KEEPALIVE_INTVL_S, and gives up after
+ * KEEPALIVE_PROBES; data left unacknowledged for USER_TIMEOUT_MS drops it too. About two
+ * minutes either way, instead of never: the connection and its 64 KiB buffer were kept. */
+#define KEEPALIVE_IDLE_S  60
+#define KEEPALIVE_INTVL_S 10
+#define KEEPALIVE_PROBES  6
+#define USER_TIMEOUT_MS   120000u
 
 struct conn;
 
@@ -657,6 +668,22 @@ static void conn_close(struct conn *c)
 
 /* Takes a connected socket on `t`'s loop (from uv_accept, or a descriptor the listener handed
  * over) and starts serving it. */
+/* Keepalive and a user timeout on the connection (see KEEPALIVE_IDLE_S); a failure only
+ * leaves it as it was. */
+static void watch_peer(struct conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_tcp_keepalive(&c->handle, 1, KEEPALIVE_IDLE_S) != 0 ||
+        uv_fileno((uv_handle_t *)&c->handle, &fd) != 0)
+        return;
+    int intvl = KEEPALIVE_INTVL_S;
+    int probes = KEEPALIVE_PROBES;
+    unsigned user_timeout = USER_TIMEOUT_MS;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
 static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
 {
     struct conn *c = vg_xcalloc(1, sizeof(*c));
@@ -683,6 +710,7 @@ static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
         return;
     }
     (void)uv_tcp_nodelay(&c->handle, 1);
+    watch_peer(c);
     resume_reading(c);
 }
 

@@ -403,6 +403,56 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
     engine_stop_clean(&e);
 }
 
+/* The kernel's view of the engine's side of a connection from local port `client_port`:
+ * the "tr:tm->when" column of /proc/net/tcp. OUT: its timer kind and clock ticks (1/100 s)
+ * left. False when the connection is not listed. */
+static bool server_side_timer(int server_port, int client_port, unsigned *kind, unsigned *ticks)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f)
+        return false;
+    char line[512], want_local[16], want_remote[16];
+    snprintf(want_local, sizeof(want_local), ":%04X", server_port);
+    snprintf(want_remote, sizeof(want_remote), ":%04X", client_port);
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char local[64], remote[64];
+        if (sscanf(line, "%*s %63s %63s %*s %*s %x:%x", local, remote, kind, ticks) == 4 &&
+            strstr(local, want_local) && strstr(remote, want_remote))
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/* A client whose host dies sends no FIN: without keepalive its connection, and the 64 KiB
+ * buffer and slots it holds, stayed for ever. The engine's side now runs the keepalive timer
+ * (first probe after 60 s of silence). */
+VG_TEST(tcp_watches_for_a_peer_that_vanishes)
+{
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    ASSERT_EQ(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+    unsigned kind = 0, ticks = 0;
+    bool found = false;
+    for (int i = 0; i < 100 && !(found && kind == 2); i++) { /* adopted on its loop by now */
+        struct timespec ms10 = {0, 10 * 1000000};
+        nanosleep(&ms10, NULL);
+        found = server_side_timer(e.tcp, ntohs(me.sin_port), &kind, &ticks);
+    }
+    if (!found)
+        vg_test_skip("the connection is not in /proc/net/tcp here");
+    ASSERT_EQ(kind, 2); /* the keepalive timer; 0 was none */
+    ASSERT_GT(ticks, 40 * 100);
+    ASSERT_LE(ticks, 60 * 100);
+    close(fd);
+    engine_stop_clean(&e);
+}
+
 /* One request at a time, on one loop (the connection and every partition on the same
  * thread): each is answered at once, not when unrelated I/O or the one-second housekeeping
  * timer next wakes the loop. A stalled loop takes a second per request: 20 s here, against
