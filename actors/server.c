@@ -30,8 +30,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#define FD_LIMIT_MAX ((rlim_t)1 << 20)
+
+/* Every connection is a descriptor, and the usual soft limit (1024, also systemd's default)
+ * is reached long before the hard one (524288 under systemd): running out of them leaves new
+ * clients waiting (HTTP) or turned away (TCP). So the soft limit is raised to the hard one, up
+ * to 2^20, as Go's runtime and nginx do; never lowered. Logged, for whoever meets EMFILE. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rlim_t want = rl.rlim_max > FD_LIMIT_MAX ? FD_LIMIT_MAX : rl.rlim_max;
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    VG_LOG_INFO("file descriptors limit=%llu was=%llu hard=%llu", (unsigned long long)rl.rlim_cur,
+                (unsigned long long)was, (unsigned long long)rl.rlim_max);
+}
 
 extern char **environ;
 
@@ -484,6 +507,7 @@ static int run_server(struct server *s)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     vg_runtime_opts_t ropts = {
         .workers = (unsigned)s->cfg.server.workers,

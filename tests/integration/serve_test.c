@@ -6,6 +6,7 @@
  * configuration with one clear message. Under the ASan build the binary is instrumented, so
  * a leak at shutdown makes the exit status non-zero and these tests fail.
  */
+#include "runtime/alloc.h"
 #include "tests/support/http_client.h"
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -87,6 +89,41 @@ VG_TEST(serve_answers_health_and_stops_on_sigterm)
     ASSERT_EQ(get(e.http_port, "/nope", &body), 404);
     ASSERT_STR_CONTAINS(body, "\"error\"");
     free(body);
+    expect_clean_exit(&e, SIGTERM);
+}
+
+/* The soft limit on descriptors (often 1024) is raised to the hard one at start: each
+ * connection is one, and running out left clients waiting or turned away. */
+VG_TEST(serve_raises_its_descriptor_limit)
+{
+    struct rlimit old;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max < 400)
+        vg_test_skip("the hard limit on descriptors is too low to tell");
+    struct rlimit low = old;
+    low.rlim_cur = 300;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0); /* the engine inherits it */
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)e.proc.pid);
+    FILE *f = fopen(path, "r"); /* a /proc file says its size is 0: read it as a stream */
+    ASSERT_NOT_NULL(f);
+    char *limits = vg_xcalloc(1, 8192);
+    size_t len = fread(limits, 1, 8191, f);
+    fclose(f);
+    ASSERT_GT(len, 0);
+    const char *line = strstr(limits, "Max open files");
+    ASSERT_NOT_NULL(line);
+    unsigned long long soft = 0, hard = 0;
+    ASSERT_EQ(sscanf(line + strlen("Max open files"), "%llu %llu", &soft, &hard), 2);
+    ASSERT_EQ_U(soft, hard < (1ull << 20) ? hard : (1ull << 20));
+    free(limits);
+    char *err = vg_tp_stderr(&e.proc);
+    ASSERT_STR_CONTAINS(err, "file descriptors limit=");
+    ASSERT_STR_CONTAINS(err, " was=300 ");
+    free(err);
     expect_clean_exit(&e, SIGTERM);
 }
 
