@@ -364,6 +364,20 @@ int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type, Protob
     return rc;
 }
 
+int vg_log_read_decision(vg_seglog_t *declog, uint64_t offset, vg_decision_t *out)
+{
+    ProtobufCMessage *m = NULL;
+    int rc = offset == VG_NO_OFFSET
+                 ? VG_ENOTFOUND
+                 : vg_log_read_message(declog, offset, VG_SEGLOG_TYPE_DECISION, &m);
+    if (rc != 0)
+        return rc;
+    vg_decision_from_pb((Vigil__Decision *)m, out);
+    protobuf_c_message_free_unpacked(m, NULL);
+    out->decision_offset = offset;
+    return 0;
+}
+
 bool vg_log_tx_names_account(vg_seglog_t *log, uint64_t offset, const char *account_id)
 {
     ProtobufCMessage *m = NULL;
@@ -443,13 +457,7 @@ static void original_decision(vg_decider_t *d, const vg_pipe_item_t *items, size
     out->decision_offset = x->decision_offset;
     out->partition = d->o.partition;
     out->level = VIGIL__LEVEL__LEVEL_UNSPECIFIED;
-    ProtobufCMessage *m = NULL;
-    if (x->decision_offset != VG_NO_OFFSET &&
-        vg_log_read_message(d->o.declog, x->decision_offset, VG_SEGLOG_TYPE_DECISION, &m) == 0) {
-        vg_decision_from_pb((Vigil__Decision *)m, out);
-        out->decision_offset = x->decision_offset;
-        protobuf_c_message_free_unpacked(m, NULL);
-    }
+    (void)vg_log_read_decision(d->o.declog, x->decision_offset, out); /* else the above stands */
     out->replay = true;
 }
 

@@ -174,13 +174,18 @@ VG_MUST_CHECK int vg_decider_replay(vg_decider_t *d, uint64_t *replayed);
 VG_MUST_CHECK int vg_txindex_get(vg_state_reader_t *r, const char *transaction_id,
                                  vg_txindex_t *out);
 
-/* Reads the record at `offset` of `log` and unpacks it as `type` (a Vigil__Transaction* or
- * Vigil__Decision*; free with protobuf_c_message_free_unpacked). 0, VG_ENOTFOUND,
- * VG_ECORRUPT. */
 /* Whether the transaction at `offset` of `log` names account_id; true when it cannot be read
  * (retention took it): callers then go on as if it did. */
 bool vg_log_tx_names_account(vg_seglog_t *log, uint64_t offset, const char *account_id);
 
+/* The decision at `offset` of the decision log `declog` into *out (replaced whole, its
+ * decision_offset set); *out is untouched when it cannot be read. 0, VG_ENOTFOUND (offset
+ * VG_NO_OFFSET too) or VG_ECORRUPT. */
+int vg_log_read_decision(vg_seglog_t *declog, uint64_t offset, vg_decision_t *out);
+
+/* Reads the record at `offset` of `log` and unpacks it as `type` (a Vigil__Transaction* or
+ * Vigil__Decision*; free with protobuf_c_message_free_unpacked). 0, VG_ENOTFOUND,
+ * VG_ECORRUPT. */
 VG_MUST_CHECK int vg_log_read_message(vg_seglog_t *log, uint64_t offset, uint16_t type,
                                       ProtobufCMessage **out);
 

@@ -43,22 +43,6 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     return *known ? at : mine;
 }
 
-/* The original decision that x indexes in p's decision log, marked replay. false when it
- * cannot be read (the partition's apply step answers then). */
-static bool read_decision(vg_partition_t *p, const vg_txindex_t *x, vg_decision_t *out)
-{
-    ProtobufCMessage *m = NULL;
-    if (x->decision_offset == VG_NO_OFFSET ||
-        vg_log_read_message(vg_partition_decisions(p), x->decision_offset, VG_SEGLOG_TYPE_DECISION,
-                            &m) != 0)
-        return false;
-    vg_decision_from_pb((Vigil__Decision *)m, out);
-    protobuf_c_message_free_unpacked(m, NULL);
-    out->decision_offset = x->decision_offset;
-    out->replay = true;
-    return true;
-}
-
 enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
                                            vg_state_reader_t *readers, const Vigil__Transaction *tx,
                                            unsigned *partition, vg_decision_t *out)
@@ -83,7 +67,10 @@ enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigne
         if (at != p ||
             !vg_log_tx_names_account(vg_partition_log(parts[at]), x.tx_offset, tx->account_id))
             return VG_ROUTE_CONFLICT;
-        return read_decision(parts[at], &x, out) ? VG_ROUTE_REPLAY : VG_ROUTE_NEW;
+        if (vg_log_read_decision(vg_partition_decisions(parts[at]), x.decision_offset, out) != 0)
+            return VG_ROUTE_NEW; /* unreadable: the partition's apply step answers */
+        out->replay = true;
+        return VG_ROUTE_REPLAY;
     }
     return VG_ROUTE_NEW;
 }
