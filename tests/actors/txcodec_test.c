@@ -178,58 +178,70 @@ static int64_t amount_of(const char *amount, const char *currency, const char **
 
 VG_TEST(codec_amounts_are_exact_per_currency)
 {
+    static const struct {
+        const char *amount, *currency;
+        int64_t minor;
+    } taken[] = {
+        {"\"12.34\"", "EUR", 1234},
+        {"12.34", "EUR", 1234},
+        {"0.1", "EUR", 10},
+        {"\"0.10\"", "EUR", 10},
+        {"\"12.340\"", "EUR", 1234}, /* trailing zeros are exact */
+        {"\"1\"", "JPY", 1},
+        {"\"0.001\"", "KWD", 1},
+        {"1e3", "USD", 100000},
+        {"\"999999999999.99\"", "USD", 99999999999999ll},
+        {"\"007.50\"", "EUR", 750}, /* leading zeros are allowed */
+        {"\"0000000000000000000000001.000000000000000000000\"", "EUR", 100},
+        {"123456789.5", "EUR", 12345678950ll},
+        {"999999999999.99", "USD", 99999999999999ll},
+        {"1.5E+2", "EUR", 15000},
+        {"1234e-2", "EUR", 1234},
+        {"12.3400", "EUR", 1234},
+        {"0.001", "KWD", 1},
+        {"1.000000000000000000000000000000", "EUR", 100},
+        /* the literal found is this field's, past the numbers before it in the body */
+        {"7.25,\"mcc\":5411,\"lat\":1.5,\"lon\":2.25", "EUR", 725},
+    };
+    static const struct {
+        const char *amount, *currency, *code;
+    } refused[] = {
+        {"\"1.5\"", "JPY", "too_many_decimals"},
+        /* A string that is not a decimal is that, whatever else is wrong with it. */
+        {"\"1.234x\"", "EUR", "invalid_amount"},
+        {"\"12.\"", "EUR", "invalid_amount"},
+        {"\".5\"", "EUR", "invalid_amount"},
+        {"\"1e3\"", "EUR", "invalid_amount"},
+        {"\"1 \"", "EUR", "invalid_amount"},
+        {"\"\"", "EUR", "invalid_amount"},
+        {"\"+5\"", "EUR", "invalid_amount"},
+        {"\"-5\"", "EUR", "invalid_amount"},
+        {"\"0.00\"", "EUR", "invalid_amount"},
+        {"\"10000000000000\"", "EUR", "invalid_amount"},
+        /* A number is read from its literal, not from the double cJSON makes of it: these are
+         * all within a double's rounding of an amount with the currency's decimals. */
+        {"123456789.5", "JPY", "too_many_decimals"},
+        {"1000000.001", "EUR", "too_many_decimals"},
+        {"12.3400000001", "EUR", "too_many_decimals"},
+        {"1.000000000000000000000000000001", "EUR", "too_many_decimals"},
+        {"1e-400", "EUR", "too_many_decimals"},
+        {"1e400", "EUR", "invalid_amount"}, /* a double's infinity */
+        {"-0.0", "EUR", "invalid_amount"},
+        {"0e9", "EUR", "invalid_amount"},
+    };
     const char *code = NULL;
-    ASSERT_EQ(amount_of("\"12.34\"", "EUR", &code), 1234);
-    ASSERT_EQ(amount_of("12.34", "EUR", &code), 1234);
-    ASSERT_EQ(amount_of("0.1", "EUR", &code), 10);
-    ASSERT_EQ(amount_of("\"0.10\"", "EUR", &code), 10);
-    ASSERT_EQ(amount_of("\"12.340\"", "EUR", &code), 1234); /* trailing zeros are exact */
-    ASSERT_EQ(amount_of("\"1\"", "JPY", &code), 1);
-    ASSERT_EQ(amount_of("\"1.5\"", "JPY", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("\"0.001\"", "KWD", &code), 1);
-    ASSERT_EQ(amount_of("1e3", "USD", &code), 100000);
-    ASSERT_EQ(amount_of("\"999999999999.99\"", "USD", &code), 99999999999999ll);
-    ASSERT_EQ(amount_of("\"007.50\"", "EUR", &code), 750); /* leading zeros are allowed */
-    ASSERT_EQ(amount_of("\"0000000000000000000000001.000000000000000000000\"", "EUR", &code), 100);
-    /* A string that is not a decimal is that, whatever else is wrong with it. */
-    static const char *const not_decimal[] = {"\"1.234x\"", "\"12.\"", "\".5\"", "\"1e3\"",
-                                              "\"1 \"",     "\"\"",    "\"+5\"", "\"-5\""};
-    for (size_t i = 0; i < VG_ARRAY_LEN(not_decimal); i++) {
-        ASSERT_EQ(amount_of(not_decimal[i], "EUR", &code), -1);
-        ASSERT_STR_EQ(code, "invalid_amount");
+    for (size_t i = 0; i < VG_ARRAY_LEN(taken); i++) {
+        int64_t got = amount_of(taken[i].amount, taken[i].currency, &code);
+        if (got != taken[i].minor)
+            VG_FAIL("%s %s: %lld minor units, want %lld (%s)", taken[i].amount, taken[i].currency,
+                    (long long)got, (long long)taken[i].minor, code);
     }
-    ASSERT_EQ(amount_of("\"0.00\"", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "invalid_amount");
-    ASSERT_EQ(amount_of("\"10000000000000\"", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "invalid_amount");
-    /* A number is read from its literal, not from the double cJSON makes of it: these are
-     * all within a double's rounding of an amount with the currency's decimals. */
-    ASSERT_EQ(amount_of("123456789.5", "JPY", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("1000000.001", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("12.3400000001", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("1.000000000000000000000000000001", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("1e-400", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "too_many_decimals");
-    ASSERT_EQ(amount_of("1e400", "EUR", &code), -1); /* a double's infinity */
-    ASSERT_STR_EQ(code, "invalid_amount");
-    ASSERT_EQ(amount_of("-0.0", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "invalid_amount");
-    ASSERT_EQ(amount_of("0e9", "EUR", &code), -1);
-    ASSERT_STR_EQ(code, "invalid_amount");
-    ASSERT_EQ(amount_of("123456789.5", "EUR", &code), 12345678950ll);
-    ASSERT_EQ(amount_of("999999999999.99", "USD", &code), 99999999999999ll);
-    ASSERT_EQ(amount_of("1.5E+2", "EUR", &code), 15000);
-    ASSERT_EQ(amount_of("1234e-2", "EUR", &code), 1234);
-    ASSERT_EQ(amount_of("12.3400", "EUR", &code), 1234);
-    ASSERT_EQ(amount_of("0.001", "KWD", &code), 1);
-    ASSERT_EQ(amount_of("1.000000000000000000000000000000", "EUR", &code), 100);
-    /* the literal found is this field's, past the numbers before it in the body */
-    ASSERT_EQ(amount_of("7.25,\"mcc\":5411,\"lat\":1.5,\"lon\":2.25", "EUR", &code), 725);
+    for (size_t i = 0; i < VG_ARRAY_LEN(refused); i++) {
+        int64_t got = amount_of(refused[i].amount, refused[i].currency, &code);
+        if (got != -1 || strcmp(code, refused[i].code) != 0)
+            VG_FAIL("%s %s: %lld (%s), want %s", refused[i].amount, refused[i].currency,
+                    (long long)got, code, refused[i].code);
+    }
     ASSERT_EQ(vg_currency_exponent("EUR"), 2);
     ASSERT_EQ(vg_currency_exponent("JPY"), 0);
     ASSERT_EQ(vg_currency_exponent("BHD"), 3);
