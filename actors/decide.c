@@ -441,17 +441,26 @@ void vg_decision_from_pb(const Vigil__Decision *pb, vg_decision_t *out)
                sizeof(out->model_version));
 }
 
-/* The original decision of a duplicate: from this batch, or from the decision log. */
-static void original_decision(vg_decider_t *d, const vg_pipe_item_t *items, size_t upto,
-                              const vg_txindex_t *x, vg_decision_t *out)
+/* The item before `upto` in this batch that x indexes (a duplicate's original), or NULL. */
+static const vg_pipe_item_t *in_batch(const vg_pipe_item_t *items, size_t upto,
+                                      const vg_txindex_t *x)
+{
+    for (size_t i = 0; i < upto; i++)
+        if (items[i].offset == x->tx_offset)
+            return &items[i];
+    return NULL;
+}
+
+/* The original decision of a duplicate: `orig`'s when it is in this batch, else from the
+ * decision log. */
+static void original_decision(vg_decider_t *d, const vg_pipe_item_t *orig, const vg_txindex_t *x,
+                              vg_decision_t *out)
 {
     memset(out, 0, sizeof(*out));
-    for (size_t i = 0; i < upto; i++) {
-        if (items[i].offset == x->tx_offset) {
-            out->offset = x->tx_offset; /* decided in pass 2; vg_decider_apply copies it */
-            out->replay = true;
-            return;
-        }
+    if (orig) {
+        out->offset = x->tx_offset; /* decided in pass 2; vg_decider_apply copies it */
+        out->replay = true;
+        return;
     }
     out->offset = x->tx_offset;
     out->decision_offset = x->decision_offset;
@@ -535,17 +544,6 @@ static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_
     return rc;
 }
 
-/* Whether the transaction that x indexes (earlier in this batch, or in the log) is
- * account_id's: a repeated id under another account is not a replay but a conflict. */
-static bool same_account(vg_decider_t *d, const vg_pipe_item_t *items, size_t upto,
-                         const vg_txindex_t *x, const char *account_id)
-{
-    for (size_t j = 0; j < upto; j++)
-        if (items[j].tx && items[j].offset == x->tx_offset)
-            return strcmp(items[j].tx->account_id, account_id) == 0;
-    return vg_log_tx_names_account(d->o.log, x->tx_offset, account_id);
-}
-
 /* Pass 1 for one transaction: *added says whether it became feature row `nrows` (a
  * duplicate does not). */
 static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t i,
@@ -563,8 +561,13 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
         return rc;
     bool waiting_label = rc == VG_EEXISTS && x.tx_offset == VG_NO_OFFSET;
     if (rc == VG_EEXISTS && !waiting_label) {
-        if (same_account(d, items, i, &x, tx->account_id)) {
-            original_decision(d, items, i, &x, &it->decision);
+        /* the original's account, from this batch or the log: another's is a conflict */
+        const vg_pipe_item_t *orig = in_batch(items, i, &x);
+        bool same = orig && orig->tx
+                        ? strcmp(orig->tx->account_id, tx->account_id) == 0
+                        : vg_log_tx_names_account(d->o.log, x.tx_offset, tx->account_id);
+        if (same) {
+            original_decision(d, orig, &x, &it->decision);
             return 0;
         }
         memset(&it->decision, 0, sizeof(it->decision)); /* refused: nothing changes */
