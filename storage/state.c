@@ -440,7 +440,7 @@ static int write_begin(vg_state_batch_t *b)
         rc = mdb_txn_begin(st->env, NULL, 0, &b->txn);
     }
     MDB_envinfo info;
-    if (rc == 0)
+    if (rc == 0 && st->fd >= 0) /* MDB_WRITEMAP: reserve ahead (see reserve) */
         rc = mdb_env_info(st->env, &info);
     if (rc == 0 && st->fd >= 0) {
         /* the pages in use, then the commit's own (each operation adds its bound) */
