@@ -149,9 +149,9 @@ bool vg_recent_may_have(const vg_recent_t *r, const void *key, size_t len)
 {
     if (!r)
         return true;
-    struct probe p;
-    probe_of(r, key, len, &p);
-    return in_gen(r, 0, &p) || in_gen(r, 1, &p);
+    vg_recent_key_t k;
+    vg_recent_key(key, len, &k);
+    return vg_recent_may_have_key(r, &k);
 }
 
 bool vg_recent_may_have_key(const vg_recent_t *r, const vg_recent_key_t *k)
