@@ -17,6 +17,7 @@
 #include "runtime/logging.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,10 @@ struct vg_decider {
      * wait list finds it), INT64_MAX when there are none; and the oldest put by this batch. */
     int64_t oldest_waiting_ms;
     int64_t batch_oldest_wait_ms;
+    /* How many wait keys there are, as committed (read by ingest on any loop), and what the
+     * open batch adds to that. */
+    _Atomic uint64_t labels_waiting;
+    int64_t batch_wait_delta;
     /* The decision log's next offset when the batch began: row r's decision goes to
      * dbase + r, so each transaction is indexed once, with its decision's offset. */
     uint64_t dbase;
@@ -273,6 +278,7 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
             rc = vg_state_batch_del(b, VG_STATE_TXINDEX, e.keys[i].id, strlen(e.keys[i].id));
         if (rc == 0 || rc == VG_ENOTFOUND)
             rc = del_wait(b, e.keys[i].reported_ms, e.keys[i].id);
+        d->batch_wait_delta -= rc == 0;
     }
     if (rc == 0) {
         int64_t oldest = e.n == EXPIRE_MAX ? e.before - 1 : e.next; /* more next batch */
@@ -283,6 +289,27 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
     }
     free(e.keys);
     return rc;
+}
+
+static int count_wait_key(void *ctx, vg_bytes_t key, vg_bytes_t value)
+{
+    (void)value;
+    *(uint64_t *)ctx += key.len >= 10 && key.len <= WAIT_KEY_MAX;
+    return 0;
+}
+
+int vg_decider_count_waiting(vg_decider_t *d)
+{
+    uint64_t n = 0;
+    int rc = vg_state_scan(d->o.state, VG_STATE_META, "w", 1, count_wait_key, &n);
+    if (rc == 0)
+        atomic_store_explicit(&d->labels_waiting, n, memory_order_relaxed);
+    return rc;
+}
+
+uint64_t vg_decider_labels_waiting(const vg_decider_t *d)
+{
+    return atomic_load_explicit(&d->labels_waiting, memory_order_relaxed);
 }
 
 /* ---- profiles ---- */
@@ -600,6 +627,7 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
         rc = del_wait(b, x.label_reported_ms, tx->transaction_id);
         if (rc != 0)
             return rc;
+        d->batch_wait_delta--;
     }
     rc = store_profile(b, tx->account_id, &p);
     if (rc != 0)
@@ -760,8 +788,10 @@ static int apply_label_item(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t
         rc = apply_label(d, b, items, i, l, &x);
     if (rc == 0 && waited && waited_ms != x.label_reported_ms)
         rc = del_wait(b, waited_ms, l->transaction_id); /* relabelled while waiting */
-    if (rc == 0 && x.tx_offset == VG_NO_OFFSET)
+    if (rc == 0 && x.tx_offset == VG_NO_OFFSET) {
         rc = put_wait(d, b, x.label_reported_ms, l->transaction_id);
+        d->batch_wait_delta += !waited; /* a relabel replaces its key */
+    }
     if (rc == 0)
         rc = put_txindex(b, l->transaction_id, &x);
     return rc;
@@ -824,6 +854,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     size_t nrows = 0;
     d->ndeltas = 0;
     d->batch_oldest_wait_ms = INT64_MAX;
+    d->batch_wait_delta = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         vg_pipe_item_t *it = &items[i];
         if (it->rec.type == VG_SEGLOG_TYPE_TRANSACTION && it->tx) {
@@ -860,6 +891,9 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     if (rc == 0) {
         d->nforget = 0;
         d->clock_committed = d->clock_ms;
+        uint64_t waiting = atomic_load_explicit(&d->labels_waiting, memory_order_relaxed);
+        atomic_store_explicit(&d->labels_waiting, waiting + (uint64_t)d->batch_wait_delta,
+                              memory_order_relaxed);
     } else {
         d->ndeltas = 0;
     }

@@ -168,7 +168,14 @@ bool vg_decider_forgetting(const vg_decider_t *d);
  * chunks. OUT: *replayed (records). 0 or the error. */
 VG_MUST_CHECK int vg_decider_replay(vg_decider_t *d, uint64_t *replayed);
 
+/* Counts the labels waiting for their transaction, as committed (a scan of their keys): once,
+ * before the first apply; each commit then adds its own. 0 or the state error. */
+VG_MUST_CHECK int vg_decider_count_waiting(vg_decider_t *d);
+
 /* ---- lookups (thread: any; read-only) ---- */
+
+/* How many labels wait for their transaction, as of the last commit. */
+uint64_t vg_decider_labels_waiting(const vg_decider_t *d);
 
 /* Through a reader of the partition's state. 0, VG_ENOTFOUND or the state error. */
 VG_MUST_CHECK int vg_txindex_get(vg_state_reader_t *r, const char *transaction_id,

@@ -167,11 +167,13 @@ static void finish(struct job *j)
     size_t n_ok = 0;
     size_t n_overload = 0;
     size_t n_invalid = 0;
+    size_t n_full = 0;
     for (size_t i = 0; i < j->n; i++) {
         const struct elem *e = &j->e[i];
         json_t *err = NULL;
         if (!e->ok) {
             n_invalid++;
+            n_full += strcmp(e->error->code, "too_many_waiting_labels") == 0;
             err = error_obj(e->error->code, e->error->message, e->error->field);
         } else if (e->fail) {
             n_overload += strcmp(e->fail, "overloaded") == 0;
@@ -200,7 +202,7 @@ static void finish(struct job *j)
         }
         json_array_append_new(accepted, a);
     }
-    int status = n_ok ? 202 : n_overload ? 429 : n_invalid == j->n ? 400 : 503;
+    int status = n_ok ? 202 : n_overload ? 429 : n_invalid == j->n && !n_full ? 400 : 503;
     respond_json(j->req, status,
                  json_pack("{s:o, s:o}", "accepted", accepted, "rejected", rejected));
     job_free(j);
@@ -299,6 +301,11 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
             snprintf(it->error.message, sizeof(it->error.message),
                      "transaction %.120s belongs to another account than %.80s",
                      it->pb.transaction_id, it->account_id);
+            continue;
+        }
+        if (!known &&
+            !vg_route_label_room(ing->parts, ing->nparts, to, it->pb.transaction_id, &it->error)) {
+            e->ok = it->ok = false;
             continue;
         }
         e->len = vigil__label__get_packed_size(&it->pb);

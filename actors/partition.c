@@ -79,6 +79,7 @@ struct vg_partition {
     unsigned npeers;
     unsigned count;
     unsigned index;
+    uint64_t max_waiting_labels; /* 0: no limit */
     int open_rc;
     _Atomic int apply_rc;     /* an apply failed: the partition stopped (apply_why set first) */
     _Atomic unsigned waiting; /* appends accepted, not yet answered (read by shutdown) */
@@ -693,6 +694,8 @@ static int catch_up(vg_partition_t *p)
     uint64_t replayed = 0;
     uint64_t t0 = vg_clock_mono_ns();
     if (rc == 0)
+        rc = vg_decider_count_waiting(p->decider);
+    if (rc == 0)
         rc = vg_decider_replay(p->decider, &replayed);
     answer_riding(p, rc); /* nothing, normally: no message comes before the replay ends */
     if (rc != 0) {
@@ -765,6 +768,7 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     vg_partition_t *p = vg_xcalloc(1, sizeof(*p));
     p->index = opts->index;
     p->count = opts->count;
+    p->max_waiting_labels = opts->max_waiting_labels;
     p->outq = vg_xcalloc(opts->count ? opts->count : 1, sizeof(*p->outq));
     p->recent = vg_recent_new(opts->recent_ids);
     p->open_rc = open_storage(p, loop, opts);
@@ -805,6 +809,12 @@ int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n)
 unsigned vg_partition_waiting(vg_partition_t *p)
 {
     return atomic_load_explicit(&p->waiting, memory_order_acquire);
+}
+
+bool vg_partition_has_room_for_label(const vg_partition_t *p, uint64_t *waiting)
+{
+    *waiting = p->open_rc == 0 ? vg_decider_labels_waiting(p->decider) : 0;
+    return p->max_waiting_labels == 0 || *waiting < p->max_waiting_labels;
 }
 
 bool vg_partition_may_know(const vg_partition_t *p, const vg_recent_key_t *id)

@@ -66,6 +66,7 @@ typedef struct vg_partition_opts {
     uint32_t mailbox;             /* append messages queued at most; 0 = 1024 */
     uint64_t recent_ids;          /* ids in the filter of vg_partition_may_know; 0 = none */
     int64_t pending_label_ttl_ms; /* see vg_decider_opts_t; 0 keeps waiting labels */
+    uint64_t max_waiting_labels;  /* see vg_partition_has_room_for_label; 0: no limit */
     int64_t account_ttl_ms;       /* see vg_decider_opts_t; 0 keeps accounts */
 } vg_partition_opts_t;
 
@@ -94,6 +95,11 @@ vg_state_t *vg_partition_state(vg_partition_t *p);
 vg_seglog_t *vg_partition_log(vg_partition_t *p);
 vg_seglog_t *vg_partition_decisions(vg_partition_t *p);
 unsigned vg_partition_index(const vg_partition_t *p);
+
+/* Whether a label may wait here for its transaction: fewer than opts->max_waiting_labels are
+ * waiting (as of the last commit; labels on their way are not counted, so the bound holds
+ * within what the partition's mailbox can hold). OUT: *waiting, how many. Thread: any. */
+bool vg_partition_has_room_for_label(const vg_partition_t *p, uint64_t *waiting);
 
 /* false when the transaction id `id` (vg_recent_key of it: one key serves every partition) is
  * certainly not among the last opts->recent_ids transactions the partition decided

@@ -4,6 +4,7 @@
 #include "runtime/error.h"
 #include "runtime/hash.h"
 
+#include <stdio.h>
 #include <string.h>
 
 unsigned vg_route_account(unsigned nparts, const char *account_id)
@@ -41,6 +42,37 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const cha
     if (named && *known)
         return VG_ROUTE_MISMATCH;
     return *known ? at : mine;
+}
+
+/* Whether partition p's index holds a label waiting for this transaction. */
+static bool label_waits_in(vg_partition_t *p, const char *transaction_id)
+{
+    vg_state_reader_t r = {.st = vg_partition_state(p)};
+    vg_txindex_t x;
+    bool waits = r.st && vg_txindex_get(&r, transaction_id, &x) == 0 && x.tx_offset == VG_NO_OFFSET;
+    vg_state_reader_end(&r);
+    return waits;
+}
+
+bool vg_route_label_room(vg_partition_t *const *parts, unsigned nparts, unsigned to,
+                         const char *transaction_id, vg_tx_error_t *err)
+{
+    unsigned end = to < nparts ? to + 1 : nparts;
+    for (unsigned p = to < nparts ? to : 0; p < end; p++) {
+        uint64_t waiting = 0;
+        if (vg_partition_has_room_for_label(parts[p], &waiting) ||
+            label_waits_in(parts[p], transaction_id))
+            continue; /* a relabel takes no more room */
+        snprintf(err->code, sizeof(err->code), "too_many_waiting_labels");
+        snprintf(err->field, sizeof(err->field), "transaction_id");
+        snprintf(err->message, sizeof(err->message),
+                 "partition %u already keeps %llu labels waiting for their transactions "
+                 "(state.max_waiting_labels): send this one again once its transaction has "
+                 "arrived",
+                 p, (unsigned long long)waiting);
+        return false;
+    }
+    return true;
 }
 
 enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,

@@ -35,6 +35,13 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
 unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                         const char *account_id, bool *known);
 
+/* Whether the partitions a waiting label goes to (partition `to`, or every one when `to` is
+ * nparts) have room for it (vg_partition_has_room_for_label, or a label for the same
+ * transaction waits there already, which it replaces); if not, false with *err set
+ * (too_many_waiting_labels). */
+bool vg_route_label_room(vg_partition_t *const *parts, unsigned nparts, unsigned to,
+                         const char *transaction_id, vg_tx_error_t *err);
+
 /* What ingest makes of a transaction before logging it (vg_route_transaction). */
 enum vg_route_verdict {
     VG_ROUTE_NEW,      /* not seen (or not yet known to be seen): log it */

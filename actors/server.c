@@ -225,6 +225,7 @@ static void start_partition(void *arg)
         .mailbox = (uint32_t)c->runtime.mailbox_capacity,
         .recent_ids = (uint64_t)c->ingest.recent_ids,
         .pending_label_ttl_ms = (int64_t)c->state.pending_label_ttl_days * 86400000,
+        .max_waiting_labels = (uint64_t)c->state.max_waiting_labels,
         .account_ttl_ms = (int64_t)c->state.account_ttl_days * 86400000,
     };
     vg_loop_t *loop = partition_loop(s, s->opening);

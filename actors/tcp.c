@@ -537,12 +537,16 @@ static void take_label(struct conn *c, uint64_t idx, Vigil__Label *l)
         slot_error(s, err.code, err.message, err.field);
         return;
     }
+    bool known = false;
+    unsigned to = vg_route_label(t->o.parts, t->o.nparts, l->transaction_id, NULL, &known);
+    if (!known && !vg_route_label_room(t->o.parts, t->o.nparts, to, l->transaction_id, &err)) {
+        slot_error(s, err.code, err.message, err.field);
+        return;
+    }
     size_t len = vigil__label__get_packed_size(l);
     uint8_t *payload = keep_payload(c->cur, len);
     vigil__label__pack(l, payload);
     vg_seglog_rec_t rec = {VG_SEGLOG_TYPE_LABEL, l->reported_at_ms, payload, (uint32_t)len};
-    bool known = false;
-    unsigned to = vg_route_label(t->o.parts, t->o.nparts, l->transaction_id, NULL, &known);
     if (to < t->o.nparts) {
         s->waiting = 1;
         add_item(c->cur, to, idx, rec, NULL, l);

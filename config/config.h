@@ -94,6 +94,11 @@
       "A label whose transaction has not arrived is dropped once its partition applies a "         \
       "transaction this many days newer than the label's reported_at (event time); 0 keeps "       \
       "them forever.")                                                                             \
+    X(state, max_waiting_labels, INT, "1000000", 0, 1000000000, NULL,                              \
+      "Most labels each partition keeps waiting for their transaction (about 90 bytes of state "   \
+      "each; a label for an unknown transaction without account_id waits in every partition). "    \
+      "Beyond it such labels are refused with too_many_waiting_labels (HTTP 503) until "           \
+      "transactions arrive or pending_label_ttl_days drops some; 0: no limit.")                    \
     X(state, account_ttl_days, INT, "90", 0, 3650, NULL,                                           \
       "An account whose latest transaction is this many days older than the newest transaction "   \
       "its partition has applied (event time) starts over: its next transaction sees a new "       \

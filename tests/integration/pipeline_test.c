@@ -764,6 +764,73 @@ VG_TEST(labels_waiting_past_their_ttl_are_dropped)
     engine_stop(&e);
 }
 
+/* POST /v1/labels of one label: the status; `want` in the answer. */
+static void label_status(struct engine *e, const char *id, const char *acct, int status,
+                         const char *want)
+{
+    char body[256];
+    char *resp = NULL;
+    snprintf(body, sizeof(body), "{\"transaction_id\":\"%s\",\"is_fraud\":true%s%s%s}", id,
+             acct ? ",\"account_id\":\"" : "", acct ? acct : "", acct ? "\"" : "");
+    int got = call(e, "POST", "/v1/labels", "application/json", body, &resp);
+    if (got != status || !strstr(resp, want))
+        VG_FAIL("label %s: %d, expected %d with %s: %s", id, got, status, want, resp);
+    free(resp);
+}
+
+/* Labels waiting for their transaction are bounded per partition
+ * (state.max_waiting_labels): beyond it a label that would wait is refused, not logged, while
+ * labels for known transactions are still taken; a transaction that arrives frees its label's
+ * place; the count survives a restart. Until 2026-12-03 a client sending labels for ids that
+ * never come grew every partition's state for pending_label_ttl_days of event time. */
+VG_TEST(labels_waiting_are_bounded_per_partition)
+{
+    static const char *const env[] = {"VIGIL_STATE_MAX_WAITING_LABELS=2", NULL};
+    struct engine e = {.env = env};
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    const char *full = "\"code\":\"too_many_waiting_labels\"";
+    label_status(&e, "wait-a", NULL, 202, "\"pending\":true"); /* in every partition */
+    post_label(&e, "stale-a", t - 40 * DAY_MS);                /* past the 30-day TTL */
+    label_status(&e, "wait-c", NULL, 503, full);
+    label_status(&e, "wait-c", NULL, 503, "\"field\":\"transaction_id\"");
+    /* A transaction in acct-w's partition drops stale-a there; the others keep theirs. */
+    score_ok(&e, "known-1", "acct-w", "5.00", t);
+    char *resp = NULL;
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "[{\"transaction_id\":\"wait-c\",\"is_fraud\":true},"
+                   "{\"transaction_id\":\"known-1\",\"is_fraud\":true}]",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"accepted\":[{\"index\":1,\"transaction_id\":\"known-1\","
+                              "\"pending\":false}]");
+    ASSERT_STR_CONTAINS(resp, "\"rejected\":[{\"index\":0,\"error\":{\"code\":"
+                              "\"too_many_waiting_labels\"");
+    free(resp);
+    /* wait-a's transaction takes its label: its partition has room for two again. */
+    score_ok(&e, "wait-a", "acct-w", "6.00", t + 1);
+    expect_get(&e, "/v1/transactions/wait-a", "\"label\":{\"is_fraud\":true,");
+    char other[32];
+    vg_ta_account_near(PARTITIONS, "acct-w", false, other, sizeof(other));
+    label_status(&e, "wait-d", "acct-w", 202, "\"pending\":true");
+    label_status(&e, "wait-e", "acct-w", 202, "\"pending\":true");
+    label_status(&e, "wait-f", "acct-w", 503, full);
+    label_status(&e, "wait-f", other, 503, full);
+    label_status(&e, "wait-f", NULL, 503, full);
+    /* After a restart the partitions count their waiting labels again. */
+    engine_stop(&e);
+    engine_spawn(&e);
+    label_status(&e, "wait-f", "acct-w", 503, full);
+    score_ok(&e, "wait-d", "acct-w", "7.00", t + 2);
+    expect_get(&e, "/v1/transactions/wait-d", "\"label\":{\"is_fraud\":true,");
+    label_status(&e, "wait-f", "acct-w", 202, "\"pending\":true");
+    engine_stop(&e);
+    char *out = inspect(&e, NULL); /* the refused labels were not logged */
+    ASSERT_STR_CONTAINS(out, "\"transaction_id\":\"wait-e\"");
+    ASSERT_TRUE(strstr(out, "\"transaction_id\":\"wait-c\"") == NULL);
+    free(out);
+}
+
 /* An account idle past state.account_ttl_days starts over: its next transaction sees a new
  * account whether or not the background sweep has deleted its profile yet, and the sweep
  * deletes it once its partition's clock (the newest transaction time it applied) has moved

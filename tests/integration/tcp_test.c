@@ -403,6 +403,43 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
     engine_stop_clean(&e);
 }
 
+/* One label frame on fd; the reply's result (and its error code, if any, into code). */
+static int label_reply(int fd, uint64_t seq, const char *transaction_id, char *code, size_t len)
+{
+    struct out o = {0};
+    put_label(&o, seq, transaction_id, true, NULL);
+    send_all(fd, &o);
+    free(o.buf);
+    Vigil__IngestReply *r = read_reply(fd);
+    ASSERT_NOT_NULL(r);
+    ASSERT_EQ_U(r->seq, seq);
+    int result = (int)r->result_case;
+    snprintf(code, len, "%s", result == VIGIL__INGEST_REPLY__RESULT_ERROR ? r->error->code : "");
+    if (result == VIGIL__INGEST_REPLY__RESULT_ERROR)
+        ASSERT_STR_EQ(r->error->field, "transaction_id");
+    vigil__ingest_reply__free_unpacked(r, NULL);
+    return result;
+}
+
+/* Over TCP as over HTTP, a label that would wait beyond state.max_waiting_labels is refused
+ * with an error frame, and the connection goes on. */
+VG_TEST(tcp_refuses_a_label_beyond_the_waiting_bound)
+{
+    struct engine e;
+    const char *const env[] = {"VIGIL_STATE_MAX_WAITING_LABELS=1", NULL};
+    engine_start(&e, env);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    char code[64];
+    ASSERT_EQ(label_reply(fd, 1, "tw-1", code, sizeof(code)), VIGIL__INGEST_REPLY__RESULT_ACCEPTED);
+    ASSERT_EQ(label_reply(fd, 2, "tw-2", code, sizeof(code)), VIGIL__INGEST_REPLY__RESULT_ERROR);
+    ASSERT_STR_EQ(code, "too_many_waiting_labels");
+    ASSERT_EQ(label_reply(fd, 3, "tw-1", code, sizeof(code)),
+              VIGIL__INGEST_REPLY__RESULT_ACCEPTED); /* a relabel takes no more room */
+    close(fd);
+    engine_stop_clean(&e);
+}
+
 /* The kernel's view of the engine's side of a connection from local port `client_port`:
  * the "tr:tm->when" column of /proc/net/tcp. OUT: its timer kind and clock ticks (1/100 s)
  * left. False when the connection is not listed. */
