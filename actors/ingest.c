@@ -132,13 +132,27 @@ static char *decision_json(const vg_decision_t *d, const char *transaction_id, b
     return vg_decision_to_json(&pb, features);
 }
 
+/* Marks element e and its item (whose ok flag is *item_ok) refused; e->error is the item's. */
+static void refuse(struct elem *e, bool *item_ok)
+{
+    e->ok = *item_ok = false;
+}
+
+/* The HTTP status of a refused element: 409 for a transaction_id that is another account's, 503
+ * for a label the partitions have no room for, 400 for the rest (bad input). */
+static int refusal_status(const vg_tx_error_t *err)
+{
+    if (strcmp(err->code, "transaction_id_conflict") == 0)
+        return 409;
+    return strcmp(err->code, "too_many_waiting_labels") == 0 ? 503 : 400;
+}
+
 /* POST /v1/score: the decision, 200; or the one error. */
 static void finish_score(struct job *j)
 {
     struct elem *e = &j->e[0];
     if (!e->ok) {
-        bool conflict = strcmp(e->error->code, "transaction_id_conflict") == 0;
-        vg_http_respond_error(j->req, conflict ? 409 : 400, e->error->code, e->error->message,
+        vg_http_respond_error(j->req, refusal_status(e->error), e->error->code, e->error->message,
                               e->error->field[0] ? e->error->field : NULL);
         return;
     }
@@ -173,7 +187,7 @@ static void finish(struct job *j)
         json_t *err = NULL;
         if (!e->ok) {
             n_invalid++;
-            n_full += strcmp(e->error->code, "too_many_waiting_labels") == 0;
+            n_full += refusal_status(e->error) == 503;
             err = error_obj(e->error->code, e->error->message, e->error->field);
         } else if (e->fail) {
             n_overload += strcmp(e->fail, "overloaded") == 0;
@@ -220,10 +234,10 @@ static void on_appended(vg_actor_t *self, vg_msg_t *reply, void *ctx)
             e->fail = "unavailable";
         } else if (j->kind != JOB_LABELS) {
             e->dec = pj->items[k].decision;
-            if (e->dec.conflict) { /* found by the apply step: e->error is the item's */
+            if (e->dec.conflict) { /* found by the apply step */
                 vg_tx_item_t *it = &j->txs[pj->elem[k]];
-                e->ok = it->ok = false;
                 vg_route_conflict_error(it->tx.pb.transaction_id, &it->error);
+                refuse(e, &it->ok);
             }
         }
     }
@@ -265,8 +279,8 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
             vg_route_transaction(ing->parts, ing->nparts, NULL, &it->tx.pb, &p, &e->dec);
         e->partition = p;
         if (v == VG_ROUTE_CONFLICT) {
-            e->ok = it->ok = false;
             vg_route_conflict_error(it->tx.pb.transaction_id, &it->error);
+            refuse(e, &it->ok);
         }
         if (v != VG_ROUTE_NEW)
             continue;
@@ -295,17 +309,13 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
             vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id, &known);
         e->pending = !known;
         if (to == VG_ROUTE_MISMATCH) {
-            e->ok = it->ok = false;
-            snprintf(it->error.code, sizeof(it->error.code), "account_mismatch");
-            snprintf(it->error.field, sizeof(it->error.field), "account_id");
-            snprintf(it->error.message, sizeof(it->error.message),
-                     "transaction %.120s belongs to another account than %.80s",
-                     it->pb.transaction_id, it->account_id);
+            vg_route_mismatch_error(it->pb.transaction_id, it->account_id, &it->error);
+            refuse(e, &it->ok);
             continue;
         }
         if (!known &&
             !vg_route_label_room(ing->parts, ing->nparts, to, it->pb.transaction_id, &it->error)) {
-            e->ok = it->ok = false;
+            refuse(e, &it->ok);
             continue;
         }
         e->len = vigil__label__get_packed_size(&it->pb);

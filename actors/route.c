@@ -107,6 +107,15 @@ enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigne
     return VG_ROUTE_NEW;
 }
 
+void vg_route_mismatch_error(const char *transaction_id, const char *account_id, vg_tx_error_t *err)
+{
+    snprintf(err->code, sizeof(err->code), "account_mismatch");
+    snprintf(err->field, sizeof(err->field), "account_id");
+    snprintf(err->message, sizeof(err->message),
+             "transaction %.120s belongs to another account than %.80s", transaction_id,
+             account_id);
+}
+
 void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err)
 {
     snprintf(err->code, sizeof(err->code), "transaction_id_conflict");

@@ -60,6 +60,10 @@ enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigne
                                            vg_state_reader_t *readers, const Vigil__Transaction *tx,
                                            unsigned *partition, vg_decision_t *out);
 
+/* The error for a label naming another account than its transaction's (VG_ROUTE_MISMATCH). */
+void vg_route_mismatch_error(const char *transaction_id, const char *account_id,
+                             vg_tx_error_t *err);
+
 /* The error for a VG_ROUTE_CONFLICT (or a decision marked conflict by the apply step). */
 void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err);
 
