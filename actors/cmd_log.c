@@ -43,6 +43,8 @@ static char *label_json(const Vigil__Label *l)
     json_object_set_new(o, "is_fraud", json_boolean(l->is_fraud));
     if (l->source && *l->source)
         json_object_set_new(o, "source", json_string(l->source));
+    if (l->account_id && *l->account_id)
+        json_object_set_new(o, "account_id", json_string(l->account_id));
     char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return with_time(text, "reported_at", l->reported_at_ms);

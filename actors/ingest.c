@@ -305,11 +305,11 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         if (!it->ok)
             continue;
         bool known = false;
-        unsigned to =
-            vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id, it->account_id, &known);
+        unsigned to = vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id,
+                                     it->pb.account_id, &known);
         e->pending = !known;
         if (to == VG_ROUTE_MISMATCH) {
-            vg_route_mismatch_error(it->pb.transaction_id, it->account_id, &it->error);
+            vg_route_mismatch_error(it->pb.transaction_id, it->pb.account_id, &it->error);
             refuse(e, &it->ok);
             continue;
         }

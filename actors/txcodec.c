@@ -1020,6 +1020,8 @@ int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim, vg_tx_er
     if (rc == 0)
         rc = check_id(l->source, "source", false, err);
     if (rc == 0)
+        rc = check_id(l->account_id, "account_id", false, err);
+    if (rc == 0)
         rc = vg_pb_check_unknown(&l->base, err);
     return rc;
 }
@@ -1057,7 +1059,7 @@ static int parse_label_field(int f, const cJSON *v, vg_label_item_t *it)
         else if (f == L_SOURCE)
             it->pb.source = copy;
         else
-            rc = check_id(it->account_id = copy, "account_id", false, err);
+            it->pb.account_id = copy;
         return rc;
     }
 }
@@ -1066,7 +1068,6 @@ static int parse_label(const cJSON *obj, const vg_tx_limits_t *lim, vg_label_ite
 {
     Vigil__Label init = VIGIL__LABEL__INIT;
     it->pb = init;
-    it->account_id = "";
     vg_arena_init(&it->arena, 256);
     vg_tx_error_t *err = &it->error;
     if (!cJSON_IsObject(obj))

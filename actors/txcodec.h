@@ -91,8 +91,7 @@ VG_MUST_CHECK int vg_tx_validate(const Vigil__Transaction *tx, const vg_tx_limit
 typedef struct vg_label_item {
     size_t index;
     bool ok;
-    Vigil__Label pb;        /* strings in arena */
-    const char *account_id; /* "" when not given */
+    Vigil__Label pb; /* strings in arena; account_id "" when not given */
     vg_arena_t arena;
     vg_tx_error_t error;
 } vg_label_item_t;

@@ -666,7 +666,7 @@ VG_TEST(log_inspect_decodes_transactions_labels_and_decisions)
     free(resp);
     ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
                    "{\"transaction_id\":\"audit-1\",\"is_fraud\":true,\"source\":\"chargeback\","
-                   "\"reported_at\":\"2026-01-02T03:04:05Z\"}",
+                   "\"reported_at\":\"2026-01-02T03:04:05Z\",\"account_id\":\"acct-a\"}",
                    &resp),
               202);
     free(resp);
@@ -678,7 +678,8 @@ VG_TEST(log_inspect_decodes_transactions_labels_and_decisions)
     ASSERT_STR_CONTAINS(out, "\"attributes\":{\"terminal\":\"T-1\"},\"received_at\":\"20");
     ASSERT_STR_CONTAINS(out, "\"type\":\"label\"");
     ASSERT_STR_CONTAINS(out, "\"record\":{\"transaction_id\":\"audit-1\",\"is_fraud\":true,"
-                             "\"source\":\"chargeback\",\"reported_at\":\"2026-01-02T03:04:05");
+                             "\"source\":\"chargeback\",\"account_id\":\"acct-a\","
+                             "\"reported_at\":\"2026-01-02T03:04:05");
     ASSERT_TRUE(strstr(out, "payload_hex") == NULL);
     free(out);
     out = inspect(&e, "--decisions");

@@ -403,11 +403,22 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
     engine_stop_clean(&e);
 }
 
-/* One label frame on fd; the reply's result (and its error code, if any, into code). */
-static int label_reply(int fd, uint64_t seq, const char *transaction_id, char *code, size_t len)
+/* One label frame on fd, naming `acct` unless NULL; the reply's result, and its error code
+ * (else "") into code. */
+static int label_reply(int fd, uint64_t seq, const char *transaction_id, const char *acct,
+                       char *code, size_t len)
 {
+    Vigil__Label l = VIGIL__LABEL__INIT;
+    l.transaction_id = (char *)(uintptr_t)transaction_id;
+    l.is_fraud = true;
+    if (acct)
+        l.account_id = (char *)(uintptr_t)acct;
+    Vigil__IngestRequest req = VIGIL__INGEST_REQUEST__INIT;
+    req.seq = seq;
+    req.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
+    req.label = &l;
     struct out o = {0};
-    put_label(&o, seq, transaction_id, true, NULL);
+    put_request(&o, &req);
     send_all(fd, &o);
     free(o.buf);
     Vigil__IngestReply *r = read_reply(fd);
@@ -415,28 +426,51 @@ static int label_reply(int fd, uint64_t seq, const char *transaction_id, char *c
     ASSERT_EQ_U(r->seq, seq);
     int result = (int)r->result_case;
     snprintf(code, len, "%s", result == VIGIL__INGEST_REPLY__RESULT_ERROR ? r->error->code : "");
-    if (result == VIGIL__INGEST_REPLY__RESULT_ERROR)
-        ASSERT_STR_EQ(r->error->field, "transaction_id");
     vigil__ingest_reply__free_unpacked(r, NULL);
     return result;
 }
 
-/* Over TCP as over HTTP, a label that would wait beyond state.max_waiting_labels is refused
- * with an error frame, and the connection goes on. */
-VG_TEST(tcp_refuses_a_label_beyond_the_waiting_bound)
+/* Over TCP as over HTTP: a label may name its transaction's account, and then waits in that
+ * account's partition alone; naming another account than a known transaction's is refused; a
+ * label that would wait beyond state.max_waiting_labels is refused with an error frame, while
+ * a relabel of a waiting one still goes through. Until 2026-12-03 a TCP label could not name
+ * an account, so each one for an unknown transaction waited in every partition. */
+VG_TEST(tcp_labels_name_their_account_and_wait_within_the_bound)
 {
     struct engine e;
     const char *const env[] = {"VIGIL_STATE_MAX_WAITING_LABELS=1", NULL};
     engine_start(&e, env);
     int fd = connect_to(e.tcp);
     ASSERT_GE(fd, 0);
+    char other[32];
+    vg_ta_account_near(4, "acct-a", false, other, sizeof(other));
     char code[64];
-    ASSERT_EQ(label_reply(fd, 1, "tw-1", code, sizeof(code)), VIGIL__INGEST_REPLY__RESULT_ACCEPTED);
-    ASSERT_EQ(label_reply(fd, 2, "tw-2", code, sizeof(code)), VIGIL__INGEST_REPLY__RESULT_ERROR);
+    const int accepted = VIGIL__INGEST_REPLY__RESULT_ACCEPTED;
+    const int error = VIGIL__INGEST_REPLY__RESULT_ERROR;
+    ASSERT_EQ(label_reply(fd, 1, "tw-1", "acct-a", code, sizeof(code)), accepted);
+    ASSERT_EQ(label_reply(fd, 2, "tw-2", other, code, sizeof(code)), accepted);
+    ASSERT_EQ(label_reply(fd, 3, "tw-3", NULL, code, sizeof(code)), error);
     ASSERT_STR_EQ(code, "too_many_waiting_labels");
-    ASSERT_EQ(label_reply(fd, 3, "tw-1", code, sizeof(code)),
-              VIGIL__INGEST_REPLY__RESULT_ACCEPTED); /* a relabel takes no more room */
+    ASSERT_EQ(label_reply(fd, 4, "tw-4", "acct-a", code, sizeof(code)), error);
+    ASSERT_STR_EQ(code, "too_many_waiting_labels");
+    ASSERT_EQ(label_reply(fd, 5, "tw-1", "acct-a", code, sizeof(code)), accepted); /* relabel */
+    struct out o = {0};
+    put_tx(&o, 6, "tw-5", "acct-a", 100, "EUR");
+    send_all(fd, &o);
+    free(o.buf);
+    Vigil__IngestReply *r = read_reply(fd);
+    ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+    vigil__ingest_reply__free_unpacked(r, NULL);
+    ASSERT_EQ(label_reply(fd, 7, "tw-5", other, code, sizeof(code)), error);
+    ASSERT_STR_EQ(code, "account_mismatch");
+    ASSERT_EQ(label_reply(fd, 8, "tw-5", "acct-a", code, sizeof(code)), accepted);
+    ASSERT_EQ(label_reply(fd, 9, "tw-6", "acct\x01", code, sizeof(code)), error);
+    ASSERT_STR_EQ(code, "invalid_id");
     close(fd);
+    vg_tc_response_t h;
+    ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tw-5", NULL, NULL, 0, &h));
+    ASSERT_STR_CONTAINS(h.body, "\"label\":{\"is_fraud\":true");
+    vg_tc_response_free(&h);
     engine_stop_clean(&e);
 }
 
