@@ -116,14 +116,17 @@ static void put_tx(struct out *o, uint64_t seq, const char *id, const char *acct
     put_request(o, &r);
 }
 
+/* A label request; `source` and `acct` (its account_id) may be NULL. */
 static void put_label(struct out *o, uint64_t seq, const char *transaction_id, bool is_fraud,
-                      const char *source)
+                      const char *source, const char *acct)
 {
     Vigil__Label l = VIGIL__LABEL__INIT;
     l.transaction_id = (char *)(uintptr_t)transaction_id;
     l.is_fraud = is_fraud;
     if (source)
         l.source = (char *)(uintptr_t)source;
+    if (acct)
+        l.account_id = (char *)(uintptr_t)acct;
     Vigil__IngestRequest r = VIGIL__INGEST_REQUEST__INIT;
     r.seq = seq;
     r.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
@@ -200,7 +203,7 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
         else
             put_tx(&o, i, id, acct, 100 + (int64_t)i, "EUR");
     }
-    put_label(&o, N, "tcp-001", true, NULL);
+    put_label(&o, N, "tcp-001", true, NULL, NULL);
     send_all(fd, &o);
     free(o.buf);
     for (uint64_t i = 0; i <= N; i++) {
@@ -339,7 +342,7 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
         put_raw_tx(&o, i + 1, &tx, unknown_99, cases[i].tx_unknown ? sizeof(unknown_99) : 0,
                    unknown_99, cases[i].req_unknown ? sizeof(unknown_99) : 0);
     }
-    put_label(&o, ncases + 1, "raw-0", false, "chargeback\x01");
+    put_label(&o, ncases + 1, "raw-0", false, "chargeback\x01", NULL);
     send_all(fd, &o);
     free(o.buf);
     for (size_t i = 0; i <= ncases; i++) {
@@ -408,17 +411,8 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
 static int label_reply(int fd, uint64_t seq, const char *transaction_id, const char *acct,
                        char *code, size_t len)
 {
-    Vigil__Label l = VIGIL__LABEL__INIT;
-    l.transaction_id = (char *)(uintptr_t)transaction_id;
-    l.is_fraud = true;
-    if (acct)
-        l.account_id = (char *)(uintptr_t)acct;
-    Vigil__IngestRequest req = VIGIL__INGEST_REQUEST__INIT;
-    req.seq = seq;
-    req.item_case = VIGIL__INGEST_REQUEST__ITEM_LABEL;
-    req.label = &l;
     struct out o = {0};
-    put_request(&o, &req);
+    put_label(&o, seq, transaction_id, true, NULL, acct);
     send_all(fd, &o);
     free(o.buf);
     Vigil__IngestReply *r = read_reply(fd);
