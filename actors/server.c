@@ -541,8 +541,14 @@ static int run_server(struct server *s)
            s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
            s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
     fflush(stdout);
-    VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
-                s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
+    char why[1024];
+    if (partitions_health(s, why, sizeof(why)) != 0)
+        VG_LOG_WARN("serving but not ready http_port=%d tcp_port=%d data=%s workers=%u why=%s",
+                    s->http_port, s->tcp_port, s->cfg.server.data_dir, vg_runtime_nloops(s->rt),
+                    why);
+    else
+        VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
+                    s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
 
     int sig = wait_for_signal();
     VG_LOG_INFO("shutdown requested signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -296,6 +296,8 @@ VG_TEST(serve_stops_a_damaged_partition_and_says_why)
     ASSERT_OK(vg_tp_wait(&e.proc, 20000, &status));
     char *err = vg_tp_stderr(&e.proc);
     ASSERT_STR_CONTAINS(err, "partition stopped partition=1");
+    ASSERT_STR_CONTAINS(err, "serving but not ready"); /* not "ready" in the log */
+    ASSERT_TRUE(strstr(err, "INFO  serve: ready") == NULL);
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     free(err);
     vg_tp_cleanup(&e.proc);
