@@ -14,6 +14,7 @@
 #include "runtime/clock.h"
 #include "runtime/compiler.h"
 #include "runtime/error.h"
+#include "runtime/hash.h"
 #include "runtime/logging.h"
 
 #include <math.h>
@@ -149,6 +150,7 @@ static void txindex_encode(const vg_txindex_t *x, uint8_t *out)
     vg_put_le64(out, x->tx_offset);
     vg_put_le64(out + 8, x->decision_offset);
     out[16] = (uint8_t)x->label;
+    vg_put_le32(out + 20, x->label_account);
     vg_put_le64(out + 24, (uint64_t)x->label_reported_ms);
 }
 
@@ -159,6 +161,7 @@ static int txindex_decode(const uint8_t *in, size_t len, vg_txindex_t *x)
     x->tx_offset = vg_get_le64(in);
     x->decision_offset = vg_get_le64(in + 8);
     x->label = in[16];
+    x->label_account = vg_get_le32(in + 20); /* 0 in entries written before 2026-12-03 */
     x->label_reported_ms = (int64_t)vg_get_le64(in + 24);
     return 0;
 }
@@ -523,17 +526,32 @@ static void grow(vg_decider_t *d, size_t n)
     d->cap = c;
 }
 
-/* A label on an indexed transaction: record it and move the account's label counts. */
+/* The label_account of a label naming account_id (NULL or "": none). */
+static uint32_t account_tag(const char *account_id)
+{
+    if (!account_id || !account_id[0])
+        return 0;
+    uint32_t h = (uint32_t)vg_hash64(account_id, strlen(account_id));
+    return h ? h : 1;
+}
+
+/* A label on an indexed transaction: record it and move the account's label counts; or, on
+ * a label waiting for its transaction, replace it. A label naming another account than its
+ * transaction's (the transaction came between ingest's check and this batch) changes
+ * nothing. */
 static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_t *items,
                        size_t upto, const Vigil__Label *l, vg_txindex_t *x)
 {
     uint64_t label_offset = items[upto].offset;
     int now = l->is_fraud ? 2 : 1;
     int before = x->label;
-    x->label = now;
-    x->label_reported_ms = l->reported_at_ms;
-    if (x->tx_offset == VG_NO_OFFSET || before == now)
+    if (x->tx_offset == VG_NO_OFFSET)
+        x->label_account = account_tag(l->account_id);
+    if (x->tx_offset == VG_NO_OFFSET || before == now) {
+        x->label = now;
+        x->label_reported_ms = l->reported_at_ms;
         return 0;
+    }
     /* The transaction: from this batch when it is in it, else from the log. */
     const Vigil__Transaction *tx = NULL;
     ProtobufCMessage *m = NULL;
@@ -550,6 +568,16 @@ static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_
         tx = (const Vigil__Transaction *)m;
     }
     const char *acct = tx->account_id;
+    if (l->account_id && l->account_id[0] && strcmp(l->account_id, acct) != 0) {
+        VG_LOG_WARN("label not applied: it names another account than its transaction's "
+                    "partition=%u transaction=%s",
+                    d->o.partition, l->transaction_id);
+        if (m)
+            protobuf_c_message_free_unpacked(m, NULL);
+        return 0;
+    }
+    x->label = now;
+    x->label_reported_ms = l->reported_at_ms;
     int fraud_delta = (now == 2) - (before == 2);
     if (fraud_delta && tx->merchant_id && tx->merchant_id[0])
         new_delta(d, label_offset, tx->timestamp_ms, tx->merchant_id)->fraud_delta =
@@ -571,6 +599,29 @@ static int apply_label(vg_decider_t *d, vg_state_batch_t *b, const vg_pipe_item_
     return rc;
 }
 
+/* The label that waited for transaction tx (its index entry *x) goes into the account's
+ * profile *p, unless it named another account: then the entry forgets it. Its wait key goes
+ * either way. */
+static int take_waiting_label(vg_decider_t *d, vg_state_batch_t *b, const Vigil__Transaction *tx,
+                              vg_txindex_t *x, vg_account_profile_t *p)
+{
+    int rc = del_wait(b, x->label_reported_ms, tx->transaction_id);
+    if (rc != 0)
+        return rc;
+    d->batch_wait_delta--;
+    if (x->label_account && x->label_account != account_tag(tx->account_id)) {
+        VG_LOG_WARN("waiting label dropped: it names another account than its transaction's "
+                    "partition=%u transaction=%s",
+                    d->o.partition, tx->transaction_id);
+        x->label = 0;
+        x->label_reported_ms = 0;
+        x->label_account = 0;
+        return 0;
+    }
+    vg_profile_label(p, x->label == 2, x->label_reported_ms);
+    return 0;
+}
+
 /* Pass 1 for one transaction: *added says whether it became feature row `nrows` (a
  * duplicate does not). */
 static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items, size_t i,
@@ -582,7 +633,7 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     /* Indexed at once if new, in one walk of the index; else it finds what is there. Its
      * decision goes to the decision log at dbase + nrows (log_decisions appends the rows in
      * order). */
-    vg_txindex_t x = {it->offset, d->dbase + nrows, 0, 0};
+    vg_txindex_t x = {it->offset, d->dbase + nrows, 0, 0, 0};
     int rc = claim_txindex(b, tx->transaction_id, &x);
     if (rc != 0 && rc != VG_EEXISTS)
         return rc;
@@ -617,17 +668,15 @@ static int apply_tx(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t *items,
     vg_features_compute(tx, amount, &p, row);
     merchant_columns(d, tx, row);
     vg_profile_update(&p, tx, amount);
+    if (waiting_label) {
+        rc = take_waiting_label(d, b, tx, &x, &p);
+        if (rc != 0)
+            return rc;
+    }
     if (tx->merchant_id && tx->merchant_id[0]) {
         vg_mdelta_t *md = new_delta(d, it->offset, tx->timestamp_ms, tx->merchant_id);
         md->tx_delta = 1;
-        md->fraud_delta = (int8_t)(waiting_label && x.label == 2);
-    }
-    if (waiting_label) {
-        vg_profile_label(&p, x.label == 2, x.label_reported_ms);
-        rc = del_wait(b, x.label_reported_ms, tx->transaction_id);
-        if (rc != 0)
-            return rc;
-        d->batch_wait_delta--;
+        md->fraud_delta = (int8_t)(x.label == 2); /* a label that waited for it */
     }
     rc = store_profile(b, tx->account_id, &p);
     if (rc != 0)
@@ -781,7 +830,7 @@ static int apply_label_item(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t
     bool waited = rc == 0 && x.tx_offset == VG_NO_OFFSET;
     int64_t waited_ms = waited ? x.label_reported_ms : 0;
     if (rc == VG_ENOTFOUND) {
-        x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0};
+        x = (vg_txindex_t){VG_NO_OFFSET, VG_NO_OFFSET, 0, 0, 0};
         rc = 0;
     }
     if (rc == 0)

@@ -94,6 +94,9 @@ typedef struct vg_txindex {
     uint64_t decision_offset;
     int label; /* 0 none, 1 genuine, 2 fraud */
     int64_t label_reported_ms;
+    /* A label waiting for its transaction: the account it named (32 bits of its hash, never
+     * 0), or 0 when it named none; a transaction of another account does not take it. */
+    uint32_t label_account;
 } vg_txindex_t;
 
 typedef struct vg_decider vg_decider_t;

@@ -634,6 +634,21 @@ VG_TEST(labels_before_and_after_their_transaction)
     score_ok(&e, "lab-4", "acct-l", "13.00", t + 3);
     expect_get(&e, "/v1/transactions/lab-4", "\"label\":{\"is_fraud\":true,");
     expect_get(&e, "/v1/transactions/lab-3", "\"label\":null");
+    /* A label naming acct-l waits there; a transaction under that id for another account of
+     * the same partition does not take it (until 2026-12-03 it did). */
+    ASSERT_EQ(call(&e, "POST", "/v1/labels", "application/json",
+                   "{\"transaction_id\":\"lab-5\",\"is_fraud\":true,\"account_id\":\"acct-l\"}",
+                   &resp),
+              202);
+    ASSERT_STR_CONTAINS(resp, "\"pending\":true");
+    free(resp);
+    char same[32];
+    char path[64];
+    vg_ta_account_near(PARTITIONS, "acct-l", true, same, sizeof(same));
+    score_ok(&e, "lab-5", same, "14.00", t + 4);
+    expect_get(&e, "/v1/transactions/lab-5", "\"label\":null");
+    snprintf(path, sizeof(path), "/v1/accounts/%s", same);
+    expect_get(&e, path, "\"labels\":{\"fraud\":0,\"genuine\":0,");
     engine_stop(&e);
 }
 

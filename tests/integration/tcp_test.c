@@ -460,10 +460,34 @@ VG_TEST(tcp_labels_name_their_account_and_wait_within_the_bound)
     ASSERT_EQ(label_reply(fd, 8, "tw-5", "acct-a", code, sizeof(code)), accepted);
     ASSERT_EQ(label_reply(fd, 9, "tw-6", "acct\x01", code, sizeof(code)), error);
     ASSERT_STR_EQ(code, "invalid_id");
+    /* A transaction and, right behind it, a label naming another account of its partition: the
+     * label is routed before the transaction is indexed, and the apply step refuses it. */
+    char same[32];
+    vg_ta_account_near(4, "acct-a", true, same, sizeof(same));
+    o = (struct out){0};
+    put_tx(&o, 10, "tw-1", "acct-a", 100, "EUR"); /* takes its label: room for one again */
+    send_all(fd, &o);
+    free(o.buf);
+    r = read_reply(fd);
+    ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+    vigil__ingest_reply__free_unpacked(r, NULL);
+    o = (struct out){0};
+    put_tx(&o, 11, "tw-7", "acct-a", 100, "EUR");
+    put_label(&o, 12, "tw-7", true, NULL, same);
+    send_all(fd, &o);
+    free(o.buf);
+    for (int k = 0; k < 2; k++) {
+        r = read_reply(fd);
+        ASSERT_NE(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
     close(fd);
     vg_tc_response_t h;
     ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tw-5", NULL, NULL, 0, &h));
     ASSERT_STR_CONTAINS(h.body, "\"label\":{\"is_fraud\":true");
+    vg_tc_response_free(&h);
+    ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/transactions/tw-7", NULL, NULL, 0, &h));
+    ASSERT_STR_CONTAINS(h.body, "\"label\":null");
     vg_tc_response_free(&h);
     engine_stop_clean(&e);
 }
