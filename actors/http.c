@@ -602,7 +602,9 @@ static const struct route *find_route(const vg_http_t *h, const vg_http_req_t *r
         if (strcmp(r->method, req->method) == 0 ||
             (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
             return r; /* the first that takes the method; `allow` only matters for a 405 */
-        int n = snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
+        bool get = strcmp(r->method, "GET") == 0; /* which serves HEAD too (RFC 9110 9.3.2) */
+        int n = snprintf(allow + used, allow_len - used, "%s%s%s", used ? ", " : "", r->method,
+                         get ? ", HEAD" : "");
         if (n > 0 && (size_t)n < allow_len - used)
             used += (size_t)n;
     }
