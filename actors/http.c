@@ -22,6 +22,7 @@
 #include "runtime/bytes.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/listener.h"
 #include "runtime/logging.h"
 
 #include <jansson.h>
@@ -44,12 +45,10 @@
 #define DEFAULT_MAX_BODY ((size_t)1024 * 1024)
 #define MAX_ROUTES       64
 #define HEADER_SPACE     1024
-#define ACCEPTS_PER_WAKE 64
 /* A request body that stops coming is answered 408 after this long without a byte: before
  * libwebsockets' own timeout (LWS_TIMEOUT_S), which closed the connection without a word. */
 #define DEFAULT_BODY_IDLE_MS 5000
 #define LWS_TIMEOUT_S        15
-#define ACCEPT_PAUSE_MS      100 /* out of descriptors: how long the listener is left alone */
 #define CLOSE_POLL_MS        2
 #define HDR_VALUE_MAX        512
 #define PATH_MAX_LEN         2048
@@ -148,13 +147,8 @@ struct vg_http {
     uv_loop_t *loop;
     struct lws_context *ctx; /* set to NULL by libwebsockets when destroyed */
     struct lws_vhost *vhost;
-    int listen_fd;
+    vg_listener_t *listener; /* NULL: none, or closed */
     int port;
-    uv_poll_t listen_poll;
-    bool poll_open;
-    uv_timer_t accept_timer; /* resumes accepting after a pause (see pause_accepting) */
-    bool accept_timer_open;
-    uint64_t paused_since_ns; /* 0 while accepting */
     uv_timer_t close_timer;
     unsigned quiet_ticks; /* close-timer ticks in a row with no handle closing */
     size_t max_body;
@@ -171,9 +165,8 @@ struct vg_http {
 
 static int lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                         size_t len);
-static void on_listen_readable(uv_poll_t *h, int status, int events);
-static void on_listen_closed(uv_handle_t *h);
-static void on_accept_timer_closed(uv_handle_t *t);
+static void on_accepted(void *ctx, int fd);
+static void on_listener_closed(void *ctx);
 static void on_close_timer(uv_timer_t *t);
 static void on_close_timer_closed(uv_handle_t *h);
 static void req_free(vg_http_req_t *req);
@@ -203,43 +196,6 @@ static void lws_log_emit(int level, const char *line)
 
 /* ---- listening ---- */
 
-static int open_listener(const char *bind_addr, int port, int *out_fd, int *out_port)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl = 0;
-    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, bind_addr, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)port);
-        sl = sizeof(*in4);
-    } else if (inet_pton(AF_INET6, bind_addr, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        sl = sizeof(*in6);
-    } else {
-        return VG_EINVAL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    int rc = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        fcntl(fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
-        bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0 ||
-        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-        rc = -errno;
-    if (rc != 0) {
-        (void)close(fd); /* never used: nothing to flush */
-        return rc;
-    }
-    *out_port = ntohs(ss.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
-    *out_fd = fd;
-    return 0;
-}
-
 int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
 {
     static bool log_set;
@@ -251,12 +207,13 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     }
     vg_http_t *h = vg_xcalloc(1, sizeof(*h));
     h->loop = loop;
-    h->listen_fd = -1;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
     h->body_idle_ms = opts->body_idle_ms ? opts->body_idle_ms : DEFAULT_BODY_IDLE_MS;
-    int rc = opts->no_listener ? 0
-                               : open_listener(opts->bind ? opts->bind : "127.0.0.1", opts->port,
-                                               &h->listen_fd, &h->port);
+    /* Nothing is accepted before this returns: accepting is on this loop, this thread. */
+    int rc = opts->no_listener
+                 ? 0
+                 : vg_listener_open(loop, "http", opts->bind ? opts->bind : "127.0.0.1", opts->port,
+                                    on_accepted, h, &h->listener);
     if (rc != 0) {
         free(h);
         return rc;
@@ -276,21 +233,14 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->vhost = h->ctx ? lws_get_vhost_by_name(h->ctx, "default") : NULL;
     if (!h->vhost) {
         VG_LOG_ERROR("libwebsockets context creation failed");
-        if (h->listen_fd >= 0)
-            (void)close(h->listen_fd); /* listening only: nothing to flush */
+        if (h->listener)
+            vg_listener_close(h->listener, NULL, NULL);
         if (h->ctx)
             lws_context_destroy(h->ctx); /* completes on the loop; see vg_http_close */
         free(h);
         return VG_EHTTP;
     }
-    if (h->listen_fd >= 0) {
-        rc = uv_poll_init(loop, &h->listen_poll, h->listen_fd);
-        if (rc == 0)
-            rc = uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
-        VG_CHECK(rc == 0); /* a fresh listening socket on a live loop */
-        h->poll_open = true;
-    }
-    VG_LOG_DEBUG("http listening port=%d", h->port);
+    h->port = h->listener ? vg_listener_port(h->listener) : 0;
     *out = h;
     return 0;
 }
@@ -338,85 +288,16 @@ int vg_http_route(vg_http_t *http, const char *method, const char *path, enum vg
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out)
 {
     *out = http->stats;
+    if (http->listener)
+        out->accept_pauses = vg_listener_pauses(http->listener);
 }
 
-static void on_accept_resume(uv_timer_t *t)
+static void on_accepted(void *ctx, int fd)
 {
-    vg_http_t *h = vg_container_of(t, vg_http_t, accept_timer);
-    if (h->poll_open)
-        uv_poll_start(&h->listen_poll, UV_READABLE, on_listen_readable);
-}
-
-/* Out of descriptors or memory: the pending connection stays in the backlog and the listener
- * stays readable, so accepting again at once would fail again, as fast as the loop turns
- * (and log each time: 690,000 lines in 3 s before 2026-12-03). The listener is left alone
- * for ACCEPT_PAUSE_MS instead, and the pause is logged once; the waiting clients are
- * accepted when descriptors are free again. */
-static void pause_accepting(vg_http_t *h, int err)
-{
-    uv_poll_stop(&h->listen_poll);
-    if (!h->accept_timer_open) {
-        int rc = uv_timer_init(h->loop, &h->accept_timer);
-        VG_CHECK(rc == 0);
-        h->accept_timer_open = true;
-    }
-    uv_timer_start(&h->accept_timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
-    h->stats.accept_pauses++;
-    if (h->paused_since_ns)
+    vg_http_t *h = ctx;
+    if (h->accept_hook && h->accept_hook(h->accept_ctx, fd))
         return;
-    h->paused_since_ns = vg_clock_mono_ns();
-    VG_LOG_WARN("http accepting paused port=%d err=%s: new connections wait (tried again every "
-                "%d ms)",
-                h->port, vg_strerror(err), ACCEPT_PAUSE_MS);
-}
-
-/* accept's errors: 1 try the next connection, 0 none is waiting, -1 paused. */
-static int accept_failed(vg_http_t *h, int err)
-{
-    switch (err) {
-    case EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-    case EWOULDBLOCK:
-#endif
-        return 0;
-    case EMFILE:
-    case ENFILE:
-    case ENOBUFS:
-    case ENOMEM:
-        pause_accepting(h, -err);
-        return -1;
-    default: /* ECONNABORTED, EINTR, or a network error of that connection (accept(2)) */
-        return 1;
-    }
-}
-
-static void on_listen_readable(uv_poll_t *p, int status, int events)
-{
-    (void)events;
-    vg_http_t *h = vg_container_of(p, vg_http_t, listen_poll);
-    if (status < 0) {
-        VG_LOG_WARN("http listener poll failed err=%s", vg_strerror(status));
-        return;
-    }
-    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        int fd = accept(h->listen_fd, NULL, NULL);
-        if (fd < 0) {
-            if (accept_failed(h, errno) > 0)
-                continue;
-            return;
-        }
-        if (h->paused_since_ns) {
-            VG_LOG_WARN("http accepting again port=%d after=%llums", h->port,
-                        (unsigned long long)((vg_clock_mono_ns() - h->paused_since_ns) / 1000000));
-            h->paused_since_ns = 0;
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* latency only */
-        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        if (h->accept_hook && h->accept_hook(h->accept_ctx, fd))
-            continue;
-        vg_http_adopt(h, fd);
-    }
+    vg_http_adopt(h, fd);
 }
 
 void vg_http_adopt(vg_http_t *http, int fd)
@@ -439,13 +320,9 @@ void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx)
 {
     http->on_closed = on_closed;
     http->on_closed_ctx = ctx;
-    if (http->poll_open) {
-        uv_poll_stop(&http->listen_poll);
-        uv_close((uv_handle_t *)&http->listen_poll, on_listen_closed);
-    }
-    if (http->accept_timer_open) {
-        uv_timer_stop(&http->accept_timer);
-        uv_close((uv_handle_t *)&http->accept_timer, on_accept_timer_closed);
+    if (http->listener) {
+        http->stats.accept_pauses = vg_listener_pauses(http->listener);
+        vg_listener_close(http->listener, on_listener_closed, http);
     }
     lws_context_destroy(http->ctx);
     int rc = uv_timer_init(http->loop, &http->close_timer);
@@ -453,17 +330,9 @@ void vg_http_close(vg_http_t *http, void (*on_closed)(void *ctx), void *ctx)
     uv_timer_start(&http->close_timer, on_close_timer, 0, CLOSE_POLL_MS);
 }
 
-static void on_accept_timer_closed(uv_handle_t *t)
+static void on_listener_closed(void *ctx)
 {
-    vg_container_of((uv_timer_t *)t, vg_http_t, accept_timer)->accept_timer_open = false;
-}
-
-static void on_listen_closed(uv_handle_t *p)
-{
-    vg_http_t *h = vg_container_of((uv_poll_t *)p, vg_http_t, listen_poll);
-    (void)close(h->listen_fd); /* listening socket: nothing to flush */
-    h->listen_fd = -1;
-    h->poll_open = false;
+    ((vg_http_t *)ctx)->listener = NULL;
 }
 
 static void count_closing(uv_handle_t *handle, void *arg)
@@ -487,7 +356,7 @@ static void on_close_timer(uv_timer_t *t)
             lws_context_destroy(h->ctx);
         return;
     }
-    if (h->poll_open || h->accept_timer_open)
+    if (h->listener)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, on_close_timer_closed);

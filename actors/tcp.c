@@ -15,6 +15,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/listener.h"
 #include "runtime/logging.h"
 
 #include <netinet/in.h>
@@ -41,7 +42,7 @@ struct conn;
 
 struct vg_tcp_ingest {
     vg_actor_t actor;
-    uv_tcp_t listener;
+    vg_listener_t *listener; /* the listening one's, until closed */
     int port;
     uint64_t accepted;
     bool attached;
@@ -675,8 +676,6 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->handle, on_conn_closed);
 }
 
-/* Takes a connected socket on `t`'s loop (from uv_accept, or a descriptor the listener handed
- * over) and starts serving it. */
 /* Keepalive and a user timeout on the connection (see KEEPALIVE_IDLE_S); a failure only
  * leaves it as it was. */
 static void watch_peer(struct conn *c)
@@ -693,14 +692,15 @@ static void watch_peer(struct conn *c)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
+/* Takes a connected socket on `t`'s loop (accepted on it, or handed over by the listener's
+ * loop) and starts serving it. */
+static void adopt(vg_tcp_ingest_t *t, int fd)
 {
     struct conn *c = vg_xcalloc(1, sizeof(*c));
     c->t = t;
     if (uv_tcp_init(vg_loop_uv(t->actor.loop), &c->handle) != 0) {
         free(c);
-        if (fd >= 0)
-            (void)close(fd);
+        (void)close(fd); /* never read: nothing to flush */
         return;
     }
     t->nconns++;
@@ -710,8 +710,8 @@ static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
         t->conns->prev = c;
     t->conns = c;
     vg_frame_decoder_init(&c->dec, t->o.max_frame ? t->o.max_frame : 65536);
-    int rc = server ? uv_accept(server, (uv_stream_t *)&c->handle) : uv_tcp_open(&c->handle, fd);
-    if (rc != 0 && !server)
+    int rc = uv_tcp_open(&c->handle, fd);
+    if (rc != 0)
         (void)close(fd);
     t->accepted++;
     if (rc != 0 || !t->attached || t->closing) {
@@ -723,51 +723,27 @@ static void adopt(vg_tcp_ingest_t *t, uv_stream_t *server, int fd)
     resume_reading(c);
 }
 
-static void on_handoff_closed(uv_handle_t *h)
+/* Hands a connection to a host on another loop: libuv handles cannot move between loops, so
+ * the descriptor goes and the host opens a handle on it. */
+static void hand_off(int fd, vg_tcp_ingest_t *host)
 {
-    free(h);
-}
-
-/* Hands the next connection to a host on another loop: libuv handles cannot move between
- * loops, so the descriptor goes (duplicated, since closing the accepting handle closes its
- * own) and the host opens a handle on it. */
-static bool hand_off(vg_tcp_ingest_t *t, uv_stream_t *server, vg_tcp_ingest_t *host)
-{
-    uv_tcp_t *tmp = vg_xcalloc(1, sizeof(*tmp));
-    if (uv_tcp_init(server->loop, tmp) != 0) {
-        free(tmp);
-        return false;
-    }
-    int fd = -1;
-    uv_os_fd_t raw;
-    if (uv_accept(server, (uv_stream_t *)tmp) == 0 && uv_fileno((uv_handle_t *)tmp, &raw) == 0)
-        fd = dup(raw);
-    uv_close((uv_handle_t *)tmp, on_handoff_closed);
-    if (fd < 0) {
-        VG_LOG_WARN("tcp hand-off failed port=%d", t->port);
-        return true; /* the connection is gone either way */
-    }
     struct fd_msg *m = vg_xcalloc(1, sizeof(*m));
     m->fd = fd;
     if (vg_actor_send(&host->actor, &m->hdr) != 0) {
-        (void)close(fd);
+        (void)close(fd); /* never read: nothing to flush */
         free(m);
     }
-    return true;
 }
 
-static void on_connection(uv_stream_t *server, int status)
+static void on_accepted(void *ctx, int fd)
 {
-    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)server, vg_tcp_ingest_t, listener);
-    if (status != 0) {
-        VG_LOG_WARN("tcp accept failed err=%s", vg_strerror(status));
-        return;
-    }
+    vg_tcp_ingest_t *t = ctx;
     /* Round robin over this loop and the hosts, so connections spread over the cores. */
     unsigned pick = t->next_host++ % (t->nhosts + 1);
-    if (pick > 0 && !t->closing && hand_off(t, server, t->hosts[pick - 1]))
-        return;
-    adopt(t, server, -1);
+    if (pick > 0 && !t->closing)
+        hand_off(fd, t->hosts[pick - 1]);
+    else
+        adopt(t, fd);
 }
 
 /* ---- the actor ---- */
@@ -778,7 +754,7 @@ static void tcp_receive(vg_actor_t *self, vg_msg_t *msg)
 {
     vg_tcp_ingest_t *t = vg_container_of(self, vg_tcp_ingest_t, actor);
     struct fd_msg *m = (struct fd_msg *)msg;
-    adopt(t, NULL, m->fd);
+    adopt(t, m->fd);
     free(m);
 }
 
@@ -790,9 +766,9 @@ static void maybe_free_actor(vg_tcp_ingest_t *t)
     }
 }
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_listener_closed(void *ctx)
 {
-    vg_tcp_ingest_t *t = vg_container_of((uv_tcp_t *)h, vg_tcp_ingest_t, listener);
+    vg_tcp_ingest_t *t = ctx;
     VG_LOG_DEBUG("tcp ingest closed port=%d accepted=%llu", t->port,
                  (unsigned long long)t->accepted);
     t->listener_closed = true;
@@ -807,7 +783,7 @@ static void close_all(void *arg)
         return;
     t->closing = true;
     if (t->has_listener)
-        uv_close((uv_handle_t *)&t->listener, on_listener_closed);
+        vg_listener_close(t->listener, on_listener_closed, t);
     while (t->conns)
         conn_close(t->conns);
 }
@@ -822,38 +798,16 @@ static void tcp_on_stop(vg_actor_t *self)
 
 static const vg_actor_ops_t tcp_ops = {"tcp-ingest", tcp_receive, tcp_on_stop};
 
-static void on_unused_listener_closed(uv_handle_t *h)
-{
-    free(vg_container_of((uv_tcp_t *)h, vg_tcp_ingest_t, listener));
-}
-
 int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port, vg_tcp_ingest_t **out)
 {
-    struct sockaddr_storage ss;
-    if (uv_ip4_addr(bind, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(bind, port, (struct sockaddr_in6 *)&ss) != 0)
-        return VG_EINVAL;
     vg_tcp_ingest_t *t = vg_xcalloc(1, sizeof(*t));
-    int rc = uv_tcp_init(vg_loop_uv(loop), &t->listener);
+    /* Nothing is accepted before this returns: accepting is on this loop, this thread. */
+    int rc = vg_listener_open(vg_loop_uv(loop), "tcp", bind, port, on_accepted, t, &t->listener);
     if (rc != 0) {
         free(t);
         return rc;
     }
-    rc = uv_tcp_bind(&t->listener, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&t->listener, 511, on_connection);
-    if (rc == 0) {
-        struct sockaddr_storage got;
-        int len = sizeof(got);
-        rc = uv_tcp_getsockname(&t->listener, (struct sockaddr *)&got, &len);
-        t->port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
-                                            : ntohs(((struct sockaddr_in *)&got)->sin_port);
-    }
-    if (rc != 0) {
-        /* Never became an actor: close the handle and free in its callback. */
-        uv_close((uv_handle_t *)&t->listener, on_unused_listener_closed);
-        return rc;
-    }
+    t->port = vg_listener_port(t->listener);
     t->has_listener = true;
     vg_actor_init(&t->actor, loop, &tcp_ops, "tcp-ingest", 0);
     *out = t;
