@@ -80,6 +80,7 @@ struct vg_partition {
     unsigned count;
     unsigned index;
     uint64_t max_waiting_labels; /* 0: no limit */
+    uint64_t recent_ids;         /* what `recent` holds at least */
     int open_rc;
     _Atomic int apply_rc;     /* an apply failed: the partition stopped (apply_why set first) */
     _Atomic unsigned waiting; /* appends accepted, not yet answered (read by shutdown) */
@@ -111,6 +112,7 @@ struct merchant_msg {
 };
 
 #define OUTBOX_CHUNK 1024
+#define REFILL_CHUNK 1024 /* decisions unpacked per call of vg_recent_add_many */
 
 static void outq_push(vg_partition_t *p, const vg_mdelta_t *d);
 static int decide(vg_partition_t *p, vg_pipe_item_t *items, size_t n, uint64_t next_offset);
@@ -683,6 +685,51 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
     return 0;
 }
 
+/* The filter of recent ids gets the ids of the last recent_ids decisions (the decision log
+ * has one for each transaction decided, the replay's included), oldest first: as if the engine
+ * had not stopped. Until 2026-12-03 it started empty, so a client retrying after a restart had
+ * its transaction logged again before its partition answered the replay, and a transaction_id
+ * reused for another account in another partition was not caught. */
+static int refill_recent(vg_partition_t *p)
+{
+    uint64_t end = vg_seglog_next_offset(p->declog);
+    if (!p->recent || end == 0)
+        return 0;
+    uint64_t t0 = vg_clock_mono_ns();
+    vg_seglog_reader_t *r = NULL;
+    int rc = vg_seglog_reader_open(p->declog, end > p->recent_ids ? end - p->recent_ids : 0, &r);
+    const char *ids[REFILL_CHUNK];
+    Vigil__Decision *msgs[REFILL_CHUNK];
+    size_t n = 0;
+    uint64_t added = 0;
+    vg_seglog_view_t v;
+    while (rc == 0) {
+        rc = vg_seglog_reader_next(r, &v);
+        if (rc == 0 && v.type == VG_SEGLOG_TYPE_DECISION) {
+            Vigil__Decision *d = vigil__decision__unpack(NULL, v.len, v.payload);
+            if (d && d->transaction_id && d->transaction_id[0]) {
+                msgs[n] = d;
+                ids[n++] = d->transaction_id;
+            } else if (d) {
+                vigil__decision__free_unpacked(d, NULL);
+            }
+        }
+        if (n == REFILL_CHUNK || (rc != 0 && n > 0)) {
+            vg_recent_add_many(p->recent, ids, n);
+            added += n;
+            for (size_t i = 0; i < n; i++)
+                vigil__decision__free_unpacked(msgs[i], NULL);
+            n = 0;
+        }
+    }
+    vg_seglog_reader_close(r);
+    if (added)
+        VG_LOG_INFO("recent ids refilled partition=%u ids=%llu ms=%llu", p->index,
+                    (unsigned long long)added,
+                    (unsigned long long)((vg_clock_mono_ns() - t0) / 1000000));
+    return rc == VG_ENOTFOUND ? 0 : rc;
+}
+
 /* The replay from the applied offset, then the merchant outbox left from before (the replay
  * may have added to it). Run once every partition is open, so that the replayed transactions
  * get their merchants' features from the owners' committed profiles. Fills p->open_why on
@@ -701,6 +748,11 @@ static int catch_up(vg_partition_t *p)
     if (rc != 0) {
         snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
                  (unsigned long long)applied, vg_strerror(rc));
+        return rc;
+    }
+    rc = refill_recent(p);
+    if (rc != 0) {
+        snprintf(p->open_why, sizeof(p->open_why), "reading the decision log: %s", vg_strerror(rc));
         return rc;
     }
     if (replayed)
@@ -769,6 +821,7 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     p->index = opts->index;
     p->count = opts->count;
     p->max_waiting_labels = opts->max_waiting_labels;
+    p->recent_ids = opts->recent_ids;
     p->outq = vg_xcalloc(opts->count ? opts->count : 1, sizeof(*p->outq));
     p->recent = vg_recent_new(opts->recent_ids);
     p->open_rc = open_storage(p, loop, opts);

@@ -120,7 +120,8 @@
     X(ingest, recent_ids, INT, "500000", 0, 100000000, NULL,                                       \
       "Transaction ids each partition keeps in a filter (4 bytes each, in memory), so that a new " \
       "id skips the index lookup that answers a repeat without logging it again; a repeat of an "  \
-      "older id may be logged, then answered as a replay by its partition. 0 looks every id up.")
+      "older id may be logged, then answered as a replay by its partition. Refilled at start "     \
+      "from the decision log (about 0.7 s per million ids). 0 looks every id up.")
 
 #define VG_CONFIG_SCORING(X)                                                                       \
     X(scoring, model, STRING, "", 0, 0, NULL,                                                      \
