@@ -8,6 +8,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/logging.h"
+#include "tests/support/fds.h"
 #include "tests/support/http_client.h"
 #include "tests/vg_test.h"
 
@@ -311,30 +312,20 @@ VG_TEST(http_out_of_descriptors_pauses_accepting)
 {
     struct srv s;
     ASSERT_OK(srv_start(&s, 0, 0));
-    struct rlimit old;
-    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
-    struct rlimit low = old;
-    if (low.rlim_cur > 512)
-        low.rlim_cur = 512;
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
     vg_tc_conn_t *c = vg_xcalloc(1, sizeof(*c));
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     ASSERT_GE(c->fd, 0);
     struct timeval tv = {.tv_sec = 20};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    int fill[512];
-    size_t n = 0;
-    while (n < VG_ARRAY_LEN(fill) && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-        n++;
-    ASSERT_EQ(errno, EMFILE); /* every descriptor is taken */
+    vg_tf_exhausted_t *x = vg_xcalloc(1, sizeof(*x));
+    vg_tf_exhaust(x);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0); /* into the backlog */
     struct timespec wait = {0, 350 * 1000000};
     nanosleep(&wait, NULL);
-    for (size_t i = 0; i < n; i++)
-        close(fill[i]);
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    vg_tf_restore(x);
+    free(x);
     vg_tc_response_t r;
     ASSERT_OK(vg_tc_send(c, "GET", "/hello", NULL, NULL, 0, NULL, &r));
     ASSERT_EQ(r.status, 200);

@@ -9,6 +9,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/listener.h"
+#include "tests/support/fds.h"
 #include "tests/vg_test.h"
 
 #include <arpa/inet.h>
@@ -16,7 +17,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,27 +104,17 @@ VG_TEST(listener_out_of_descriptors_pauses_and_keeps_the_client_waiting)
     struct owner o = {0};
     vg_listener_t *l = NULL;
     ASSERT_OK(vg_listener_open(&loop, "test", "127.0.0.1", 0, take, &o, &l));
-    struct rlimit old;
-    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
-    struct rlimit low = old;
-    if (low.rlim_cur > 512)
-        low.rlim_cur = 512;
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
     int client = connect_to(vg_listener_port(l));
-    int fill[512];
-    size_t n = 0;
-    while (n < VG_ARRAY_LEN(fill) && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-        n++;
-    ASSERT_EQ(errno, EMFILE);              /* every descriptor is taken */
+    vg_tf_exhausted_t *x = vg_xcalloc(1, sizeof(*x));
+    vg_tf_exhaust(x);
     run_until(&loop, &o.accepted, 1, 350); /* cannot be accepted meanwhile */
     ASSERT_EQ(o.accepted, 0);
     uint64_t pauses = vg_listener_pauses(l);
     char byte;
     ASSERT_EQ(recv(client, &byte, 1, MSG_DONTWAIT), -1); /* not closed: it waits */
     ASSERT_EQ(errno, EAGAIN);
-    for (size_t i = 0; i < n; i++)
-        close(fill[i]);
-    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    vg_tf_restore(x);
+    free(x);
     run_until(&loop, &o.accepted, 1, 5000);
     ASSERT_EQ(o.accepted, 1);
     /* one pause per 100 ms while out of descriptors (350 ms), not one per loop turn */
