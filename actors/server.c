@@ -471,6 +471,24 @@ static int load_model(struct server *s)
     return 0;
 }
 
+/* The "vigil: serving" line on stdout, then the log's: ready, or serving but not ready (a
+ * stopped partition, as /readyz says). */
+static void announce(struct server *s)
+{
+    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u partitions=%u\n",
+           s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
+           s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
+    fflush(stdout);
+    char why[1024];
+    if (partitions_health(s, why, sizeof(why)) != 0)
+        VG_LOG_WARN("serving but not ready http_port=%d tcp_port=%d data=%s workers=%u why=%s",
+                    s->http_port, s->tcp_port, s->cfg.server.data_dir, vg_runtime_nloops(s->rt),
+                    why);
+    else
+        VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
+                    s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
+}
+
 static int run_server(struct server *s)
 {
     pid_t holder = 0;
@@ -537,18 +555,7 @@ static int run_server(struct server *s)
         return 1;
     }
     set_ready(s, true, NULL);
-    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u partitions=%u\n",
-           s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
-           s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
-    fflush(stdout);
-    char why[1024];
-    if (partitions_health(s, why, sizeof(why)) != 0)
-        VG_LOG_WARN("serving but not ready http_port=%d tcp_port=%d data=%s workers=%u why=%s",
-                    s->http_port, s->tcp_port, s->cfg.server.data_dir, vg_runtime_nloops(s->rt),
-                    why);
-    else
-        VG_LOG_INFO("ready http_port=%d tcp_port=%d data=%s workers=%u", s->http_port, s->tcp_port,
-                    s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
+    announce(s);
 
     int sig = wait_for_signal();
     VG_LOG_INFO("shutdown requested signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
