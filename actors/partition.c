@@ -685,10 +685,8 @@ static int open_decisions(vg_partition_t *p, const vg_partition_opts_t *o)
     return 0;
 }
 
-/* The filter of recent ids gets the ids of the last recent_ids decisions (the decision log
- * has one for each transaction decided, the replay's included), oldest first: as if the engine
- * had not stopped. Until 2026-12-03 it started empty, so a client retrying after a restart had
- * its transaction logged again before its partition answered the replay, and a transaction_id
+/* Until 2026-12-03 the filter started empty, so a client retrying after a restart had its
+ * transaction logged again before its partition answered the replay, and a transaction_id
  * reused for another account in another partition was not caught. */
 static int refill_recent(vg_partition_t *p)
 {
@@ -748,11 +746,6 @@ static int catch_up(vg_partition_t *p)
     if (rc != 0) {
         snprintf(p->open_why, sizeof(p->open_why), "replaying the log from offset %llu: %s",
                  (unsigned long long)applied, vg_strerror(rc));
-        return rc;
-    }
-    rc = refill_recent(p);
-    if (rc != 0) {
-        snprintf(p->open_why, sizeof(p->open_why), "reading the decision log: %s", vg_strerror(rc));
         return rc;
     }
     if (replayed)
@@ -857,6 +850,20 @@ int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n)
     }
     send_outbox(p);
     return 0;
+}
+
+int vg_partition_refill_recent(vg_partition_t *p)
+{
+    if (p->open_rc != 0)
+        return p->open_rc;
+    int rc = refill_recent(p);
+    if (rc != 0) {
+        snprintf(p->open_why, sizeof(p->open_why), "reading the decision log: %s", vg_strerror(rc));
+        VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", p->index, vg_strerror(rc),
+                     p->open_why);
+        p->open_rc = rc; /* reported by vg_partition_status */
+    }
+    return rc;
 }
 
 unsigned vg_partition_waiting(vg_partition_t *p)

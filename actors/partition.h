@@ -86,6 +86,13 @@ int vg_partition_status(vg_partition_t *p, char *why, size_t len);
  * vg_partition_status). Thread: the partition's loop. */
 int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n);
 
+/* Gives the filter of recent ids (vg_partition_may_know) the ids of the last
+ * opts->recent_ids decisions, oldest first, as if the engine had not stopped: after
+ * vg_partition_start, before ingest starts; partitions may do it at the same time. A
+ * partition that cannot read its decision log is stopped. Thread: the partition's loop. 0 or
+ * the error. */
+int vg_partition_refill_recent(vg_partition_t *p);
+
 /* Appends accepted and not yet answered (waiting for their fsync). Thread: any. */
 unsigned vg_partition_waiting(vg_partition_t *p);
 

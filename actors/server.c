@@ -241,6 +241,35 @@ static void catch_up_partition(void *arg)
     (void)vg_partition_start(s->parts[s->opening], s->parts, s->nparts);
 }
 
+/* Then each refills its filter of recent ids, on its own loop, all at once. */
+struct refill {
+    vg_partition_t *p;
+    vg_event_t done;
+};
+
+static void refill_partition(void *arg)
+{
+    struct refill *r = arg;
+    (void)vg_partition_refill_recent(r->p); /* one that cannot is stopped, named by /readyz */
+    vg_event_set(&r->done);
+}
+
+static void refill_partitions(struct server *s)
+{
+    struct refill *r = vg_xcalloc(s->nparts, sizeof(*r));
+    for (unsigned i = 0; i < s->nparts; i++) {
+        r[i].p = s->parts[i];
+        vg_event_init(&r[i].done);
+        if (vg_loop_call(partition_loop(s, i), refill_partition, &r[i]) != 0)
+            vg_event_set(&r[i].done); /* a loop that is gone: nothing to wait for */
+    }
+    for (unsigned i = 0; i < s->nparts; i++) {
+        vg_event_wait(&r[i].done);
+        vg_event_close(&r[i].done);
+    }
+    free(r);
+}
+
 /* /readyz: every partition healthy. Thread: the API's loop. */
 static int partitions_health(void *ctx, char *why, size_t len)
 {
@@ -344,6 +373,7 @@ static int open_partitions(struct server *s)
         if (rc != 0)
             return rc;
     }
+    refill_partitions(s);
     vg_api_set_health(s->api, partitions_health, s);
     int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
     if (rc == 0)
