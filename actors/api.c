@@ -129,6 +129,7 @@ int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
         .port = opts->port,
         .max_body_bytes = opts->max_body_bytes,
         .no_listener = opts->no_listener,
+        .body_budget = opts->body_budget,
     };
     int rc = vg_http_new(vg_loop_uv(loop), &hopts, &api->http);
     if (rc == 0)

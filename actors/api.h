@@ -8,6 +8,7 @@
 #ifndef VG_ACTORS_API_H
 #define VG_ACTORS_API_H
 
+#include "actors/http.h"
 #include "runtime/actor.h"
 #include "runtime/compiler.h"
 
@@ -17,10 +18,11 @@
 typedef struct vg_api vg_api_t;
 
 typedef struct vg_api_opts {
-    const char *bind;      /* listen address, e.g. "127.0.0.1" */
-    int port;              /* 0 = any free port */
-    size_t max_body_bytes; /* larger request bodies get 413 */
-    bool no_listener;      /* a peer: serves the connections a listening API hands it */
+    const char *bind;              /* listen address, e.g. "127.0.0.1" */
+    int port;                      /* 0 = any free port */
+    size_t max_body_bytes;         /* larger request bodies get 413 */
+    bool no_listener;              /* a peer: serves the connections a listening API hands it */
+    vg_http_budget_t *body_budget; /* shared by the process's APIs; NULL: none */
 } vg_api_opts_t;
 
 /* Creates the actor on `loop` and starts listening. Thread: `loop`'s (vg_loop_call_wait).

@@ -93,6 +93,8 @@ struct vg_http_req {
     unsigned char *body;
     size_t body_len;
     size_t body_cap;
+    vg_http_budget_t *budget; /* where `reserved` bytes of the body are counted */
+    size_t reserved;
     const struct route *route;
     /* The answer, once given. */
     int status;
@@ -153,6 +155,7 @@ struct vg_http {
     unsigned quiet_ticks; /* close-timer ticks in a row with no handle closing */
     size_t max_body;
     unsigned body_idle_ms;
+    vg_http_budget_t *body_budget;
     struct route routes[MAX_ROUTES];
     size_t nroutes;
     vg_http_stats_t stats;
@@ -209,6 +212,7 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->loop = loop;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
     h->body_idle_ms = opts->body_idle_ms ? opts->body_idle_ms : DEFAULT_BODY_IDLE_MS;
+    h->body_budget = opts->body_budget;
     /* Nothing is accepted before this returns: accepting is on this loop, this thread. */
     int rc = opts->no_listener
                  ? 0
@@ -670,7 +674,33 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     return 0;
 }
 
-/* Adds to the body. False once it is over the limit (answered 413). */
+/* Counts `more` bytes of req's body against the process's budget. False when that would
+ * go over it: nothing is counted, and the request is answered 503. */
+static bool reserve_body(vg_http_t *h, vg_http_req_t *req, size_t more)
+{
+    vg_http_budget_t *b = h->body_budget;
+    if (!b)
+        return true;
+    uint64_t used = atomic_fetch_add_explicit(&b->used, more, memory_order_relaxed);
+    if (used + more > b->limit) {
+        atomic_fetch_sub_explicit(&b->used, more, memory_order_relaxed);
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "request bodies being received hold %llu bytes, the most allowed "
+                 "(ingest.max_body_memory): retry later",
+                 (unsigned long long)used);
+        req->state = REQ_HANDLING;
+        req->close_after = true; /* the rest of the body is not read */
+        json_error(req, 503, "overloaded", msg, NULL, "Retry-After: 1\r\n");
+        return false;
+    }
+    req->budget = b;
+    req->reserved += more;
+    return true;
+}
+
+/* Adds to the body. False once it is over the limit (answered 413) or the process's budget
+ * for bodies (503). */
 static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t len)
 {
     if (req->body_len + len > h->max_body) {
@@ -691,6 +721,8 @@ static bool append_body(vg_http_t *h, vg_http_req_t *req, const void *in, size_t
         size_t cap = req->body_cap > 4096 ? req->body_cap : 4096;
         while (cap < req->body_len + len)
             cap *= 2;
+        if (!reserve_body(h, req, cap - req->reserved))
+            return false;
         if (req->body && req_inline(req, req->body)) { /* moves to the heap */
             unsigned char *grown = vg_xmalloc(cap);
             memcpy(grown, req->body, req->body_len);
@@ -1072,6 +1104,8 @@ static void json_error(vg_http_req_t *req, int status, const char *code, const c
 
 static void req_free(vg_http_req_t *req)
 {
+    if (req->reserved)
+        atomic_fetch_sub_explicit(&req->budget->used, req->reserved, memory_order_relaxed);
     req_give_back(req, req->path);
     req_give_back(req, req->query);
     for (int i = 0; i < H_COUNT; i++)

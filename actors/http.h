@@ -20,6 +20,7 @@
 #include "runtime/bytes.h"
 #include "runtime/compiler.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,12 +38,22 @@ enum vg_http_match {
     VG_HTTP_PREFIX = 1, /* the path starts with the route ("/v1/transactions/") */
 };
 
+/* Memory that request bodies being received may hold at once, shared by every server of a
+ * process: a body that needs more is answered 503 (with Retry-After) and its connection
+ * closed. Only bodies that outgrow the request's own inline space (about 1 KiB) count, by
+ * what they allocate. */
+typedef struct vg_http_budget {
+    _Atomic uint64_t used;
+    uint64_t limit;
+} vg_http_budget_t;
+
 typedef struct vg_http_opts {
-    const char *bind;      /* listen address; NULL = "127.0.0.1" */
-    int port;              /* 0 = a free port (see vg_http_port) */
-    size_t max_body_bytes; /* 0 = 1 MiB */
-    unsigned body_idle_ms; /* a body with no byte for this long is answered 408; 0 = 5 s */
-    bool no_listener;      /* serve only connections given with vg_http_adopt */
+    const char *bind;              /* listen address; NULL = "127.0.0.1" */
+    int port;                      /* 0 = a free port (see vg_http_port) */
+    size_t max_body_bytes;         /* 0 = 1 MiB */
+    unsigned body_idle_ms;         /* a body with no byte for this long is answered 408; 0 = 5 s */
+    bool no_listener;              /* serve only connections given with vg_http_adopt */
+    vg_http_budget_t *body_budget; /* NULL: bodies are bounded only by max_body_bytes each */
 } vg_http_opts_t;
 
 typedef struct vg_http_stats {

@@ -83,6 +83,7 @@ struct server {
     vg_ingest_t **ingest_peers;
     unsigned ntcp_hosts;
     vg_tcp_ingest_opts_t topts;
+    vg_http_budget_t body_budget; /* every API's request bodies (ingest.max_body_memory) */
     int http_port;
     int tcp_port;
     int start_rc;
@@ -161,7 +162,9 @@ static void start_listeners(void *arg)
         .bind = s->cfg.server.bind,
         .port = (int)s->cfg.server.http_port, /* 0..65535, checked by config */
         .max_body_bytes = s->cfg.ingest.max_body_bytes,
+        .body_budget = &s->body_budget,
     };
+    s->body_budget.limit = s->cfg.ingest.max_body_memory;
     int rc = vg_api_new(loop, &api_opts, &s->api);
     if (rc != 0) {
         report_bind_failure(&s->cfg, "HTTP", "server.http_port", (int)s->cfg.server.http_port, rc);
@@ -321,6 +324,7 @@ static void start_peer(void *arg)
     vg_api_opts_t api_opts = {
         .max_body_bytes = s->cfg.ingest.max_body_bytes,
         .no_listener = true,
+        .body_budget = &s->body_budget,
     };
     s->ingest_rc = vg_api_new(loop, &api_opts, &s->api_peers[i]);
     if (s->ingest_rc == 0)

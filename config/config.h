@@ -110,6 +110,10 @@
 #define VG_CONFIG_INGEST(X)                                                                        \
     X(ingest, max_body_bytes, SIZE, "1M", 1024, 268435456, NULL,                                   \
       "Largest HTTP request body accepted; larger ones get 413.")                                  \
+    X(ingest, max_body_memory, SIZE, "256M", 1048576, 68719476736, NULL,                           \
+      "Most memory the HTTP request bodies being received may hold at once, over all "             \
+      "connections; a body that needs more is answered 503 with Retry-After. Small bodies (up to " \
+      "about 1 KiB, read into the request itself) do not count.")                                  \
     X(ingest, max_frame_bytes, SIZE, "64K", 256, 16777216, NULL,                                   \
       "Largest TCP protobuf frame accepted.")                                                      \
     X(ingest, max_batch, INT, "1000", 1, 100000, NULL, "Most transactions in one JSON array.")     \

@@ -376,6 +376,73 @@ VG_TEST(http_stalled_body_is_answered_408)
     ASSERT_EQ_U(s.final_stats.responses_4xx, 1);
 }
 
+/* A POST /echo of `total` bytes on a fresh connection, of which only the first `now` are sent. */
+static vg_tc_conn_t *start_body(int port, size_t total, size_t now)
+{
+    vg_tc_conn_t *c = vg_xcalloc(1, sizeof(*c));
+    ASSERT_OK(vg_tc_connect(c, port));
+    char *msg = vg_xmalloc(256 + now + 1);
+    int n = snprintf(msg, 256,
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     total);
+    memset(msg + n, 'x', now);
+    msg[(size_t)n + now] = '\0';
+    ASSERT_OK(vg_tc_send_raw(c, msg));
+    free(msg);
+    return c;
+}
+
+/* The first bytes of the answer on c, NUL-terminated, into buf. */
+static void first_bytes(vg_tc_conn_t *c, char *buf, size_t len)
+{
+    ssize_t n = recv(c->fd, buf, len - 1, 0);
+    ASSERT_GT(n, 0);
+    buf[n] = '\0';
+}
+
+/* Request bodies being received share one memory budget (ingest.max_body_memory): a body that
+ * needs more than is left is answered 503 with Retry-After and its connection closed; once the
+ * others are done the same body is served, and nothing stays counted. Until 2026-12-03 only
+ * each body was bounded (ingest.max_body_bytes), so connections sending large bodies slowly
+ * could hold that much memory each. */
+VG_TEST(http_request_bodies_share_a_memory_budget)
+{
+    vg_http_budget_t budget = {.limit = 16384};
+    vg_http_opts_t o = {.bind = "127.0.0.1", .body_budget = &budget};
+    struct srv s;
+    ASSERT_OK(srv_start_with(&s, &o));
+    vg_tc_conn_t *a = start_body(s.port, 12000, 10000); /* holds 16 KiB: all of it */
+    struct timespec settle = {0, 200 * 1000000};
+    nanosleep(&settle, NULL);
+    vg_tc_conn_t *b = start_body(s.port, 12000, 5000); /* needs 8 KiB more */
+    char buf[4096];
+    first_bytes(b, buf, sizeof(buf));
+    ASSERT_STR_CONTAINS(buf, "HTTP/1.1 503 ");
+    ASSERT_STR_CONTAINS(buf, "\"code\":\"overloaded\"");
+    ASSERT_STR_CONTAINS(buf, "retry-after: 1");
+    ASSERT_EQ(vg_tc_wait_close(b), 0);
+    vg_tc_close(b);
+    free(b);
+    char rest[2001];
+    memset(rest, 'x', 2000);
+    rest[2000] = '\0';
+    ASSERT_OK(vg_tc_send_raw(a, rest)); /* a completes */
+    first_bytes(a, buf, sizeof(buf));
+    ASSERT_STR_CONTAINS(buf, "HTTP/1.1 201 ");
+    vg_tc_close(a);
+    free(a);
+    char *body = vg_xmalloc(12000);
+    memset(body, 'x', 12000);
+    vg_tc_response_t r = req(&s, "POST", "/echo", "text/plain", body, 12000);
+    ASSERT_EQ(r.status, 201); /* the budget is free again */
+    vg_tc_response_free(&r);
+    free(body);
+    srv_stop(&s);
+    ASSERT_EQ_U(atomic_load(&budget.used), 0);
+    ASSERT_EQ_U(s.final_stats.responses_5xx, 1);
+}
+
 VG_TEST(http_async_answer_after_handler_returned)
 {
     struct srv s;
