@@ -79,8 +79,9 @@ struct vg_partition {
     unsigned npeers;
     unsigned count;
     unsigned index;
-    uint64_t max_waiting_labels; /* 0: no limit */
-    uint64_t recent_ids;         /* what `recent` holds at least */
+    uint64_t max_waiting_labels;    /* 0: no limit */
+    _Atomic int64_t full_logged_ms; /* when "too many waiting labels" was last logged */
+    uint64_t recent_ids;            /* what `recent` holds at least */
     int open_rc;
     _Atomic int apply_rc;     /* an apply failed: the partition stopped (apply_why set first) */
     _Atomic unsigned waiting; /* appends accepted, not yet answered (read by shutdown) */
@@ -112,7 +113,8 @@ struct merchant_msg {
 };
 
 #define OUTBOX_CHUNK 1024
-#define REFILL_CHUNK 1024 /* decisions unpacked per call of vg_recent_add_many */
+#define FULL_LOG_MS  60000 /* "labels refused" is logged at most this often per partition */
+#define REFILL_CHUNK 1024  /* decisions unpacked per call of vg_recent_add_many */
 
 static void outq_push(vg_partition_t *p, const vg_mdelta_t *d);
 static int decide(vg_partition_t *p, vg_pipe_item_t *items, size_t n, uint64_t next_offset);
@@ -871,10 +873,22 @@ unsigned vg_partition_waiting(vg_partition_t *p)
     return atomic_load_explicit(&p->waiting, memory_order_acquire);
 }
 
-bool vg_partition_has_room_for_label(const vg_partition_t *p, uint64_t *waiting)
+bool vg_partition_has_room_for_label(vg_partition_t *p, uint64_t *waiting)
 {
     *waiting = p->open_rc == 0 ? vg_decider_labels_waiting(p->decider) : 0;
-    return p->max_waiting_labels == 0 || *waiting < p->max_waiting_labels;
+    if (p->max_waiting_labels == 0 || *waiting < p->max_waiting_labels)
+        return true;
+    /* Clients get 503s: say so in the log, once a minute at most. */
+    int64_t now = (int64_t)(vg_clock_mono_ns() / 1000000);
+    int64_t last = atomic_load_explicit(&p->full_logged_ms, memory_order_relaxed);
+    if ((last == 0 || now - last >= FULL_LOG_MS) &&
+        atomic_compare_exchange_strong_explicit(&p->full_logged_ms, &last, now,
+                                                memory_order_relaxed, memory_order_relaxed))
+        VG_LOG_WARN("labels refused partition=%u waiting=%llu max=%llu: labels for transactions "
+                    "not seen yet wait until those come or state.pending_label_ttl_days passes",
+                    p->index, (unsigned long long)*waiting,
+                    (unsigned long long)p->max_waiting_labels);
+    return false;
 }
 
 bool vg_partition_may_know(const vg_partition_t *p, const vg_recent_key_t *id)

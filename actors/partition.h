@@ -105,8 +105,9 @@ unsigned vg_partition_index(const vg_partition_t *p);
 
 /* Whether a label may wait here for its transaction: fewer than opts->max_waiting_labels are
  * waiting (as of the last commit; labels on their way are not counted, so the bound holds
- * within what the partition's mailbox can hold). OUT: *waiting, how many. Thread: any. */
-bool vg_partition_has_room_for_label(const vg_partition_t *p, uint64_t *waiting);
+ * within what the partition's mailbox can hold). When not, a warning is logged, once a
+ * minute at most. OUT: *waiting, how many. Thread: any. */
+bool vg_partition_has_room_for_label(vg_partition_t *p, uint64_t *waiting);
 
 /* false when the transaction id `id` (vg_recent_key of it: one key serves every partition) is
  * certainly not among the last opts->recent_ids transactions the partition decided

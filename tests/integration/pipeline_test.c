@@ -845,6 +845,14 @@ VG_TEST(labels_waiting_are_bounded_per_partition)
     label_status(&e, "wait-f", "acct-w", 503, full);
     label_status(&e, "wait-f", other, 503, full);
     label_status(&e, "wait-f", NULL, 503, full);
+    /* Six refusals so far; the operator is told once a minute at most per partition. */
+    char *log = vg_tp_stderr(&e.proc);
+    int lines = 0;
+    for (const char *at = log; (at = strstr(at, "labels refused partition=")) != NULL; at++)
+        lines++;
+    ASSERT_GE(lines, 1);
+    ASSERT_LE(lines, 3); /* partition 0 (the first full one for the others), acct-w's, other's */
+    free(log);
     /* After a kill -9 the partitions count their waiting labels again (a scan of the committed
      * state; a replay, if any, adds what it puts and deletes). */
     vg_tp_signal(&e.proc, SIGKILL);
