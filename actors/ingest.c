@@ -305,16 +305,9 @@ static void plan_labels(vg_ingest_t *ing, struct job *j)
         if (!it->ok)
             continue;
         bool known = false;
-        unsigned to = vg_route_label(ing->parts, ing->nparts, it->pb.transaction_id,
-                                     it->pb.account_id, &known);
+        unsigned to = vg_route_label(ing->parts, ing->nparts, &it->pb, &known, &it->error);
         e->pending = !known;
-        if (to == VG_ROUTE_MISMATCH) {
-            vg_route_mismatch_error(it->pb.transaction_id, it->pb.account_id, &it->error);
-            refuse(e, &it->ok);
-            continue;
-        }
-        if (!known &&
-            !vg_route_label_room(ing->parts, ing->nparts, to, it->pb.transaction_id, &it->error)) {
+        if (to == VG_ROUTE_REFUSED) {
             refuse(e, &it->ok);
             continue;
         }

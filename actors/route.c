@@ -12,56 +12,47 @@ unsigned vg_route_account(unsigned nparts, const char *account_id)
     return nparts ? (unsigned)(vg_hash64(account_id, strlen(account_id)) % nparts) : 0;
 }
 
+/* Partition p's index entry for the transaction (a transaction's, or a label's waiting for
+ * it) into *out; false when it has none or cannot be read. */
+static bool index_entry(vg_partition_t *p, const char *transaction_id, vg_txindex_t *out)
+{
+    vg_state_reader_t r = {.st = vg_partition_state(p)};
+    bool found = r.st && vg_txindex_get(&r, transaction_id, out) == 0;
+    vg_state_reader_end(&r);
+    return found;
+}
+
 unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                           vg_txindex_t *out)
 {
-    for (unsigned p = 0; p < nparts; p++) {
-        vg_state_reader_t r = {.st = vg_partition_state(parts[p])};
-        bool found =
-            r.st && vg_txindex_get(&r, transaction_id, out) == 0 && out->tx_offset != VG_NO_OFFSET;
-        vg_state_reader_end(&r);
-        if (found)
+    for (unsigned p = 0; p < nparts; p++)
+        if (index_entry(parts[p], transaction_id, out) && out->tx_offset != VG_NO_OFFSET)
             return p;
-    }
     return nparts;
 }
 
-unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
-                        const char *account_id, bool *known)
+static void mismatch_error(const char *transaction_id, const char *account_id, vg_tx_error_t *err)
 {
-    vg_txindex_t x;
-    bool named = account_id && account_id[0];
-    unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
-    *known = mine < nparts && vg_route_find_tx(parts + mine, 1, transaction_id, &x) == 0;
-    if (*known)
-        return vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id)
-                   ? mine
-                   : VG_ROUTE_MISMATCH;
-    unsigned at = vg_route_find_tx(parts, nparts, transaction_id, &x);
-    *known = at < nparts;
-    if (named && *known)
-        return VG_ROUTE_MISMATCH;
-    return *known ? at : mine;
+    snprintf(err->code, sizeof(err->code), "account_mismatch");
+    snprintf(err->field, sizeof(err->field), "account_id");
+    snprintf(err->message, sizeof(err->message),
+             "transaction %.120s belongs to another account than %.80s", transaction_id,
+             account_id);
 }
 
-/* Whether partition p's index holds a label waiting for this transaction. */
-static bool label_waits_in(vg_partition_t *p, const char *transaction_id)
-{
-    vg_state_reader_t r = {.st = vg_partition_state(p)};
-    vg_txindex_t x;
-    bool waits = r.st && vg_txindex_get(&r, transaction_id, &x) == 0 && x.tx_offset == VG_NO_OFFSET;
-    vg_state_reader_end(&r);
-    return waits;
-}
-
-bool vg_route_label_room(vg_partition_t *const *parts, unsigned nparts, unsigned to,
-                         const char *transaction_id, vg_tx_error_t *err)
+/* Whether the partitions a waiting label goes to (partition `to`, or every one when `to` is
+ * nparts) have room for it (vg_partition_has_room_for_label, or a label for the same
+ * transaction waits there already, which it replaces); if not, false with *err set
+ * (too_many_waiting_labels). */
+static bool label_room(vg_partition_t *const *parts, unsigned nparts, unsigned to,
+                       const char *transaction_id, vg_tx_error_t *err)
 {
     unsigned end = to < nparts ? to + 1 : nparts;
     for (unsigned p = to < nparts ? to : 0; p < end; p++) {
         uint64_t waiting = 0;
+        vg_txindex_t x;
         if (vg_partition_has_room_for_label(parts[p], &waiting) ||
-            label_waits_in(parts[p], transaction_id))
+            (index_entry(parts[p], transaction_id, &x) && x.tx_offset == VG_NO_OFFSET))
             continue; /* a relabel takes no more room */
         snprintf(err->code, sizeof(err->code), "too_many_waiting_labels");
         snprintf(err->field, sizeof(err->field), "transaction_id");
@@ -73,6 +64,31 @@ bool vg_route_label_room(vg_partition_t *const *parts, unsigned nparts, unsigned
         return false;
     }
     return true;
+}
+
+unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const Vigil__Label *l,
+                        bool *known, vg_tx_error_t *err)
+{
+    vg_txindex_t x;
+    const char *account_id = l->account_id;
+    bool named = account_id && account_id[0];
+    unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
+    *known = mine < nparts && vg_route_find_tx(parts + mine, 1, l->transaction_id, &x) == 0;
+    unsigned to = mine;
+    if (*known && !vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id))
+        to = VG_ROUTE_REFUSED;
+    if (!*known) {
+        unsigned at = vg_route_find_tx(parts, nparts, l->transaction_id, &x);
+        *known = at < nparts;
+        to = !*known ? mine : named ? VG_ROUTE_REFUSED : at;
+    }
+    if (to == VG_ROUTE_REFUSED) {
+        mismatch_error(l->transaction_id, account_id, err);
+        return to;
+    }
+    if (!*known && !label_room(parts, nparts, to, l->transaction_id, err))
+        return VG_ROUTE_REFUSED;
+    return to;
 }
 
 enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
@@ -105,15 +121,6 @@ enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigne
         return VG_ROUTE_REPLAY;
     }
     return VG_ROUTE_NEW;
-}
-
-void vg_route_mismatch_error(const char *transaction_id, const char *account_id, vg_tx_error_t *err)
-{
-    snprintf(err->code, sizeof(err->code), "account_mismatch");
-    snprintf(err->field, sizeof(err->field), "account_id");
-    snprintf(err->message, sizeof(err->message),
-             "transaction %.120s belongs to another account than %.80s", transaction_id,
-             account_id);
 }
 
 void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err)

@@ -24,23 +24,18 @@ unsigned vg_route_account(unsigned nparts, const char *account_id);
 unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
                           vg_txindex_t *out);
 
-/* The partition for a label, or nparts when it must go to every partition, or
- * VG_ROUTE_MISMATCH. `account_id` may be NULL or "". A named account's partition is asked
- * first; if it holds the transaction, its log record must name that account; if the
- * transaction is indexed in another partition instead, the account is not its either
- * (VG_ROUTE_MISMATCH: sent there, the label would wait for a transaction that never comes);
- * if no index holds it yet, the label goes to the account's partition to wait. OUT: *known,
+/* The partition for label l, or nparts when it must go to every partition, or
+ * VG_ROUTE_REFUSED with *err set. A named account (l->account_id, may be "") has its
+ * partition asked first; if it holds the transaction, its log record must name that account;
+ * if the transaction is indexed in another partition instead, the account is not its either
+ * (sent there, the label would wait for a transaction that never comes): both are
+ * account_mismatch. If no index holds it yet, the label waits: in the account's partition, or
+ * in every one; where a partition already keeps state.max_waiting_labels (and no label for
+ * the same transaction, which it would replace) it is too_many_waiting_labels. OUT: *known,
  * whether an index holds the transaction (false: the label waits for it). */
-#define VG_ROUTE_MISMATCH (~0u)
-unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const char *transaction_id,
-                        const char *account_id, bool *known);
-
-/* Whether the partitions a waiting label goes to (partition `to`, or every one when `to` is
- * nparts) have room for it (vg_partition_has_room_for_label, or a label for the same
- * transaction waits there already, which it replaces); if not, false with *err set
- * (too_many_waiting_labels). */
-bool vg_route_label_room(vg_partition_t *const *parts, unsigned nparts, unsigned to,
-                         const char *transaction_id, vg_tx_error_t *err);
+#define VG_ROUTE_REFUSED (~0u)
+unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const Vigil__Label *l,
+                        bool *known, vg_tx_error_t *err);
 
 /* What ingest makes of a transaction before logging it (vg_route_transaction). */
 enum vg_route_verdict {
@@ -59,10 +54,6 @@ enum vg_route_verdict {
 enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
                                            vg_state_reader_t *readers, const Vigil__Transaction *tx,
                                            unsigned *partition, vg_decision_t *out);
-
-/* The error for a label naming another account than its transaction's (VG_ROUTE_MISMATCH). */
-void vg_route_mismatch_error(const char *transaction_id, const char *account_id,
-                             vg_tx_error_t *err);
 
 /* The error for a VG_ROUTE_CONFLICT (or a decision marked conflict by the apply step). */
 void vg_route_conflict_error(const char *transaction_id, vg_tx_error_t *err);

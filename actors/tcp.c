@@ -539,13 +539,8 @@ static void take_label(struct conn *c, uint64_t idx, Vigil__Label *l)
         return;
     }
     bool known = false;
-    unsigned to = vg_route_label(t->o.parts, t->o.nparts, l->transaction_id, l->account_id, &known);
-    if (to == VG_ROUTE_MISMATCH) {
-        vg_route_mismatch_error(l->transaction_id, l->account_id, &err);
-        slot_error(s, err.code, err.message, err.field);
-        return;
-    }
-    if (!known && !vg_route_label_room(t->o.parts, t->o.nparts, to, l->transaction_id, &err)) {
+    unsigned to = vg_route_label(t->o.parts, t->o.nparts, l, &known, &err);
+    if (to == VG_ROUTE_REFUSED) {
         slot_error(s, err.code, err.message, err.field);
         return;
     }
