@@ -582,12 +582,18 @@ static void body_timer(vg_http_req_t *req)
 }
 
 /* Refuses a request before its body is read: the rest of the body stays on the wire (or its
- * end is not known), so the answer closes the connection. */
-static void refuse_unread(vg_http_req_t *req, int status, const char *code, const char *msg)
+ * end is not known), so the answer closes the connection. `extra_headers` may be NULL. */
+static void refuse_unread_with(vg_http_req_t *req, int status, const char *code, const char *msg,
+                               const char *extra_headers)
 {
     req->state = REQ_HANDLING;
     req->close_after = true;
-    vg_http_respond_error(req, status, code, msg, NULL);
+    json_error(req, status, code, msg, NULL, extra_headers);
+}
+
+static void refuse_unread(vg_http_req_t *req, int status, const char *code, const char *msg)
+{
+    refuse_unread_with(req, status, code, msg, NULL);
 }
 
 /* A request with Transfer-Encoding: chunked is read and its framing taken off here
@@ -689,9 +695,7 @@ static bool reserve_body(vg_http_t *h, vg_http_req_t *req, size_t more)
                  "request bodies being received hold %llu bytes, the most allowed "
                  "(ingest.max_body_memory): retry later",
                  (unsigned long long)used);
-        req->state = REQ_HANDLING;
-        req->close_after = true; /* the rest of the body is not read */
-        json_error(req, 503, "overloaded", msg, NULL, "Retry-After: 1\r\n");
+        refuse_unread_with(req, 503, "overloaded", msg, "Retry-After: 1\r\n");
         return false;
     }
     req->budget = b;
