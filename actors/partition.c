@@ -810,6 +810,15 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
     return rc;
 }
 
+/* A partition that cannot start stays stopped, with p->open_why: reported by
+ * vg_partition_status, its state no one's to read. */
+static void stop_at_start(vg_partition_t *p, int rc)
+{
+    VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", p->index, vg_strerror(rc),
+                 p->open_why);
+    p->open_rc = rc;
+}
+
 int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partition_t **out)
 {
     vg_partition_t *p = vg_xcalloc(1, sizeof(*p));
@@ -819,10 +828,9 @@ int vg_partition_new(vg_loop_t *loop, const vg_partition_opts_t *opts, vg_partit
     p->recent_ids = opts->recent_ids;
     p->outq = vg_xcalloc(opts->count ? opts->count : 1, sizeof(*p->outq));
     p->recent = vg_recent_new(opts->recent_ids);
-    p->open_rc = open_storage(p, loop, opts);
-    if (p->open_rc != 0)
-        VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", opts->index,
-                     vg_strerror(p->open_rc), p->open_why);
+    int rc = open_storage(p, loop, opts);
+    if (rc != 0)
+        stop_at_start(p, rc);
     vg_actor_init(&p->actor, loop, &partition_ops, "partition",
                   opts->mailbox ? opts->mailbox : 1024);
     p->sync_every_ms = opts->state_sync_ms ? opts->state_sync_ms : 1000;
@@ -845,9 +853,7 @@ int vg_partition_start(vg_partition_t *p, vg_partition_t **peers, unsigned n)
         return p->open_rc;
     int rc = catch_up(p);
     if (rc != 0) {
-        VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", p->index, vg_strerror(rc),
-                     p->open_why);
-        p->open_rc = rc; /* reported by vg_partition_status; its state is no one's to read */
+        stop_at_start(p, rc);
         return rc;
     }
     send_outbox(p);
@@ -861,9 +867,7 @@ int vg_partition_refill_recent(vg_partition_t *p)
     int rc = refill_recent(p);
     if (rc != 0) {
         snprintf(p->open_why, sizeof(p->open_why), "reading the decision log: %s", vg_strerror(rc));
-        VG_LOG_ERROR("partition stopped partition=%u err=%s why=%s", p->index, vg_strerror(rc),
-                     p->open_why);
-        p->open_rc = rc; /* reported by vg_partition_status */
+        stop_at_start(p, rc);
     }
     return rc;
 }
