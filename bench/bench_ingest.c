@@ -535,6 +535,11 @@ static void report_run(const vg_bi_opts_t *o, unsigned run, const char *label,
         printf("  error %s: %llu\n", st->codes[i].code, (unsigned long long)st->codes[i].n);
     if (st->codes_dropped)
         printf("  other error codes: %llu\n", (unsigned long long)st->codes_dropped);
+    uint64_t answers = st->ok + st->accepted + st->overload + st->other;
+    if (st->other * 100 > answers) /* an error is answered faster than a decision */
+        printf("  warning: %.1f%% of the answers were errors, and the rate counts them: it is "
+               "not a rate of decisions\n",
+               100.0 * (double)st->other / (double)answers);
     fflush(stdout);
 }
 

@@ -351,9 +351,13 @@ struct fields {
  * synthetic training data does), most payments go to one of the account's 6 usual merchants,
  * and most amounts are small. One request in 50 belongs to one of 200 accounts on a spending
  * burst (large amounts, seconds apart), which the model flags: a few percent of decisions
- * carry reasons, as a fraud engine's traffic does. */
+ * carry reasons, as a fraud engine's traffic does. Event time never passes the wall clock:
+ * with few accounts, or a long run, it catches up with now after 20 days' worth of requests
+ * (4 million per client thread at the default 100,000 accounts) and stays there, where it
+ * ran into the server's timestamp_in_future before. */
 static void make_fields(struct client *c, uint64_t n, struct fields *f)
 {
+    int64_t now_ms = vg_clock_wall_ms();
     if (c->o->random_ids) { /* unique: the prefix is unique, and the hash of it and n mixes */
         uint64_t h = c->idpfx_hash ^ n;
         snprintf(f->id, sizeof(f->id), "%016llx%016llx", (unsigned long long)vg_hash_u64(h),
@@ -362,6 +366,7 @@ static void make_fields(struct client *c, uint64_t n, struct fields *f)
         snprintf(f->id, sizeof(f->id), "%s%llu", c->idpfx, (unsigned long long)n);
     }
     f->ts_ms = c->event_base_ms + (int64_t)(n * 43200000ull / c->o->accounts);
+    f->ts_ms = f->ts_ms < now_ms ? f->ts_ms : now_ms;
     if (n % 50 == 0) {
         uint64_t k = (n / 50) % 200;
         snprintf(f->account, sizeof(f->account), "burst-%llu", (unsigned long long)k);
@@ -370,6 +375,7 @@ static void make_fields(struct client *c, uint64_t n, struct fields *f)
         f->cents = 50000 + next_rand(c) % 100000; /* 500..1500 */
         /* 60x faster event time: a burst account pays about once a minute */
         f->ts_ms = c->event_base_ms + (int64_t)(n * 43200000ull / c->o->accounts / 60);
+        f->ts_ms = f->ts_ms < now_ms ? f->ts_ms : now_ms;
         return;
     }
     uint64_t acct = next_rand(c) % c->o->accounts;

@@ -8,6 +8,7 @@
 #include "actors/frame.h"
 #include "bench/bench_ingest_int.h"
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/compiler.h"
 #include "tests/vg_test.h"
 
@@ -29,6 +30,7 @@ struct fake {
     int port;
     uint64_t seq_skew; /* added to every reply's seq: 1 breaks the stream */
     uint64_t frames;
+    int64_t max_ts_ms; /* the latest event time of a transaction received */
 };
 
 struct fconn {
@@ -63,6 +65,8 @@ static int on_fframe(void *ctx, vg_bytes_t payload)
     if (!in)
         return -1;
     c->f->frames++;
+    if (in->transaction && in->transaction->timestamp_ms > c->f->max_ts_ms)
+        c->f->max_ts_ms = in->transaction->timestamp_ms;
     Vigil__IngestReply out = VIGIL__INGEST_REPLY__INIT;
     Vigil__Decision d = VIGIL__DECISION__INIT;
     Vigil__IngestError e = VIGIL__INGEST_ERROR__INIT;
@@ -197,6 +201,24 @@ VG_TEST(tcp_closed_loop)
     ASSERT_OK(vg__bi_client_run(&o, 0, 0, st));
     fake_stop(&f);
     check_closed_loop(st, f.frames);
+    free(st);
+}
+
+/* With one account each request moves event time on by 12 hours: 40 requests went past the
+ * 20 days' head start, and a server refused the rest as timestamp_in_future. */
+VG_TEST(tcp_event_time_stays_behind_the_clock)
+{
+    struct fake f;
+    fake_start(&f, 0);
+    vg_bi_opts_t o;
+    tcp_opts(&o, f.port);
+    o.accounts = 1;
+    vg_bi_stats_t *st = vg_xcalloc(1, sizeof(*st));
+    ASSERT_OK(vg__bi_client_run(&o, 0, 0, st));
+    fake_stop(&f);
+    ASSERT_GT(f.frames, 1000);
+    ASSERT_GT(f.max_ts_ms, 0);
+    ASSERT_LE(f.max_ts_ms, vg_clock_wall_ms());
     free(st);
 }
 
