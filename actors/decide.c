@@ -64,11 +64,14 @@ struct vg_decider {
      * open batch adds to that. */
     _Atomic uint64_t labels_waiting;
     int64_t batch_wait_delta;
+    size_t batch_late_labels; /* waiting labels past the time-to-live when their tx came */
     /* The decision log's next offset when the batch began: row r's decision goes to
      * dbase + r, so each transaction is indexed once, with its decision's offset. */
     uint64_t dbase;
     /* The partition's clock: the newest transaction time applied (INT64_MIN: none yet), as
-     * committed and as the open batch moves it. */
+     * committed and as the open batch moves it. Labels and replays do not move it: a bulk
+     * load of old labels before their transactions (a backfill) must not expire its own older
+     * half. */
     int64_t clock_ms;
     int64_t clock_committed;
     bool clock_loaded;
@@ -263,9 +266,11 @@ static int collect_expiring(void *ctx, vg_bytes_t key, vg_bytes_t value)
     return 0;
 }
 
-/* Drops the labels that have waited longer than the time-to-live as of `now_ms` (the batch's
- * newest transaction time), EXPIRE_MAX per batch at most. Only committed waits are seen: one put
- * in this batch is not old yet. */
+/* Drops the labels that have waited longer than the time-to-live as of `now_ms` (the
+ * partition's clock after the batch), EXPIRE_MAX per batch at most. Only committed waits are
+ * seen: one put in this batch is not old yet. A label the sweep has not reached is held to
+ * the same clock when its transaction comes (take_waiting_label), so whether a label is
+ * applied does not depend on how the log was cut into batches: a replay decides as live. */
 static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
 {
     int64_t ttl = d->o.pending_label_ttl_ms;
@@ -274,21 +279,26 @@ static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
     struct expiring e = {.before = now_ms - ttl, .next = INT64_MAX};
     e.keys = vg_xmalloc(EXPIRE_MAX * sizeof(*e.keys));
     int rc = vg_state_scan(d->o.state, VG_STATE_META, "w", 1, collect_expiring, &e);
+    size_t dropped = 0;
     for (size_t i = 0; i < e.n && rc == 0; i++) {
         vg_txindex_t x;
         rc = batch_txindex(b, e.keys[i].id, &x);
-        if (rc == 0 && x.tx_offset == VG_NO_OFFSET && x.label_reported_ms == e.keys[i].reported_ms)
+        if (rc == 0 &&
+            (x.tx_offset != VG_NO_OFFSET || x.label_reported_ms != e.keys[i].reported_ms))
+            continue; /* taken or relabelled in this batch, which deleted this key already */
+        if (rc == 0)
             rc = vg_state_batch_del(b, VG_STATE_TXINDEX, e.keys[i].id, strlen(e.keys[i].id));
-        if (rc == 0 || rc == VG_ENOTFOUND)
+        if (rc == 0 || rc == VG_ENOTFOUND) /* without an entry: the key alone goes */
             rc = del_wait(b, e.keys[i].reported_ms, e.keys[i].id);
-        d->batch_wait_delta -= rc == 0;
+        dropped += rc == 0;
     }
+    d->batch_wait_delta -= (int64_t)dropped;
     if (rc == 0) {
         int64_t oldest = e.n == EXPIRE_MAX ? e.before - 1 : e.next; /* more next batch */
         d->oldest_waiting_ms = oldest < d->batch_oldest_wait_ms ? oldest : d->batch_oldest_wait_ms;
-        if (e.n)
+        if (dropped)
             VG_LOG_INFO("waiting labels dropped partition=%u count=%zu older_than_ms=%lld",
-                        d->o.partition, e.n, (long long)e.before);
+                        d->o.partition, dropped, (long long)e.before);
     }
     free(e.keys);
     return rc;
@@ -609,16 +619,22 @@ static int take_waiting_label(vg_decider_t *d, vg_state_batch_t *b, const Vigil_
     if (rc != 0)
         return rc;
     d->batch_wait_delta--;
-    if (x->label_account && x->label_account != account_tag(tx->account_id)) {
+    int64_t ttl = d->o.pending_label_ttl_ms;
+    bool expired = ttl > 0 && d->clock_ms - ttl > x->label_reported_ms;
+    bool other = x->label_account && x->label_account != account_tag(tx->account_id);
+    if (!expired && !other) {
+        vg_profile_label(p, x->label == 2, x->label_reported_ms);
+        return 0;
+    }
+    if (other)
         VG_LOG_WARN("waiting label dropped: it names another account than its transaction's "
                     "partition=%u transaction=%s",
                     d->o.partition, tx->transaction_id);
-        x->label = 0;
-        x->label_reported_ms = 0;
-        x->label_account = 0;
-        return 0;
-    }
-    vg_profile_label(p, x->label == 2, x->label_reported_ms);
+    else
+        d->batch_late_labels++; /* what the sweep would have dropped had it come first */
+    x->label = 0;
+    x->label_reported_ms = 0;
+    x->label_account = 0;
     return 0;
 }
 
@@ -846,17 +862,6 @@ static int apply_label_item(vg_decider_t *d, vg_state_batch_t *b, vg_pipe_item_t
     return rc;
 }
 
-/* The newest transaction time among the items. Labels do not move this clock: a bulk load
- * of old labels before their transactions (a backfill) must not expire its own older half. */
-static int64_t newest_time(const vg_pipe_item_t *items, size_t n)
-{
-    int64_t newest = INT64_MIN;
-    for (size_t i = 0; i < n; i++)
-        if (items[i].tx && items[i].tx->timestamp_ms > newest)
-            newest = items[i].tx->timestamp_ms;
-    return newest;
-}
-
 /* Duplicates of a transaction decided in this batch copy its final decision. */
 static void copy_replayed(vg_pipe_item_t *items, size_t n)
 {
@@ -904,6 +909,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     d->ndeltas = 0;
     d->batch_oldest_wait_ms = INT64_MAX;
     d->batch_wait_delta = 0;
+    d->batch_late_labels = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         vg_pipe_item_t *it = &items[i];
         if (it->rec.type == VG_SEGLOG_TYPE_TRANSACTION && it->tx) {
@@ -915,7 +921,12 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         }
     }
     if (rc == 0 && d->o.pending_label_ttl_ms > 0)
-        rc = expire_waiting(d, b, newest_time(items, n));
+        rc = expire_waiting(d, b, d->clock_ms);
+    if (rc == 0 && d->batch_late_labels)
+        VG_LOG_INFO("waiting labels dropped partition=%u count=%zu older_than_ms=%lld "
+                    "(on their transactions' arrival)",
+                    d->o.partition, d->batch_late_labels,
+                    (long long)(d->clock_ms - d->o.pending_label_ttl_ms));
     if (rc == 0 && d->clock_ms != d->clock_committed)
         rc = put_clock(d, b);
     if (rc == 0)

@@ -92,8 +92,8 @@
       "it, so syncing every second tripled the HTTP p99 (BENCHMARKS.md).")                         \
     X(state, pending_label_ttl_days, INT, "30", 0, 3650, NULL,                                     \
       "A label whose transaction has not arrived is dropped once its partition applies a "         \
-      "transaction this many days newer than the label's reported_at (event time); 0 keeps "       \
-      "them forever.")                                                                             \
+      "transaction this many days newer than the label's reported_at (event time), its own "       \
+      "transaction included; 0 keeps them forever.")                                               \
     X(state, max_waiting_labels, INT, "1000000", 0, 1000000000, NULL,                              \
       "Most labels each partition keeps waiting for their transaction (about 90 bytes of state "   \
       "each; a label for an unknown transaction without account_id waits in every partition). "    \

@@ -736,22 +736,33 @@ static void post_label(struct engine *e, const char *id, long long reported_ms)
     free(resp);
 }
 
-/* Sends transaction `id` for acct-ttl at ts; checks whether it was given a waiting label. */
-static void expect_label(struct engine *e, const char *id, long long ts, bool labelled)
+/* Scores transaction `id` of acct-ttl at ts. */
+static void send_tx(struct engine *e, const char *id, long long ts)
 {
     char body[512];
     char *resp = NULL;
-    tx_json(body, sizeof(body), id, "acct-ttl", "6.00", ts, NULL);
+    tx_json(body, sizeof(body), id, "acct-ttl", "5.00", ts, NULL);
     ASSERT_EQ(score(e, body, &resp), 200);
     free(resp);
+}
+
+/* Whether transaction `id` carries its label. */
+static void check_label(struct engine *e, const char *id, bool labelled)
+{
     char path[64];
+    char *resp = NULL;
     snprintf(path, sizeof(path), "/v1/transactions/%s", id);
     ASSERT_EQ(call(e, "GET", path, NULL, NULL, &resp), 200);
-    bool has = strstr(resp, "\"label\":{\"is_fraud\":true,") != NULL;
-    if (has != labelled)
-        VG_FAIL("%s: label %s, expected %s: %s", id, has ? "applied" : "dropped",
-                labelled ? "applied" : "dropped", resp);
+    if ((strstr(resp, "\"label\":{\"is_fraud\":true,") != NULL) != labelled)
+        VG_FAIL("%s: expected its label %s: %s", id, labelled ? "applied" : "dropped", resp);
     free(resp);
+}
+
+/* Sends transaction `id` for acct-ttl at ts; checks whether it was given a waiting label. */
+static void expect_label(struct engine *e, const char *id, long long ts, bool labelled)
+{
+    send_tx(e, id, ts);
+    check_label(e, id, labelled);
 }
 
 VG_TEST(labels_waiting_past_their_ttl_are_dropped)
@@ -790,6 +801,64 @@ VG_TEST(labels_waiting_past_their_ttl_are_dropped)
     ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":3,\"genuine\":0,");
     free(resp);
     engine_stop(&e);
+}
+
+/* A label for acct-ttl reported at `reported_ms`, before its transaction. */
+static void post_label_for(struct engine *e, const char *id, long long reported_ms)
+{
+    char body[256];
+    char *resp = NULL;
+    snprintf(body, sizeof(body),
+             "{\"transaction_id\":\"%s\",\"is_fraud\":true,\"account_id\":\"acct-ttl\","
+             "\"reported_at\":%lld}",
+             id, reported_ms);
+    ASSERT_EQ(call(e, "POST", "/v1/labels", "application/json", body, &resp), 202);
+    ASSERT_STR_CONTAINS(resp, "\"pending\":true");
+    free(resp);
+}
+
+/* Whether a waiting label is applied does not depend on how the log was cut into batches:
+ * rebuilding the state from the log gives what the live run gave. Until 2026-12-03 the
+ * time-to-live was only enforced by the sweep at the end of a batch, after the batch's
+ * transactions had taken their labels: a label 40 days old was applied when its transaction
+ * came right after it, and not when another transaction came in between; a replay, in one
+ * batch, applied both. That same case counted the taken label twice out of the partition's
+ * waiting labels, whose count went below zero and wrapped: every label that had to wait was
+ * then refused as too_many_waiting_labels until a restart. */
+VG_TEST(waiting_labels_decide_the_same_live_and_replayed)
+{
+    static const char *const env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30",
+                                      "VIGIL_STATE_ACCOUNT_TTL_DAYS=0", NULL};
+    struct engine e = {.env = env};
+    engine_start(&e);
+    long long t = now_ms() - 60000;
+    long long day = 86400000;
+    char *resp = NULL;
+    send_tx(&e, "seed", t);
+    post_label_for(&e, "late-1", t - 40 * day);
+    send_tx(&e, "late-1", t + 1); /* right after its label */
+    post_label_for(&e, "late-2", t - 40 * day);
+    send_tx(&e, "other-1", t + 2); /* another transaction in between */
+    send_tx(&e, "late-2", t + 3);
+    post_label_for(&e, "ok-1", t - day);
+    send_tx(&e, "ok-1", t + 4);
+    for (int pass = 0; pass < 2; pass++) {
+        check_label(&e, "late-1", false);
+        check_label(&e, "late-2", false);
+        check_label(&e, "ok-1", true);
+        ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-ttl", NULL, NULL, &resp), 200);
+        ASSERT_STR_CONTAINS(resp, "\"labels\":{\"fraud\":1,\"genuine\":0,");
+        free(resp);
+        post_label_for(&e, pass ? "after-2" : "after-1", t); /* still room to wait */
+        engine_stop(&e);
+        for (int p = 0; p < PARTITIONS && pass == 0; p++) {
+            char state[600];
+            snprintf(state, sizeof(state), "%s/p%02d/state", e.data, p);
+            ASSERT_OK(vg_io_remove_tree(state));
+        }
+        if (pass == 0)
+            engine_spawn(&e); /* the state rebuilt from the log */
+    }
 }
 
 /* POST /v1/labels of one label: the status; `want` in the answer. */
