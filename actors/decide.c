@@ -320,6 +320,24 @@ int vg_decider_count_waiting(vg_decider_t *d)
     return rc;
 }
 
+/* Adds what the committed batch put and deleted to the count of waiting labels. The batch is
+ * committed: nothing here may fail it. */
+static void count_batch_waits(vg_decider_t *d)
+{
+    uint64_t waiting = atomic_load_explicit(&d->labels_waiting, memory_order_relaxed);
+    if (d->batch_wait_delta < 0 && (uint64_t)-d->batch_wait_delta > waiting) {
+        /* a miscount (it once wrapped, and refused every label that had to wait) */
+        VG_LOG_ERROR("waiting labels counted below zero partition=%u count=%llu delta=%lld: "
+                     "counting them again",
+                     d->o.partition, (unsigned long long)waiting, (long long)d->batch_wait_delta);
+        if (vg_decider_count_waiting(d) != 0)
+            atomic_store_explicit(&d->labels_waiting, 0, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&d->labels_waiting, waiting + (uint64_t)d->batch_wait_delta,
+                          memory_order_relaxed);
+}
+
 uint64_t vg_decider_labels_waiting(const vg_decider_t *d)
 {
     return atomic_load_explicit(&d->labels_waiting, memory_order_relaxed);
@@ -951,9 +969,7 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
     if (rc == 0) {
         d->nforget = 0;
         d->clock_committed = d->clock_ms;
-        uint64_t waiting = atomic_load_explicit(&d->labels_waiting, memory_order_relaxed);
-        atomic_store_explicit(&d->labels_waiting, waiting + (uint64_t)d->batch_wait_delta,
-                              memory_order_relaxed);
+        count_batch_waits(d);
     } else {
         d->ndeltas = 0;
     }
