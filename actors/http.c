@@ -621,6 +621,27 @@ static int on_transfer_encoding(struct lws *wsi, vg_http_req_t *req, bool has_le
     return 0;
 }
 
+/* The Content-Length header's value: digits only, at most 18 of them. libwebsockets joins
+ * repeated headers with commas, so two of them fail here too. RFC 9112 6.3: an invalid
+ * length, or two that disagree, is 400 and the connection closed. Until 2026-12-03 strtoull
+ * read "113abc" as 113, "5, 113" as 5 (the rest of the body then read as the next request),
+ * and "-1" as 2^64 - 1. */
+static bool content_length(struct lws *wsi, unsigned long long *out)
+{
+    char cl[24];
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n <= 0 || n > 18)
+        return false;
+    unsigned long long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (cl[i] < '0' || cl[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(cl[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
 /* LWS_CALLBACK_HTTP: headers are in. Returns what the callback returns. */
 static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char *path, size_t len)
 {
@@ -656,17 +677,21 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     if (!has_body_method(req->method))
         return dispatch(c);
     body_timer(req);
-    char cl[32];
-    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    bool has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
-        return on_transfer_encoding(wsi, req, n > 0);
-    if (n <= 0) {
+        return on_transfer_encoding(wsi, req, has_length);
+    if (!has_length) {
         refuse_unread(req, 411, "length_required",
                       "a request body needs a Content-Length header or chunked "
                       "Transfer-Encoding");
         return 0;
     }
-    unsigned long long want = strtoull(cl, NULL, 10);
+    unsigned long long want;
+    if (!content_length(wsi, &want)) {
+        refuse_unread(req, 400, "bad_request",
+                      "Content-Length must be one decimal number of bytes, given once");
+        return 0;
+    }
     if (want > h->max_body) {
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %llu bytes is over the limit of %zu bytes",

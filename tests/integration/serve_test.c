@@ -504,6 +504,51 @@ VG_TEST(serve_reads_chunked_request_bodies)
     expect_clean_exit(&e, SIGTERM);
 }
 
+/* A Content-Length that is not one decimal number is 400 and the connection closed (RFC 9112
+ * 6.3), and nothing of the request is kept. Until 2026-12-03 "113abc" was read as 113, a
+ * second header disagreeing with the first was ignored or made the rest of the body the next
+ * request, and "-1" was a body of 2^64 - 1 bytes (413). */
+VG_TEST(serve_refuses_a_malformed_content_length)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    static const char body[] = "{\"transaction_id\":\"cl-1\",\"account_id\":\"a1\","
+                               "\"amount\":\"10.00\",\"currency\":\"EUR\","
+                               "\"timestamp\":\"2026-01-01T00:00:00Z\"}";
+    char len[24];
+    snprintf(len, sizeof(len), "%zu", strlen(body));
+    char two[64];
+    snprintf(two, sizeof(two), "%s\r\nContent-Length: 5", len);
+    char twice[64];
+    snprintf(twice, sizeof(twice), "5\r\nContent-Length: %s", len);
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), "%sabc", len);
+    char listed[64];
+    snprintf(listed, sizeof(listed), "%s, %s", len, len);
+    const char *const bad[] = {suffix,
+                               listed,
+                               two,
+                               twice,
+                               "-1",
+                               "x",
+                               "+5",
+                               "99999999999999999999",
+                               "0000000000000000000000000000005"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char wire[1024];
+        snprintf(wire, sizeof(wire),
+                 "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %s\r\n\r\n%s",
+                 bad[i], body);
+        const char *const parts[] = {wire};
+        chunked_round(e.http_port, parts, 1, "Content-Length must be one decimal number");
+    }
+    char *b = NULL;
+    ASSERT_EQ(get(e.http_port, "/v1/transactions/cl-1", &b), 404);
+    free(b);
+    expect_clean_exit(&e, SIGTERM);
+}
+
 /* "Expect: 100-continue" gets its interim 100 before the body is sent (clients wait up to a
  * second for it otherwise), then the real answer; a body over the limit gets its 413 at once
  * and no 100. */
