@@ -563,14 +563,19 @@ static int on_frame(void *ctx, vg_bytes_t payload)
     struct conn *c = ctx;
     Vigil__IngestRequest *r =
         vigil__ingest_request__unpack(&c->cur->pbuf, payload.len, payload.ptr);
-    uint64_t idx = slot_push(c, r ? r->seq : 0);
+    uint64_t seq = 0;
+    if (r)
+        seq = r->seq;
+    else if (!vg_pb_peek_varint(payload, 1 /* seq */, &seq))
+        seq = 0;
+    uint64_t idx = slot_push(c, seq);
     if (!r) {
         slot_error(slot_at(c, idx), "invalid_protobuf", "the frame is not a vigil.IngestRequest",
                    NULL);
         return 0;
     }
     vg_tx_error_t err;
-    if (vg_pb_check_unknown(&r->base, &err) != 0)
+    if (vg_pb_check_wire(&vigil__ingest_request__descriptor, payload, &err) != 0)
         slot_error(slot_at(c, idx), err.code, err.message, err.field);
     else if (r->item_case == VIGIL__INGEST_REQUEST__ITEM_TRANSACTION)
         take_transaction(c, idx, r->transaction, payload);

@@ -276,6 +276,130 @@ int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
                 m->descriptor->short_name);
 }
 
+/* Reads a varint at p[*i] (n bytes in all). False past the end or past 10 bytes. */
+static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *i < n && shift < 70; shift += 7) {
+        uint8_t b = p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (b < 0x80) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The code for a bad string in field `name`: an id's or an attribute's own, else
+ * invalid_string. */
+static const char *string_code(const char *name)
+{
+    size_t n = strlen(name);
+    if (strcmp(name, "attributes") == 0)
+        return "invalid_attribute";
+    return n >= 3 && strcmp(name + n - 3, "_id") == 0 ? "invalid_id" : "invalid_string";
+}
+
+/* One string field's bytes: no NUL, valid UTF-8 (an attribute's is checked with its key's
+ * name by check_attributes). */
+static int check_wire_string(const char *name, const uint8_t *v, size_t len, vg_tx_error_t *err)
+{
+    if (memchr(v, 0, len))
+        return fail(err, string_code(name), name, "%s contains a NUL byte", name);
+    if (strcmp(name, "attributes") != 0 && text_scan((const char *)v, len, true) != TEXT_OK)
+        return fail(err, string_code(name), name, "%s is not valid UTF-8", name);
+    return 0;
+}
+
+/* Walks message d's wire bytes, into its messages (`outer`: the field a nested one is
+ * reported as, NULL at the top two levels). */
+static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+                      unsigned depth, const char *outer, vg_tx_error_t *err)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint64_t key;
+        uint64_t len = 0;
+        if (!wire_varint(p, n, &i, &key))
+            return fail(err, "invalid_protobuf", "", "a field's tag runs past its message");
+        unsigned num = key >> 3 <= UINT32_MAX ? (unsigned)(key >> 3) : 0;
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
+        if (!f) {
+            char field[16];
+            snprintf(field, sizeof(field), "%u", num);
+            return fail(err, "unknown_field", outer ? outer : field,
+                        "unknown field number %u in %s (free-form data goes in \"attributes\")",
+                        num, d->short_name);
+        }
+        const char *name = outer ? outer : f->name;
+        bool ok;
+        switch (key & 7) {
+        case 0:
+            ok = wire_varint(p, n, &i, &len);
+            break;
+        case 1:
+            ok = n - i >= 8, i += 8;
+            break;
+        case 5:
+            ok = n - i >= 4, i += 4;
+            break;
+        case 2:
+            ok = wire_varint(p, n, &i, &len) && len <= n - i;
+            break;
+        default:
+            ok = false;
+        }
+        if (!ok)
+            return fail(err, "invalid_protobuf", name, "%s is cut short or of a wrong type", name);
+        if ((key & 7) != 2)
+            continue;
+        int rc = 0;
+        if (f->type == PROTOBUF_C_TYPE_STRING)
+            rc = check_wire_string(name, p + i, (size_t)len, err);
+        else if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 4)
+            rc = check_wire(f->descriptor, p + i, (size_t)len, depth + 1,
+                            depth >= 1 && !outer ? f->name : outer, err);
+        if (rc != 0)
+            return rc;
+        i += (size_t)len;
+    }
+    return 0;
+}
+
+int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_tx_error_t *err)
+{
+    return check_wire(d, bytes.ptr, bytes.len, 0, NULL, err);
+}
+
+bool vg_pb_peek_varint(vg_bytes_t bytes, unsigned field, uint64_t *out)
+{
+    const uint8_t *p = bytes.ptr;
+    size_t i = 0;
+    uint64_t key;
+    uint64_t v;
+    while (wire_varint(p, bytes.len, &i, &key)) {
+        unsigned type = (unsigned)(key & 7);
+        if (type == 1 || type == 5) {
+            size_t skip = type == 1 ? 8 : 4;
+            if (bytes.len - i < skip)
+                return false;
+            i += skip;
+            continue;
+        }
+        if ((type != 0 && type != 2) || !wire_varint(p, bytes.len, &i, &v))
+            return false;
+        if (type == 0 && key >> 3 == field) {
+            *out = v;
+            return true;
+        }
+        if (type == 2 && v > bytes.len - i)
+            return false;
+        i += type == 2 ? (size_t)v : 0;
+    }
+    return false;
+}
+
 /* Whether ms falls in the window the limits accept. */
 static bool time_in_window(int64_t ms, const vg_tx_limits_t *lim)
 {

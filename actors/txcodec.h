@@ -25,6 +25,7 @@
 #define VG_ACTORS_TXCODEC_H
 
 #include "runtime/alloc.h"
+#include "runtime/bytes.h"
 #include "runtime/compiler.h"
 
 #include "storage/vigil.pb-c.h"
@@ -105,6 +106,20 @@ void vg_label_items_free(vg_label_item_t *items, size_t n);
  * packs them back): refused, as the JSON API refuses unknown keys, rather than kept in the
  * log unread. 0, or VG_EINVAL with `err` (code unknown_field, the field's number as field). */
 VG_MUST_CHECK int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err);
+
+/* What protobuf-c does not see in a message's wire bytes (`d`: its type; it unpacked
+ * already): every string, at any depth, free of NUL bytes (protobuf-c's strings end at the
+ * first, so "a\0b" read as "a": two transactions merged into one id) and valid UTF-8 (a
+ * proto3 string must be; strict decoders refuse a reply that quotes one that is not); and
+ * no field the schema does not have, at any depth (a map entry's included). 0, or VG_EINVAL
+ * with `err`: invalid_id (an id field) or invalid_string, with the field; unknown_field. */
+VG_MUST_CHECK int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes,
+                                   vg_tx_error_t *err);
+
+/* The first value of varint field `field` in a message's wire bytes that may not decode,
+ * read up to the first fault: the seq of a request that is not one, so that its error reply
+ * carries it. False when there is none before the fault. */
+bool vg_pb_peek_varint(vg_bytes_t bytes, unsigned field, uint64_t *out);
 
 /* The checks of a label that arrived as protobuf. 0 or VG_EINVAL. */
 VG_MUST_CHECK int vg_label_validate(const Vigil__Label *l, const vg_tx_limits_t *lim,

@@ -78,6 +78,22 @@ static void check_against_jansson(const uint8_t *data, size_t size, int rc,
     json_decref(j);
 }
 
+/* The same bytes as a TCP request's frame: the wire walk TCP ingest runs on every frame
+ * (crashes, reads past the end), and the peek at the seq of one that does not decode. */
+static void check_as_protobuf(const uint8_t *data, size_t size)
+{
+    vg_bytes_t b = {data, size};
+    uint64_t seq;
+    (void)vg_pb_peek_varint(b, 1, &seq);
+    Vigil__IngestRequest *r = vigil__ingest_request__unpack(NULL, size, data);
+    if (!r)
+        return;
+    vg_tx_error_t err;
+    if (vg_pb_check_wire(&vigil__ingest_request__descriptor, b, &err) != 0 && !err.code[0])
+        abort(); /* a refusal always says why */
+    vigil__ingest_request__free_unpacked(r, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vg_tx_item_t *items = NULL;
@@ -104,5 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vg_label_item_t *labels = NULL;
     if (vg_label_parse_json((const char *)data, size, &lim, &labels, &n, &err) == 0)
         vg_label_items_free(labels, n);
+    check_as_protobuf(data, size);
     return 0;
 }

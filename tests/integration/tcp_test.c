@@ -200,6 +200,8 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
             put_frame(&o, (const uint8_t *)"\xff\xff\xff garbage", 12); /* not protobuf */
         else if (i == 40)
             put_tx(&o, i, "tcp-000", "acct-0", 100, "EUR"); /* repeats seq 0's id */
+        else if (i == 50)                                   /* seq 50, then a tag of wire type 7 */
+            put_frame(&o, (const uint8_t *)"\x08\x32\x0f\x01", 4);
         else
             put_tx(&o, i, id, acct, 100 + (int64_t)i, "EUR");
     }
@@ -211,12 +213,12 @@ VG_TEST(tcp_pipelined_frames_get_ordered_replies)
         ASSERT_NOT_NULL(r);
         if (i != 30)
             ASSERT_EQ_U(r->seq, i); /* in order; the garbage frame has no seq to echo */
-        if (i == 10 || i == 20 || i == 30) {
+        if (i == 10 || i == 20 || i == 30 || i == 50) {
             ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
             ASSERT_STR_EQ(r->error->code, i == 10   ? "unknown_currency"
                                           : i == 20 ? "invalid_amount"
                                                     : "invalid_protobuf");
-            if (i != 30)
+            if (i != 30 && i != 50)
                 ASSERT_STR_EQ(r->error->field, i == 10 ? "currency" : "amount");
         } else if (i == N) {
             ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ACCEPTED);
@@ -403,6 +405,80 @@ VG_TEST(tcp_refuses_what_the_json_api_refuses)
             ASSERT_STR_CONTAINS(h.body, "\"k31\":\"v\"");
         vg_tc_response_free(&h);
     }
+    engine_stop_clean(&e);
+}
+
+/* put_tx, then the byte at `mark` ('~') in the first copy of `text` in the frame replaced
+ * by `byte`: protobuf-c packs no NUL byte inside a string. */
+static void put_tx_patched(struct out *o, uint64_t seq, const char *id, const char *acct,
+                           const char *currency, const char *text, uint8_t byte)
+{
+    size_t at = o->len;
+    put_tx(o, seq, id, acct, 500, currency);
+    size_t tlen = strlen(text);
+    for (size_t i = at; i + tlen <= o->len; i++) {
+        if (memcmp(o->buf + i, text, tlen) == 0) {
+            o->buf[i + (size_t)(strchr(text, '~') - text)] = byte;
+            return;
+        }
+    }
+    VG_FAIL("\"%s\" is not in the frame", text);
+}
+
+/* Every string in a frame is free of NUL bytes and valid UTF-8, at any depth, and a map entry
+ * has no unknown field. protobuf-c's strings end at a NUL: until 2026-12-03 "nul\0one" and
+ * "nul\0two" were both taken as "nul", the second answered as a replay of the first and never
+ * counted, and an account "acct\0evil" was acct's; an ip of "\xc3" was quoted back in an
+ * error message no strict protobuf decoder reads. */
+VG_TEST(tcp_refuses_nul_bytes_and_bad_utf8_in_any_string)
+{
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    struct out o = {0};
+    put_tx_patched(&o, 1, "nul~one", "acct-n", "EUR", "nul~one", 0);
+    put_tx_patched(&o, 2, "nul-2", "acct-n~evil", "EUR", "acct-n~evil", 0);
+    put_tx_patched(&o, 3, "nul-3", "acct-n", "EU~", "EU~", 0);
+    put_tx_patched(&o, 4, "nul-4", "acct-n", "EU~", "EU~", 0xe9);
+    put_tx_patched(&o, 5, "nul-5~", "acct-n", "EUR", "nul-5~", 0xc3);
+    put_tx(&o, 6, "nul", "acct-n", 500, "EUR");
+    /* an attribute entry {key "k", value "v", field 3: 1} */
+    static const uint8_t entry[] = {0x82, 0x01, 0x08, 0x0a, 0x01, 'k', 0x12, 0x01, 'v', 0x18, 0x01};
+    Vigil__Transaction tx = VIGIL__TRANSACTION__INIT;
+    tx.transaction_id = "nul-7";
+    tx.account_id = "acct-n";
+    tx.amount_minor = 500;
+    tx.currency = "EUR";
+    tx.timestamp_ms = now_ms();
+    put_raw_tx(&o, 7, &tx, entry, sizeof(entry), NULL, 0);
+    send_all(fd, &o);
+    free(o.buf);
+    static const char *const want[][2] = {
+        {"invalid_id", "transaction_id"}, {"invalid_id", "account_id"},
+        {"invalid_string", "currency"},   {"invalid_string", "currency"},
+        {"invalid_id", "transaction_id"}, {NULL, NULL},
+        {"unknown_field", "attributes"},
+    };
+    for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        ASSERT_NOT_NULL(r);
+        ASSERT_EQ_U(r->seq, i + 1);
+        if (!want[i][0]) {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+            ASSERT_FALSE(r->decision->replay); /* "nul" is new: nothing took its place */
+        } else {
+            ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+            ASSERT_STR_EQ(r->error->code, want[i][0]);
+            ASSERT_STR_EQ(r->error->field, want[i][1]);
+        }
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    close(fd);
+    vg_tc_response_t h;
+    ASSERT_OK(vg_tc_request(e.http, "GET", "/v1/accounts/acct-n", NULL, NULL, 0, &h));
+    ASSERT_STR_CONTAINS(h.body, "\"transactions\":1,");
+    vg_tc_response_free(&h);
     engine_stop_clean(&e);
 }
 
