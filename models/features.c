@@ -116,18 +116,42 @@ void vg_features_compute(const Vigil__Transaction *tx, double amount, const vg_a
     out[VG_FEATURE_day_of_week] = (float)dow;
     out[VG_FEATURE_is_weekend] = dow >= 5 ? 1.0f : 0.0f;
     out[VG_FEATURE_is_night] = hour < 6 ? 1.0f : 0.0f;
-    out[VG_FEATURE_seconds_since_last] = p->n ? (float)((double)(t - p->last_ts_ms) / 1000.0) : NAN;
+    /* A late event (older than the account's newest) counts what came before it only: the
+     * recent events after it, on its own day, come out of the windows (exact up to 8 of
+     * them, as the hour is), and its gap is to the latest recent event before it (NaN when
+     * none of the 8 is). Until 2026-12-03 its gap was negative, and its day counted events
+     * of later that day. */
     int in_hour = 0;
+    int64_t prev_ms = INT64_MIN;
+    double after_count = 0;
+    double after_sum = 0;
     for (int i = 0; i < p->recent_len; i++) {
         int64_t rt = p->recent_ts[i];
         in_hour += rt <= t && rt > t - HOUR_MS;
+        if (rt <= t && rt > prev_ms)
+            prev_ms = rt;
+        if (rt > t && day_of(rt) == d) {
+            after_count++;
+            after_sum += p->recent_amt[i];
+        }
     }
+    if (!p->n)
+        out[VG_FEATURE_seconds_since_last] = NAN;
+    else if (t >= p->last_ts_ms)
+        out[VG_FEATURE_seconds_since_last] = (float)((double)(t - p->last_ts_ms) / 1000.0);
+    else
+        out[VG_FEATURE_seconds_since_last] =
+            prev_ms != INT64_MIN ? (float)((double)(t - prev_ms) / 1000.0) : NAN;
     out[VG_FEATURE_tx_count_1h] = (float)in_hour;
     const int spans[3] = {1, 7, 30};
     for (int k = 0; k < 3; k++) {
         double c = 0;
         double s = 0;
         window(p, d, spans[k], &c, &s);
+        if (c > 0) { /* the day is kept: the later events are in it */
+            c = c > after_count ? c - after_count : 0;
+            s = c > 0 ? s - after_sum : 0;
+        }
         out[VG_FEATURE_tx_count_1d + k] = (float)c;
         out[VG_FEATURE_amount_sum_1d + k] = (float)s;
         out[VG_FEATURE_mean_amount_1d + k] = c > 0 ? (float)(s / c) : NAN;

@@ -127,6 +127,40 @@ VG_TEST(feat_windows_roll_and_late_events)
     ASSERT_EQ(p.last_ts_ms, T0 + 39 * 86400000ll);
 }
 
+/* A transaction late in event time sees only what came before it: the helper's case of
+ * 12:00, then 11:00, then 11:30 on one day. Until 2026-12-03 11:00 had a gap of -3600 s and
+ * counted 12:00 in its day. */
+VG_TEST(feat_late_events_count_only_what_came_before)
+{
+    vg_account_profile_t p;
+    vg_profile_init(&p);
+    int64_t noon = T0 + 12 * HOUR;
+    Vigil__Transaction t12 = tx_at(noon, "M", "BE", NULL, NAN, NAN);
+    vg_profile_update(&p, &t12, 5.0);
+    float out[VG_FEATURE_COUNT];
+    Vigil__Transaction t11 = tx_at(noon - HOUR, "M", "BE", NULL, NAN, NAN);
+    vg_features_compute(&t11, 3.0, &p, out);
+    ASSERT_TRUE(isnan(F(seconds_since_last))); /* nothing before it is known */
+    ASSERT_EQ_DBL(F(tx_count_1h), 0, 0);
+    ASSERT_EQ_DBL(F(tx_count_1d), 0, 0);
+    ASSERT_EQ_DBL(F(amount_sum_1d), 0, 0);
+    ASSERT_TRUE(isnan(F(mean_amount_1d)));
+    vg_profile_update(&p, &t11, 3.0);
+    Vigil__Transaction t1130 = tx_at(noon - HOUR / 2, "M", "BE", NULL, NAN, NAN);
+    vg_features_compute(&t1130, 1.0, &p, out);
+    ASSERT_EQ_DBL(F(seconds_since_last), 1800, 0);
+    ASSERT_EQ_DBL(F(tx_count_1h), 1, 0);
+    ASSERT_EQ_DBL(F(tx_count_1d), 1, 0);
+    ASSERT_EQ_DBL(F(amount_sum_1d), 3, 1e-6);
+    ASSERT_EQ_DBL(F(tx_count_7d), 1, 0);
+    /* In order again: every earlier event counts, and the gap is to the newest. */
+    Vigil__Transaction t13 = tx_at(noon + HOUR, "M", "BE", NULL, NAN, NAN);
+    vg_features_compute(&t13, 1.0, &p, out);
+    ASSERT_EQ_DBL(F(seconds_since_last), 3600, 0);
+    ASSERT_EQ_DBL(F(tx_count_1d), 2, 0);
+    ASSERT_EQ_DBL(F(amount_sum_1d), 8, 1e-6);
+}
+
 VG_TEST(feat_profile_encoding_round_trip_and_corruption)
 {
     vg_account_profile_t p;
