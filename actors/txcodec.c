@@ -669,6 +669,9 @@ static int parse_timestamp(const cJSON *v, int64_t *out, vg_tx_error_t *err)
 {
     if (get_int(v, out))
         return 0;
+    if (!cJSON_IsString(v) && !cJSON_IsNumber(v))
+        return fail(err, "invalid_type", "timestamp",
+                    "timestamp must be a string (RFC 3339) or a number (epoch milliseconds)");
     if (cJSON_IsString(v) && vg_time_parse_rfc3339(v->valuestring, out) == 0)
         return 0;
     return fail(err, "invalid_timestamp", "timestamp",
@@ -717,6 +720,23 @@ static int field_index(const char *key, const char *const *names, int n)
     return -1;
 }
 
+/* The code for an empty string in text field f. */
+static const char *empty_code(int f)
+{
+    switch ((enum tx_field)f) {
+    case F_TRANSACTION_ID:
+    case F_ACCOUNT_ID:
+    case F_CURRENCY:
+        return "missing_field";
+    case F_IP:
+        return "invalid_ip";
+    case F_COUNTRY:
+        return "unknown_country";
+    default:
+        return "invalid_id";
+    }
+}
+
 /* Field f (its value v) into t. */
 static int parse_field(int f, const cJSON *v, vg_tx_t *t, const cJSON **amount, vg_tx_error_t *err)
 {
@@ -727,8 +747,8 @@ static int parse_field(int f, const cJSON *v, vg_tx_t *t, const cJSON **amount, 
             &t->pb.currency,       &t->pb.device_id,  &t->pb.ip,      &t->pb.country};
         const char *s = "";
         int rc = get_string(v, key, &s, err);
-        if (rc == 0 && *s == '\0')
-            rc = fail(err, f < 2 ? "missing_field" : "invalid_id", key, "%s is empty", key);
+        if (rc == 0 && *s == '\0') /* a required one is missing; else its own code */
+            rc = fail(err, empty_code(f), key, "%s is empty", key);
         if (rc == 0)
             *slots[f] = arena_str(&t->arena, s);
         return rc;
@@ -1065,6 +1085,30 @@ static void number_ordinals(cJSON *root)
     }
 }
 
+/* Whether a body that does not parse stops inside its value: in a string, inside an array
+ * or object, or right after a ':' or ','. (A cut request, or a Content-Length too short.) */
+static bool ends_early(const char *s, size_t len)
+{
+    int depth = 0;
+    char last = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++)
+                i += s[i] == '\\';
+            if (i >= len)
+                return true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+        if (!strchr(" \t\r\n", c))
+            last = c;
+    }
+    return depth > 0 || last == ':' || last == ',';
+}
+
 /* The body: one object or a non-empty array of at most lim->max_batch, parsed in this
  * thread's region, with its text and numbers in *jt; body_region_end() ends both. NULL with
  * err set (the region ended). */
@@ -1087,7 +1131,14 @@ static const cJSON *load_body(const char *body, size_t len, const vg_tx_limits_t
     if (!root || end < body + len) {
         body_region_end();
         at = end ? (size_t)(end - body) : 0;
-        json_fault(err, body, len, at, root ? "text after the value" : "not JSON here");
+        size_t lead = 0;
+        while (lead < len && strchr(" \t\r\n", body[lead]))
+            lead++;
+        json_fault(err, body, len, at,
+                   root                    ? "text after the value"
+                   : lead == len           ? "the body is empty"
+                   : ends_early(body, len) ? "the body ends before its JSON value does"
+                                           : "not JSON here");
         return NULL;
     }
     if (jt->nnum)

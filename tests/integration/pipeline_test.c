@@ -221,6 +221,13 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
          "unknown_currency", "currency"},
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":\"soon\"",
          "invalid_timestamp", "timestamp"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":true",
+         "invalid_type", "timestamp"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"\",\"timestamp\":T", "missing_field",
+         "currency"},
+        {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T,"
+         "\"country\":\"\"",
+         "unknown_country", "country"},
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":F",
          "timestamp_in_future", "timestamp"},
         {"\"account_id\":7,\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T", "invalid_type",
@@ -268,6 +275,10 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
     /* Body-level errors. */
     ASSERT_EQ(score(&e, "{\"transaction_id\":", &resp), 400);
     ASSERT_STR_CONTAINS(resp, "\"code\":\"invalid_json\"");
+    ASSERT_STR_CONTAINS(resp, "the body ends before its JSON value does");
+    free(resp);
+    ASSERT_EQ(score(&e, " \n", &resp), 400);
+    ASSERT_STR_CONTAINS(resp, "the body is empty");
     free(resp);
     ASSERT_EQ(score(&e, "[{},{}]", &resp), 400); /* /v1/score takes one transaction */
     ASSERT_STR_CONTAINS(resp, "one transaction");
