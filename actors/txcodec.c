@@ -312,64 +312,88 @@ static int check_wire_string(const char *name, const uint8_t *v, size_t len, vg_
     return 0;
 }
 
-/* Walks message d's wire bytes, into its messages (`outer`: the field a nested one is
- * reported as, NULL at the top two levels). */
-static int check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
-                      unsigned depth, const char *outer, vg_tx_error_t *err)
+/* One field's tag and value at p[*i]: its number, wire type and, for a length-delimited
+ * one, its length (else 0). False when cut short or of no known wire type. */
+static bool wire_field(const uint8_t *p, size_t n, size_t *i, uint64_t *key, uint64_t *len)
 {
-    size_t i = 0;
-    while (i < n) {
+    *len = 0;
+    if (!wire_varint(p, n, i, key))
+        return false;
+    uint64_t skip = 0;
+    switch (*key & 7) {
+    case 0:
+        return wire_varint(p, n, i, &skip);
+    case 1:
+        skip = 8;
+        break;
+    case 5:
+        skip = 4;
+        break;
+    case 2:
+        return wire_varint(p, n, i, len) && *len <= n - *i;
+    default:
+        return false;
+    }
+    if (n - *i < skip)
+        return false;
+    *i += (size_t)skip;
+    return true;
+}
+
+#define WIRE_DEPTH 4 /* request, transaction or label, attribute entry: one to spare */
+
+int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_tx_error_t *err)
+{
+    /* The messages being walked, outermost first; `outer` is the field a nested one's faults
+     * are reported as (NULL in the request and in its transaction or label). */
+    struct {
+        const ProtobufCMessageDescriptor *d;
+        const uint8_t *p;
+        size_t n;
+        size_t i;
+        const char *outer;
+    } st[WIRE_DEPTH] = {{d, bytes.ptr, bytes.len, 0, NULL}};
+    unsigned top = 0;
+    for (;;) {
+        if (st[top].i >= st[top].n) {
+            if (top == 0)
+                return 0;
+            top--;
+            continue;
+        }
         uint64_t key;
-        uint64_t len = 0;
-        if (!wire_varint(p, n, &i, &key))
-            return fail(err, "invalid_protobuf", "", "a field's tag runs past its message");
+        uint64_t len;
+        const char *outer = st[top].outer;
+        if (!wire_field(st[top].p, st[top].n, &st[top].i, &key, &len))
+            return fail(err, "invalid_protobuf", outer ? outer : "",
+                        "a field is cut short or of no known wire type");
         unsigned num = key >> 3 <= UINT32_MAX ? (unsigned)(key >> 3) : 0;
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, num);
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(st[top].d, num);
         if (!f) {
             char field[16];
             snprintf(field, sizeof(field), "%u", num);
             return fail(err, "unknown_field", outer ? outer : field,
                         "unknown field number %u in %s (free-form data goes in \"attributes\")",
-                        num, d->short_name);
+                        num, st[top].d->short_name);
         }
-        const char *name = outer ? outer : f->name;
-        bool ok;
-        switch (key & 7) {
-        case 0:
-            ok = wire_varint(p, n, &i, &len);
-            break;
-        case 1:
-            ok = n - i >= 8, i += 8;
-            break;
-        case 5:
-            ok = n - i >= 4, i += 4;
-            break;
-        case 2:
-            ok = wire_varint(p, n, &i, &len) && len <= n - i;
-            break;
-        default:
-            ok = false;
-        }
-        if (!ok)
-            return fail(err, "invalid_protobuf", name, "%s is cut short or of a wrong type", name);
         if ((key & 7) != 2)
             continue;
-        int rc = 0;
-        if (f->type == PROTOBUF_C_TYPE_STRING)
-            rc = check_wire_string(name, p + i, (size_t)len, err);
-        else if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth < 4)
-            rc = check_wire(f->descriptor, p + i, (size_t)len, depth + 1,
-                            depth >= 1 && !outer ? f->name : outer, err);
-        if (rc != 0)
-            return rc;
-        i += (size_t)len;
+        const uint8_t *v = st[top].p + st[top].i;
+        st[top].i += (size_t)len;
+        const char *name = outer ? outer : f->name;
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            int rc = check_wire_string(name, v, (size_t)len, err);
+            if (rc != 0)
+                return rc;
+        } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && top + 1 < WIRE_DEPTH) {
+            top++;
+            st[top].d = f->descriptor;
+            st[top].p = v;
+            st[top].n = (size_t)len;
+            st[top].i = 0;
+            st[top].outer = top >= 2 && !outer ? f->name : outer;
+        }
     }
-    return 0;
-}
-
-int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_tx_error_t *err)
-{
-    return check_wire(d, bytes.ptr, bytes.len, 0, NULL, err);
 }
 
 bool vg_pb_peek_varint(vg_bytes_t bytes, unsigned field, uint64_t *out)
