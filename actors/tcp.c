@@ -112,8 +112,8 @@ struct conn {
     struct batch *stalled; /* a batch with parts a full partition queue refused */
     uv_timer_t retry;
     bool retry_init;
-    bool close_after_flush;
-    unsigned writes; /* in flight */
+    bool close_after_flush; /* no more reading: close once every slot's reply is written */
+    unsigned writes;        /* in flight */
     uint8_t rbuf[READ_BUF];
 };
 
@@ -126,6 +126,7 @@ struct wreq {
 static void conn_close(struct conn *c);
 static void conn_maybe_free(struct conn *c);
 static void resume_reading(struct conn *c);
+static void end_of_requests(struct conn *c);
 static void maybe_free_actor(vg_tcp_ingest_t *t);
 
 /* ---- slots and replies ---- */
@@ -213,7 +214,7 @@ static void on_written(uv_write_t *req, int status)
     free(w);
     c->writes--;
     bool failed = status != 0;
-    bool finished = c->close_after_flush && c->writes == 0;
+    bool finished = c->close_after_flush && c->writes == 0 && c->count == 0;
     if ((failed || finished) && !c->closed)
         conn_close(c);
     else
@@ -605,8 +606,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     struct conn *c = vg_container_of((uv_tcp_t *)stream, struct conn, handle);
+    if (nread == UV_EOF) {
+        end_of_requests(c);
+        return;
+    }
     if (nread < 0) {
-        conn_close(c); /* EOF or error: answers still in flight are dropped with it */
+        conn_close(c); /* an error: nobody is left to read the answers in flight */
         return;
     }
     if (nread == 0)
@@ -630,6 +635,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(stream); /* backpressure: resumes as answers drain */
         c->reading = false;
     }
+}
+
+/* The client sent its last request (it half-closed, as `nc -N` and batch senders do): what it
+ * sent was accepted and may be logged already, so it still gets every answer. Reading stops for
+ * good; the connection closes once the last answer is written. */
+static void end_of_requests(struct conn *c)
+{
+    uv_read_stop((uv_stream_t *)&c->handle);
+    c->reading = false;
+    c->close_after_flush = true; /* also keeps resume_reading from reading again */
+    if (c->count == 0 && c->writes == 0)
+        conn_close(c);
 }
 
 static void resume_reading(struct conn *c)

@@ -13,6 +13,10 @@
  * ingest.max_frame_bytes cannot be skipped safely: it gets an error reply (seq 0) and the
  * connection is closed once that reply is written.
  *
+ * End of requests: a client that half-closes (shutdown(SHUT_WR)) after its last frame still
+ * gets a reply to every request it sent; the connection closes once the last one is written.
+ * A read error (a reset) closes it at once: nobody is left to read the replies.
+ *
  * Backpressure: a connection with `window` requests unanswered, or with 1 MiB of replies its
  * client has not read yet, stops reading its socket until both drain below half. A partition
  * whose queue is full (runtime.mailbox_capacity) makes the connection stop reading and retry

@@ -852,3 +852,77 @@ VG_TEST(tcp_full_partition_queue_slows_the_client_down_without_errors)
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     vg_tp_cleanup(&e.p);
 }
+
+/* Sends `n` pipelined transactions "<prefix>-<i>" (seq i) on `fd`, then half-closes it. */
+static void send_then_half_close(int fd, const char *prefix, int n)
+{
+    struct out o = {0};
+    for (int i = 0; i < n; i++) {
+        char id[48];
+        char acct[32];
+        snprintf(id, sizeof(id), "%s-%d", prefix, i);
+        snprintf(acct, sizeof(acct), "%s-a%d", prefix, i % 97);
+        put_tx(&o, (uint64_t)i, id, acct, 100, "EUR");
+    }
+    send_all(fd, &o);
+    free(o.buf);
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+}
+
+/* Reads `n` replies, each a decision with seq 0..n-1 in order, then the engine's EOF. */
+static void expect_decisions_then_eof(int fd, int n)
+{
+    for (int i = 0; i < n; i++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        if (!r)
+            VG_FAIL("the connection closed after %d replies of %d", i, n);
+        ASSERT_EQ_U(r->seq, (uint64_t)i);
+        ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    ASSERT_NULL(read_reply(fd));
+}
+
+/* A client that half-closes (shutdown(SHUT_WR), as `nc -N` and batch senders do) right after
+ * its frames gets every reply, in order, and then the engine closes. Until 2026-12-04 the
+ * engine closed the connection on the EOF and the replies, of transactions it had accepted
+ * and logged, were lost. A half-close with nothing sent is closed at once. */
+VG_TEST(tcp_half_closed_client_gets_every_reply)
+{
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    send_then_half_close(fd, "hc", 300);
+    expect_decisions_then_eof(fd, 300);
+    close(fd);
+    fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(shutdown(fd, SHUT_WR), 0);
+    ASSERT_NULL(read_reply(fd));
+    close(fd);
+    engine_stop_clean(&e);
+}
+
+/* The same while partition queues of one message stall the batches (the retry timer) and the
+ * connections stop reading: the EOF comes once they read again, and nothing is lost. */
+VG_TEST(tcp_half_closed_clients_get_every_reply_through_full_queues)
+{
+    struct engine e;
+    const char *env[] = {"VIGIL_RUNTIME_MAILBOX_CAPACITY=1", NULL};
+    engine_start(&e, env);
+    enum { CONNS = 4, PER = 3000 };
+    int fds[CONNS];
+    for (int c = 0; c < CONNS; c++) {
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "hq%d", c);
+        fds[c] = connect_to(e.tcp);
+        ASSERT_GE(fds[c], 0);
+        send_then_half_close(fds[c], prefix, PER); /* 3,000 frames fit in the socket buffers */
+    }
+    for (int c = 0; c < CONNS; c++) {
+        expect_decisions_then_eof(fds[c], PER);
+        close(fds[c]);
+    }
+    engine_stop_clean(&e);
+}
