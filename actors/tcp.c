@@ -29,6 +29,8 @@
 #define READ_BUF       (64u * 1024u)
 #define DEFAULT_WINDOW 4096u
 #define WRITE_HIGH     (1u << 20) /* reply bytes queued for a slow reader: stop reading */
+/* A frame's payload limit until the ingest is attached, or when ingest.max_frame_bytes is 0. */
+#define DEFAULT_FRAME 65536u
 /* A peer gone without a FIN (its host died, the network between went): TCP keepalive probes
  * an idle connection after KEEPALIVE_IDLE_S, every KEEPALIVE_INTVL_S, and gives up after
  * KEEPALIVE_PROBES; data left unacknowledged for USER_TIMEOUT_MS drops it too. About two
@@ -588,6 +590,22 @@ static int on_frame(void *ctx, vg_bytes_t payload)
     return 0;
 }
 
+/* Start-up: the partitions are still replaying their logs and the ingest is not attached.
+ * Each frame is answered "unavailable" (/readyz answers 503 "starting" meanwhile) instead of
+ * the connection being closed with no word; it stays open and is served once the engine is
+ * ready. */
+static int on_frame_starting(void *ctx, vg_bytes_t payload)
+{
+    struct conn *c = ctx;
+    Vigil__IngestRequest *r = vigil__ingest_request__unpack(NULL, payload.len, payload.ptr);
+    uint64_t idx = slot_push(c, r ? r->seq : 0);
+    if (r)
+        vigil__ingest_request__free_unpacked(r, NULL);
+    slot_error(slot_at(c, idx), "unavailable",
+               "the engine is starting: its partitions are replaying their logs; try again", NULL);
+    return 0;
+}
+
 /* ---- the connection ---- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -616,14 +634,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    c->cur = batch_new(c);
-    int rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
-    vg_state_readers_reset(c->t->readers, c->t->o.nparts); /* the read's lookups: one txn */
-    batch_send(c);
+    int rc = 0;
+    if (c->t->attached) {
+        c->cur = batch_new(c);
+        rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame, c, NULL);
+        vg_state_readers_reset(c->t->readers, c->t->o.nparts); /* the read's lookups: one txn */
+        batch_send(c);
+    } else {
+        rc = vg_frame_feed(&c->dec, c->rbuf, (size_t)nread, on_frame_starting, c, NULL);
+    }
     if (rc == VG_ETOOBIG) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "a frame is over the %zu-byte limit: closing",
-                 c->t->o.max_frame);
+        snprintf(msg, sizeof(msg), "a frame is over the %zu-byte limit: closing", c->dec.max_frame);
         slot_error(slot_at(c, slot_push(c, 0)), "frame_too_large", msg, NULL);
         c->close_after_flush = true;
         uv_read_stop(stream);
@@ -726,12 +748,12 @@ static void adopt(vg_tcp_ingest_t *t, int fd)
     if (t->conns)
         t->conns->prev = c;
     t->conns = c;
-    vg_frame_decoder_init(&c->dec, t->o.max_frame ? t->o.max_frame : 65536);
+    vg_frame_decoder_init(&c->dec, t->o.max_frame ? t->o.max_frame : DEFAULT_FRAME);
     int rc = uv_tcp_open(&c->handle, fd);
     if (rc != 0)
         (void)close(fd);
     t->accepted++;
-    if (rc != 0 || !t->attached || t->closing) {
+    if (rc != 0 || t->closing) {
         conn_close(c);
         return;
     }
@@ -851,6 +873,8 @@ void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts
     free(tcp->readers);
     tcp->readers = vg_xcalloc(opts->nparts ? opts->nparts : 1, sizeof(*tcp->readers));
     tcp->attached = true;
+    for (struct conn *c = tcp->conns; c; c = c->next) /* taken while starting */
+        c->dec.max_frame = opts->max_frame ? opts->max_frame : DEFAULT_FRAME;
 }
 
 int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp)

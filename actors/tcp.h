@@ -36,7 +36,9 @@
 typedef struct vg_tcp_ingest vg_tcp_ingest_t;
 
 /* Creates the actor on `loop` and starts listening on bind:port (0 = a free port).
- * Connections that arrive before vg_tcp_ingest_attach are closed at once.
+ * Connections that arrive before vg_tcp_ingest_attach (while the engine starts) are kept,
+ * and each frame read on them is answered with the error "unavailable"; once attached, they
+ * are served like any other.
  * Thread: `loop`'s (use vg_loop_call_wait). OUT: *out. 0, -EADDRINUSE, -EADDRNOTAVAIL,
  * VG_EINVAL (bad address) or -errno. The actor frees itself after vg_tcp_ingest_stop. */
 VG_MUST_CHECK int vg_tcp_ingest_new(vg_loop_t *loop, const char *bind, int port,

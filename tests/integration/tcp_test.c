@@ -3,8 +3,9 @@
  * TCP ingest through the real binary: pipelined frames get one reply each, in order (the
  * decision, an error with code and field, "accepted" for a label), a frame that does not
  * decode is answered and the stream goes on, a frame over the limit is answered and closes
- * the connection, a repeated transaction_id replays its decision, and kill -9 mid-stream
- * loses no transaction the client saw decided and counts none twice.
+ * the connection, a repeated transaction_id replays its decision, a client that half-closes
+ * still gets every reply, a client of an engine still starting is answered "unavailable", and
+ * kill -9 mid-stream loses no transaction the client saw decided and counts none twice.
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "actors/frame.h"
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -925,4 +927,68 @@ VG_TEST(tcp_half_closed_clients_get_every_reply_through_full_queues)
         close(fds[c]);
     }
     engine_stop_clean(&e);
+}
+
+/* Connects to `port` on 127.0.0.1, trying for up to 20 s while nothing listens there yet. */
+static int connect_when_listening(int port)
+{
+    for (int i = 0; i < 2000; i++) {
+        int fd = connect_to(port);
+        if (fd >= 0)
+            return fd;
+        struct timespec ms10 = {0, 10 * 1000000};
+        nanosleep(&ms10, NULL);
+    }
+    return -1;
+}
+
+/* While the engine starts, a TCP client is told so: each frame gets the error "unavailable"
+ * (HTTP's /readyz says "starting"), where until 2026-12-04 the connection was closed with no
+ * word. The start-up is held deterministically: the listeners open before the model loads, and
+ * the model is a FIFO, whose open waits for a writer. An empty model then ends the start-up:
+ * the engine refuses it and exits 1, closing the connection. */
+VG_TEST(tcp_answers_unavailable_while_the_engine_starts)
+{
+    char data[512];
+    char model[512];
+    char port[16];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    snprintf(model, sizeof(model), "%s/model.fifo", vg_test_tmpdir());
+    ASSERT_EQ(mkfifo(model, 0600), 0);
+    int tcp = vg_tp_free_port();
+    snprintf(port, sizeof(port), "%d", tcp);
+    const char *args[] = {"serve", "--data",  data,  "--http-port",  "0", "--tcp-port",
+                          port,    "--model", model, "--partitions", "2", NULL};
+    vg_tp_t p;
+    ASSERT_OK(vg_tp_spawn(&p, args, NULL));
+    int fd = connect_when_listening(tcp);
+    ASSERT_GE(fd, 0);
+    struct out o = {0};
+    put_tx(&o, 7, "st-1", "acct-st", 100, "EUR");
+    put_label(&o, 8, "st-1", true, NULL, NULL);
+    send_all(fd, &o);
+    free(o.buf);
+    for (uint64_t seq = 7; seq <= 8; seq++) {
+        Vigil__IngestReply *r = read_reply(fd);
+        if (!r)
+            VG_FAIL("closed with no reply to seq %llu", (unsigned long long)seq);
+        ASSERT_EQ_U(r->seq, seq);
+        ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_ERROR);
+        ASSERT_STR_EQ(r->error->code, "unavailable");
+        ASSERT_STR_CONTAINS(r->error->message, "starting");
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    int w = open(model, O_WRONLY | O_NONBLOCK); /* the engine is waiting to read it */
+    ASSERT_GE(w, 0);
+    close(w);
+    ASSERT_NULL(read_reply(fd));
+    close(fd);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&p, 20000, &status));
+    char *err = vg_tp_stderr(&p);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+        VG_FAIL("engine did not refuse the empty model (status %d): %s", status, err);
+    ASSERT_STR_CONTAINS(err, "cannot load the model");
+    free(err);
+    vg_tp_cleanup(&p);
 }
