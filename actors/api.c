@@ -118,6 +118,23 @@ static void handle_readyz(vg_http_req_t *req, void *ctx)
     respond_json(req, ready ? 200 : 503, body);
 }
 
+/* A /v1/ path no route takes while the engine starts: its routes come once the partitions
+ * have replayed their logs. Until 2026-12-03 such a request was 404 not_found. */
+static bool unrouted_while_starting(void *ctx, const char *path, char *why, size_t len)
+{
+    vg_api_t *api = ctx;
+    if (strncmp(path, "/v1/", 4) != 0)
+        return false;
+    pthread_mutex_lock(&api->lock);
+    bool starting = !api->ready && strcmp(api->reason, "starting") == 0;
+    pthread_mutex_unlock(&api->lock);
+    if (starting)
+        snprintf(why, len,
+                 "the engine is starting: its partitions are replaying their logs; "
+                 "try again");
+    return starting;
+}
+
 int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
 {
     vg_api_t *api = vg_xcalloc(1, sizeof(*api));
@@ -144,6 +161,7 @@ int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
         return rc;
     }
     api->port = vg_http_port(api->http);
+    vg_http_set_unrouted(api->http, unrouted_while_starting, api);
     vg_actor_init(&api->actor, loop, &api_ops, "api", 0);
     *out = api;
     return 0;

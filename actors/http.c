@@ -156,6 +156,8 @@ struct vg_http {
     size_t max_body;
     unsigned body_idle_ms;
     vg_http_budget_t *body_budget;
+    vg_http_unrouted_fn unrouted; /* see vg_http_set_unrouted */
+    void *unrouted_ctx;
     struct route routes[MAX_ROUTES];
     size_t nroutes;
     vg_http_stats_t stats;
@@ -287,6 +289,12 @@ int vg_http_route(vg_http_t *http, const char *method, const char *path, enum vg
     r->handler = handler;
     r->ctx = ctx;
     return 0;
+}
+
+void vg_http_set_unrouted(vg_http_t *http, vg_http_unrouted_fn fn, void *ctx)
+{
+    http->unrouted = fn;
+    http->unrouted_ctx = ctx;
 }
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out)
@@ -671,7 +679,11 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
             return 0;
         }
         req->state = REQ_HANDLING;
-        vg_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
+        char why[256];
+        if (h->unrouted && h->unrouted(h->unrouted_ctx, req->path, why, sizeof(why)))
+            json_error(req, 503, "unavailable", why, NULL, "Retry-After: 1\r\n");
+        else
+            vg_http_respond_error(req, 404, "not_found", "no such endpoint", NULL);
         return 0;
     }
     if (!has_body_method(req->method))

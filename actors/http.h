@@ -85,6 +85,12 @@ VG_MUST_CHECK int vg_http_route(vg_http_t *http, const char *method, const char 
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out);
 
+/* Asked about a request no route takes, before it is answered 404: true, with a reason in
+ * why, answers 503 `unavailable` with Retry-After: 1 instead (routes not added yet: the
+ * engine is starting). Thread: the loop's. */
+typedef bool (*vg_http_unrouted_fn)(void *ctx, const char *path, char *why, size_t len);
+void vg_http_set_unrouted(vg_http_t *http, vg_http_unrouted_fn fn, void *ctx);
+
 /* Called with each accepted connection's descriptor before this server adopts it: return
  * true to take it (e.g. to hand it to a server on another loop). Thread: the loop's. */
 typedef bool (*vg_http_accept_fn)(void *ctx, int fd);

@@ -943,10 +943,11 @@ static int connect_when_listening(int port)
 }
 
 /* While the engine starts, a TCP client is told so: each frame gets the error "unavailable"
- * (HTTP's /readyz says "starting"), where until 2026-12-04 the connection was closed with no
- * word. The start-up is held deterministically: the listeners open before the model loads, and
- * the model is a FIFO, whose open waits for a writer. An empty model then ends the start-up:
- * the engine refuses it and exits 1, closing the connection. */
+ * (HTTP's /readyz says "starting"), where until 2026-12-03 the connection was closed with no
+ * word. HTTP's /v1/ routes, not added yet, answer 503 `unavailable` (they were 404). The start-up
+ * is held deterministically: the listeners open before the model loads, and the model is a FIFO,
+ * whose open waits for a writer. An empty model then ends the start-up: the engine refuses it and
+ * exits 1, closing the connection. */
 VG_TEST(tcp_answers_unavailable_while_the_engine_starts)
 {
     char data[512];
@@ -957,8 +958,11 @@ VG_TEST(tcp_answers_unavailable_while_the_engine_starts)
     ASSERT_EQ(mkfifo(model, 0600), 0);
     int tcp = vg_tp_free_port();
     snprintf(port, sizeof(port), "%d", tcp);
-    const char *args[] = {"serve", "--data",  data,  "--http-port",  "0", "--tcp-port",
-                          port,    "--model", model, "--partitions", "2", NULL};
+    int http = vg_tp_free_port();
+    char hport[16];
+    snprintf(hport, sizeof(hport), "%d", http);
+    const char *args[] = {"serve", "--data",  data,  "--http-port",  hport, "--tcp-port",
+                          port,    "--model", model, "--partitions", "2",   NULL};
     vg_tp_t p;
     ASSERT_OK(vg_tp_spawn(&p, args, NULL));
     int fd = connect_when_listening(tcp);
@@ -978,6 +982,16 @@ VG_TEST(tcp_answers_unavailable_while_the_engine_starts)
         ASSERT_STR_CONTAINS(r->error->message, "starting");
         vigil__ingest_reply__free_unpacked(r, NULL);
     }
+    vg_tc_response_t h;
+    ASSERT_OK(vg_tc_request(http, "POST", "/v1/score", "application/json", "{}", 2, &h));
+    ASSERT_EQ(h.status, 503);
+    ASSERT_STR_CONTAINS(h.body, "\"code\":\"unavailable\"");
+    char v[16];
+    ASSERT_STR_EQ(vg_tc_header(&h, "retry-after", v, sizeof(v)), "1");
+    vg_tc_response_free(&h);
+    ASSERT_OK(vg_tc_request(http, "GET", "/nowhere", NULL, NULL, 0, &h));
+    ASSERT_EQ(h.status, 404); /* not an API path: not found, starting or not */
+    vg_tc_response_free(&h);
     int w = open(model, O_WRONLY | O_NONBLOCK); /* the engine is waiting to read it */
     ASSERT_GE(w, 0);
     close(w);
