@@ -92,6 +92,7 @@ struct server {
     vg_ingest_t *ingest;
     int ingest_rc;
     unsigned opening; /* the partition or peer a vg_loop_call_wait is opening */
+    bool new_data;    /* no partition count recorded yet: recorded once the partitions exist */
     vg_model_t *model;
     double threshold_medium;
     double threshold_high;
@@ -379,6 +380,15 @@ static int open_partitions(struct server *s)
     }
     refill_partitions(s);
     vg_api_set_health(s->api, partitions_health, s);
+    /* Last before ingest: from here on records can be accepted, and they are routed by it. */
+    if (s->new_data) {
+        int rc = vg_datadir_record_partitions(s->dd, s->nparts);
+        if (rc != 0) {
+            fprintf(stderr, "vigil: cannot write %s/partitions: %s\n", s->cfg.server.data_dir,
+                    vg_strerror(rc));
+            return rc;
+        }
+    }
     int rc = vg_loop_call_wait(vg_runtime_loop(s->rt, 0), start_ingest, s);
     if (rc == 0)
         rc = s->ingest_rc;
@@ -523,6 +533,29 @@ static void announce(struct server *s)
                     s->cfg.server.data_dir, vg_runtime_nloops(s->rt));
 }
 
+/* The data directory keeps the partition count it was written with. A new one gets its count
+ * only once its partitions exist (open_partitions), so a start that fails before (a port in
+ * use, a model that does not load) leaves it free for the next start to choose. */
+static int check_data_dir(struct server *s)
+{
+    unsigned recorded = 0;
+    int rc = vg_datadir_check_partitions(s->dd, (unsigned)s->cfg.log.partitions, &recorded);
+    s->new_data = rc == VG_ENOTFOUND;
+    if (rc == 0 || rc == VG_ENOTFOUND)
+        return 0;
+    char src[128];
+    vg_config_source(&s->cfg, "log.partitions", src, sizeof(src));
+    if (rc == VG_ECONFIG)
+        fprintf(stderr,
+                "vigil: data directory %s was written with %u partitions, log.partitions "
+                "is %lld (from %s): accounts would land in the wrong partitions; use %u\n",
+                s->cfg.server.data_dir, recorded, (long long)s->cfg.log.partitions, src, recorded);
+    else
+        fprintf(stderr, "vigil: cannot read %s/partitions: %s\n", s->cfg.server.data_dir,
+                vg_strerror(rc));
+    return rc;
+}
+
 static int run_server(struct server *s)
 {
     pid_t holder = 0;
@@ -536,20 +569,7 @@ static int run_server(struct server *s)
                     vg_strerror(rc));
         return 1;
     }
-    unsigned recorded = 0;
-    rc = vg_datadir_check_partitions(s->dd, (unsigned)s->cfg.log.partitions, &recorded);
-    if (rc != 0) {
-        char src[128];
-        vg_config_source(&s->cfg, "log.partitions", src, sizeof(src));
-        if (rc == VG_ECONFIG)
-            fprintf(stderr,
-                    "vigil: data directory %s was written with %u partitions, log.partitions "
-                    "is %lld (from %s): accounts would land in the wrong partitions; use %u\n",
-                    s->cfg.server.data_dir, recorded, (long long)s->cfg.log.partitions, src,
-                    recorded);
-        else
-            fprintf(stderr, "vigil: cannot read %s/partitions: %s\n", s->cfg.server.data_dir,
-                    vg_strerror(rc));
+    if (check_data_dir(s) != 0) {
         vg_datadir_close(s->dd);
         return 1;
     }

@@ -78,20 +78,22 @@ int vg_datadir_partition_path(const char *data, unsigned partition, unsigned par
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+static int partitions_file(const char *data, char *path, size_t len)
+{
+    int n = snprintf(path, len, "%s/partitions", data);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned *recorded)
 {
     char path[PATH_MAX];
-    int n = snprintf(path, sizeof(path), "%s/partitions", vg_datadir_path(dd));
-    if (n < 0 || (size_t)n >= sizeof(path))
-        return -ENAMETOOLONG;
+    int rc = partitions_file(vg_datadir_path(dd), path, sizeof(path));
     char *text = NULL;
     size_t len = 0;
-    int rc = vg_io_read_file(path, &text, &len);
-    if (rc == -ENOENT) {
-        char buf[16];
-        n = snprintf(buf, sizeof(buf), "%u\n", partitions);
-        return vg_io_write_file_atomic(path, buf, (size_t)n);
-    }
+    if (rc == 0)
+        rc = vg_io_read_file(path, &text, &len);
+    if (rc == -ENOENT)
+        return VG_ENOTFOUND;
     if (rc != 0)
         return rc;
     char *end = NULL;
@@ -102,6 +104,17 @@ int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned 
         return VG_ECORRUPT;
     *recorded = (unsigned)v;
     return v == partitions ? 0 : VG_ECONFIG;
+}
+
+int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions)
+{
+    char path[PATH_MAX];
+    int rc = partitions_file(vg_datadir_path(dd), path, sizeof(path));
+    if (rc != 0)
+        return rc;
+    char buf[16];
+    int n = snprintf(buf, sizeof(buf), "%u\n", partitions);
+    return vg_io_write_file_atomic(path, buf, (size_t)n);
 }
 
 void vg_datadir_close(vg_datadir_t *dd)

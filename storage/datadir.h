@@ -4,7 +4,10 @@
  *
  *   DATA/vigil.lock      flock(2)ed by the running engine; holds its pid as text
  *   DATA/partitions      the partition count the data was written with ("8\n"): an
- *                        account's partition is hash % P, so P cannot change under data
+ *                        account's partition is hash % P, so P cannot change under data.
+ *                        Written last, once every partition has been created and before
+ *                        the first record can be accepted: a start that fails earlier
+ *                        leaves the count open
  *   DATA/pNN/log/        partition NN's segmented log (storage/seglog.h)
  *   DATA/pNN/state/      partition NN's LMDB environment (storage/state.h)
  *
@@ -34,10 +37,16 @@ VG_MUST_CHECK int vg_datadir_partition_path(const char *data, unsigned partition
                                             unsigned partitions, const char *sub, char *buf,
                                             size_t len);
 
-/* Checks that the directory was written with `partitions` partitions, recording it on first
- * use. 0; VG_ECONFIG when it holds data of another count (*recorded says which); or -errno. */
+/* Checks that the directory was written with `partitions` partitions. 0; VG_ENOTFOUND when
+ * no count is recorded yet (a new directory, see vg_datadir_record_partitions); VG_ECONFIG
+ * when it holds data of another count (*recorded says which); VG_ECORRUPT when the file
+ * cannot be parsed; or -errno. */
 VG_MUST_CHECK int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions,
                                               unsigned *recorded);
+
+/* Records `partitions` as the directory's count (temp file, fsync, rename, fsync directory).
+ * Call it once the partitions exist and before any record is accepted. 0, or -errno. */
+VG_MUST_CHECK int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions);
 
 /* Releases the lock and frees. Accepts NULL. */
 void vg_datadir_close(vg_datadir_t *dd);

@@ -7,6 +7,7 @@
  * a leak at shutdown makes the exit status non-zero and these tests fail.
  */
 #include "runtime/alloc.h"
+#include "runtime/io.h"
 #include "tests/support/http_client.h"
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 struct engine {
     vg_tp_t proc;
@@ -201,6 +203,43 @@ VG_TEST(serve_reports_a_port_in_use_naming_the_setting)
     ASSERT_STR_CONTAINS(err, "VIGIL_SERVER_TCP_PORT");
     free(err);
     expect_clean_exit(&e, SIGTERM);
+}
+
+/* A start that fails before it serves anything (here: its HTTP port is taken) does not fix
+ * the partition count of the data directory it created: the next start chooses again. */
+VG_TEST(serve_failed_start_leaves_the_partition_count_open)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", e.http_port);
+    char data2[512];
+    snprintf(data2, sizeof(data2), "%s/data2", vg_test_tmpdir());
+    int code = 0;
+    char *err = NULL;
+    const char *args[] = {"serve",      "--data", data2,          "--http-port", port,
+                          "--tcp-port", "0",      "--partitions", "4",           NULL};
+    ASSERT_OK(vg_tp_run(args, NULL, 20000, &code, NULL, &err));
+    ASSERT_EQ(code, 1);
+    ASSERT_STR_CONTAINS(err, "server.http_port");
+    free(err);
+    expect_clean_exit(&e, SIGTERM);
+    char path[600];
+    snprintf(path, sizeof(path), "%s/partitions", data2);
+    ASSERT_NE(access(path, F_OK), 0);
+    /* A plain start (2 partitions) on that directory is not told to use 4. */
+    const char *plain[] = {"serve", "--data", data2, "--http-port", "0", "--tcp-port", "0", NULL};
+    ASSERT_OK(vg_tp_spawn(&e.proc, plain, NULL));
+    char line[512];
+    if (vg_tp_wait_line(&e.proc, "vigil: serving", line, sizeof(line), 20000) != 0)
+        VG_FAIL("engine did not start: %s", vg_tp_stderr(&e.proc));
+    ASSERT_STR_CONTAINS(line, "partitions=2");
+    expect_clean_exit(&e, SIGTERM);
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(path, &text, &len));
+    ASSERT_STR_EQ(text, "2\n");
+    free(text);
 }
 
 VG_TEST(serve_bad_flag_value_is_one_line_exit_2)

@@ -2,6 +2,7 @@
 /*
  * Tests of the data directory lock and layout.
  */
+#include "runtime/error.h"
 #include "storage/datadir.h"
 #include "tests/vg_test.h"
 
@@ -43,4 +44,21 @@ VG_TEST(datadir_partition_paths)
     ASSERT_OK(vg_datadir_partition_path("data", 7, 128, "state", buf, sizeof(buf)));
     ASSERT_STR_EQ(buf, "data/p007/state");
     ASSERT_ERR(vg_datadir_partition_path("data", 1, 8, "log", buf, 5), -ENAMETOOLONG);
+}
+
+/* Nothing is recorded until the caller says the partitions exist; then the count holds. */
+VG_TEST(datadir_partitions_recorded_only_when_asked)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/data", vg_test_tmpdir());
+    vg_datadir_t *dd = NULL;
+    ASSERT_OK(vg_datadir_open(path, &dd, NULL));
+    unsigned recorded = 0;
+    ASSERT_ERR(vg_datadir_check_partitions(dd, 4, &recorded), VG_ENOTFOUND);
+    ASSERT_ERR(vg_datadir_check_partitions(dd, 2, &recorded), VG_ENOTFOUND);
+    ASSERT_OK(vg_datadir_record_partitions(dd, 2));
+    ASSERT_OK(vg_datadir_check_partitions(dd, 2, &recorded));
+    ASSERT_EQ(recorded, 2u);
+    ASSERT_ERR(vg_datadir_check_partitions(dd, 4, &recorded), VG_ECONFIG);
+    vg_datadir_close(dd);
 }
