@@ -382,10 +382,12 @@ static int open_partitions(struct server *s)
     vg_api_set_health(s->api, partitions_health, s);
     /* Last before ingest: from here on records can be accepted, and they are routed by it. */
     if (s->new_data) {
-        int rc = vg_datadir_record_partitions(s->dd, s->nparts);
+        char missing[1024];
+        int rc = vg_datadir_record_partitions(s->dd, s->nparts, missing, sizeof(missing));
         if (rc != 0) {
-            fprintf(stderr, "vigil: cannot write %s/partitions: %s\n", s->cfg.server.data_dir,
-                    vg_strerror(rc));
+            fprintf(stderr, "vigil: cannot record the partition count in %s: %s%s%s\n",
+                    s->cfg.server.data_dir, vg_strerror(rc), rc == -ENOENT ? ": " : "",
+                    rc == -ENOENT ? missing : "");
             return rc;
         }
     }
@@ -541,7 +543,24 @@ static int check_data_dir(struct server *s)
     unsigned recorded = 0;
     int rc = vg_datadir_check_partitions(s->dd, (unsigned)s->cfg.log.partitions, &recorded);
     s->new_data = rc == VG_ENOTFOUND;
-    if (rc == 0 || rc == VG_ENOTFOUND)
+    if (rc == VG_ENOTFOUND)
+        return 0;
+    /* Recorded: the partitions were all created before it was, so one that is gone now is
+     * lost data. Opening it would recreate it empty and serve as if nothing had happened. */
+    for (unsigned i = 0; rc == 0 && i < recorded; i++) {
+        char missing[1024];
+        rc = vg_datadir_check_partition_dirs(s->cfg.server.data_dir, i, recorded, missing,
+                                             sizeof(missing));
+        if (rc != 0) {
+            fprintf(stderr,
+                    "vigil: data directory %s holds %u partitions but %s is %s: its records "
+                    "are lost; restore it (vigil log verify %s lists what is missing)\n",
+                    s->cfg.server.data_dir, recorded, missing,
+                    rc == -ENOENT ? "missing" : vg_strerror(rc), s->cfg.server.data_dir);
+            return rc;
+        }
+    }
+    if (rc == 0)
         return 0;
     char src[128];
     vg_config_source(&s->cfg, "log.partitions", src, sizeof(src));

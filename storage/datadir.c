@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct vg_datadir {
@@ -84,10 +85,10 @@ static int partitions_file(const char *data, char *path, size_t len)
     return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned *recorded)
+int vg_datadir_read_partitions(const char *data, unsigned *partitions)
 {
     char path[PATH_MAX];
-    int rc = partitions_file(vg_datadir_path(dd), path, sizeof(path));
+    int rc = partitions_file(data, path, sizeof(path));
     char *text = NULL;
     size_t len = 0;
     if (rc == 0)
@@ -102,19 +103,73 @@ int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned 
     free(text);
     if (!ok)
         return VG_ECORRUPT;
-    *recorded = (unsigned)v;
+    *partitions = (unsigned)v;
+    return 0;
+}
+
+int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions, unsigned *recorded)
+{
+    unsigned v = 0;
+    int rc = vg_datadir_read_partitions(vg_datadir_path(dd), &v);
+    if (rc != 0)
+        return rc;
+    *recorded = v;
     return v == partitions ? 0 : VG_ECONFIG;
 }
 
-int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions)
+static int check_dir(const char *path, char *missing, size_t len)
 {
+    struct stat st;
+    int rc = stat(path, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    if (rc != 0)
+        snprintf(missing, len, "%s", path);
+    return rc;
+}
+
+int vg_datadir_check_partition_dirs(const char *data, unsigned partition, unsigned partitions,
+                                    char *missing, size_t len)
+{
+    /* pNN first: the message names the outermost thing that is gone. */
+    snprintf(missing, len, "%s", data);
     char path[PATH_MAX];
-    int rc = partitions_file(vg_datadir_path(dd), path, sizeof(path));
+    int rc = vg_datadir_partition_path(data, partition, partitions, "", path, sizeof(path));
+    if (rc == 0) {
+        path[strlen(path) - 1] = '\0'; /* no trailing slash in the message */
+        rc = check_dir(path, missing, len);
+    }
+    if (rc == 0)
+        rc = vg_datadir_partition_path(data, partition, partitions, "log", path, sizeof(path));
+    return rc == 0 ? check_dir(path, missing, len) : rc;
+}
+
+/* The count is recorded last, after every partition's directories exist and are durable,
+ * because its presence is what says "this directory holds data": once it is there, a missing
+ * pNN/log is lost data and refused, not recreated empty. Written first (as it used to be),
+ * a kill -9 or a power loss during the very first start could leave the count with
+ * no partition directories, and that directory would then be refused forever though it never
+ * held a record. Recorded last, such a crash leaves partitions without a count: they hold no
+ * acknowledged record (nothing is accepted before the count is written), and the next start
+ * opens them again and records the count. */
+int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions, char *missing, size_t len)
+{
+    const char *data = vg_datadir_path(dd);
+    char path[PATH_MAX];
+    int rc = 0;
+    for (unsigned i = 0; rc == 0 && i < partitions; i++) {
+        rc = vg_datadir_check_partition_dirs(data, i, partitions, missing, len);
+        /* pNN's entry for log/ (and state/, decisions/) durable before the count says so. */
+        if (rc == 0)
+            rc = vg_datadir_partition_path(data, i, partitions, "", path, sizeof(path));
+        if (rc == 0)
+            rc = vg_io_fsync_dir(path);
+    }
+    if (rc == 0)
+        rc = partitions_file(data, path, sizeof(path));
     if (rc != 0)
         return rc;
     char buf[16];
     int n = snprintf(buf, sizeof(buf), "%u\n", partitions);
-    return vg_io_write_file_atomic(path, buf, (size_t)n);
+    return vg_io_write_file_atomic(path, buf, (size_t)n); /* syncs DATA: the pNN entries too */
 }
 
 void vg_datadir_close(vg_datadir_t *dd)

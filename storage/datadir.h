@@ -7,7 +7,9 @@
  *                        account's partition is hash % P, so P cannot change under data.
  *                        Written last, once every partition has been created and before
  *                        the first record can be accepted: a start that fails earlier
- *                        leaves the count open
+ *                        leaves the count open. Once it exists, every pNN/log/ below P
+ *                        must exist too: one that is missing is lost data, not a new
+ *                        partition
  *   DATA/pNN/log/        partition NN's segmented log (storage/seglog.h)
  *   DATA/pNN/state/      partition NN's LMDB environment (storage/state.h)
  *
@@ -44,9 +46,21 @@ VG_MUST_CHECK int vg_datadir_partition_path(const char *data, unsigned partition
 VG_MUST_CHECK int vg_datadir_check_partitions(vg_datadir_t *dd, unsigned partitions,
                                               unsigned *recorded);
 
-/* Records `partitions` as the directory's count (temp file, fsync, rename, fsync directory).
- * Call it once the partitions exist and before any record is accepted. 0, or -errno. */
-VG_MUST_CHECK int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions);
+/* Reads the partition count recorded in directory `data` (no lock needed). OUT: *partitions.
+ * 0; VG_ENOTFOUND when none is recorded; VG_ECORRUPT when the file cannot be parsed; -errno. */
+VG_MUST_CHECK int vg_datadir_read_partitions(const char *data, unsigned *partitions);
+
+/* Checks that partition `partition`'s directory and its log directory exist. 0; -ENOENT
+ * (or another -errno) with the path that is missing written into `missing`. */
+VG_MUST_CHECK int vg_datadir_check_partition_dirs(const char *data, unsigned partition,
+                                                  unsigned partitions, char *missing, size_t len);
+
+/* Records `partitions` as the directory's count (temp file, fsync, rename, fsync directory)
+ * once every partition's log directory exists (each pNN is synced first). Call it once the
+ * partitions are open and before any record is accepted. 0; -ENOENT with the missing path
+ * in `missing` when a partition was not created; or -errno. */
+VG_MUST_CHECK int vg_datadir_record_partitions(vg_datadir_t *dd, unsigned partitions, char *missing,
+                                               size_t len);
 
 /* Releases the lock and frees. Accepts NULL. */
 void vg_datadir_close(vg_datadir_t *dd);

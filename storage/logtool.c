@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The `vigil log` tool; see logtool.h. verify checks every partition's log and decision log
- * with vg_seglog_verify_dir; inspect opens one partition read-only and prints records as JSON
- * lines, each payload decoded by the caller's renderer (storage does not know the schema) or
- * in hex.
- * Thread: main.
+ * with vg_seglog_verify_dir, and that a data directory that records its partition count still
+ * has every one of those partitions' logs; inspect opens one partition read-only and prints records
+ * as JSON lines, each payload decoded by the caller's renderer (storage does not know the schema)
+ * or in hex. Thread: main.
  */
 #include "storage/logtool.h"
 #include "runtime/cli.h"
 #include "runtime/error.h"
 #include "runtime/timefmt.h"
+#include "storage/datadir.h"
 #include "storage/seglog.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -93,19 +95,47 @@ static bool verify_one(const char *what, const char *path)
     return v.bad_indexes > 0;
 }
 
+/* Partitions below `upto` that the data directory recorded but that are gone (data lost, not
+ * a partition never written: the count is recorded only once they all exist). Printed as
+ * damage; returns how many. */
+static int report_missing(const char *dir, unsigned recorded, unsigned *checked, unsigned upto)
+{
+    int bad = 0;
+    for (; *checked < recorded && *checked < upto; (*checked)++) {
+        char missing[PATH_MAX];
+        int rc = vg_datadir_check_partition_dirs(dir, *checked, recorded, missing, sizeof(missing));
+        if (rc != 0) {
+            printf("partition %u: DAMAGED: %s: %s (the data directory holds %u partitions)\n",
+                   *checked, missing, rc == -ENOENT ? "missing" : vg_strerror(rc), recorded);
+            bad++;
+        }
+    }
+    return bad;
+}
+
 /* Each partition's transaction log, then its decision log (pNN/decisions, derived from the
  * transactions but what an audit reads to see why a transaction was decided as it was). */
 static int cmd_verify(const char *dir)
 {
+    unsigned recorded = 0;
+    int rc = vg_datadir_read_partitions(dir, &recorded);
+    if (rc != 0 && rc != VG_ENOTFOUND) {
+        printf("data directory: DAMAGED: %s/partitions: %s\n", dir, vg_strerror(rc));
+        return 1;
+    }
     char *paths[MAX_PARTITIONS];
     int numbers[MAX_PARTITIONS];
     size_t n = find_logs(dir, "log", paths, numbers, MAX_PARTITIONS);
-    if (n == 0) {
+    if (n == 0 && recorded == 0) {
         fprintf(stderr, "vigil log verify: no log found in %s\n", dir);
         return 1;
     }
     int bad = 0;
+    unsigned checked = 0; /* recorded partitions below this have been looked for */
     for (size_t i = 0; i < n; i++) {
+        bad += report_missing(dir, recorded, &checked, numbers[i] < 0 ? 0 : (unsigned)numbers[i]);
+        if (numbers[i] >= 0 && checked == (unsigned)numbers[i])
+            checked++; /* there: verified below */
         char what[64];
         snprintf(what, sizeof(what), "partition %d", numbers[i]);
         bad += verify_one(what, paths[i]);
@@ -120,6 +150,7 @@ static int cmd_verify(const char *dir)
         }
         free(paths[i]);
     }
+    bad += report_missing(dir, recorded, &checked, recorded);
     return bad ? 1 : 0;
 }
 

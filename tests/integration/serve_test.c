@@ -242,6 +242,47 @@ VG_TEST(serve_failed_start_leaves_the_partition_count_open)
     free(text);
 }
 
+/* Runs serve on e->data and expects it refused (exit 1) with `want` in its one-line error. */
+static void expect_refused(const struct engine *e, const char *want)
+{
+    int code = 0;
+    char *err = NULL;
+    const char *args[] = {"serve", "--data", e->data, "--http-port", "0", "--tcp-port", "0", NULL};
+    ASSERT_OK(vg_tp_run(args, NULL, 20000, &code, NULL, &err));
+    if (code != 1 || !strstr(err, want))
+        VG_FAIL("expected exit 1 with \"%s\", got %d: %s", want, code, err);
+    ASSERT_STR_CONTAINS(err, "records are lost");
+    free(err);
+}
+
+/* Once a data directory records its partition count, a partition or its log that is gone is
+ * lost data: serve refuses to start rather than recreate it empty. A directory whose
+ * partitions exist but whose count was never recorded (killed during its very first start)
+ * starts. */
+VG_TEST(serve_refuses_a_data_dir_that_lost_a_partition)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    expect_clean_exit(&e, SIGTERM);
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/p01/log'", e.data);
+    ASSERT_EQ(system(cmd), 0);
+    expect_refused(&e, "p01/log is missing");
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/p01'", e.data);
+    ASSERT_EQ(system(cmd), 0);
+    expect_refused(&e, "p01 is missing");
+    /* The count gone as well, as after a kill -9 before it was first written: a new start. */
+    snprintf(cmd, sizeof(cmd), "%s/partitions", e.data);
+    ASSERT_EQ(unlink(cmd), 0);
+    start_engine(&e, NULL, NULL);
+    expect_clean_exit(&e, SIGTERM);
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(cmd, &text, &len));
+    ASSERT_STR_EQ(text, "2\n");
+    free(text);
+}
+
 VG_TEST(serve_bad_flag_value_is_one_line_exit_2)
 {
     int code = 0;

@@ -3,6 +3,7 @@
  * Tests of the data directory lock and layout.
  */
 #include "runtime/error.h"
+#include "runtime/io.h"
 #include "storage/datadir.h"
 #include "tests/vg_test.h"
 
@@ -56,9 +57,39 @@ VG_TEST(datadir_partitions_recorded_only_when_asked)
     unsigned recorded = 0;
     ASSERT_ERR(vg_datadir_check_partitions(dd, 4, &recorded), VG_ENOTFOUND);
     ASSERT_ERR(vg_datadir_check_partitions(dd, 2, &recorded), VG_ENOTFOUND);
-    ASSERT_OK(vg_datadir_record_partitions(dd, 2));
+    char missing[600];
+    /* Not before every partition's log directory exists. */
+    ASSERT_ERR(vg_datadir_record_partitions(dd, 2, missing, sizeof(missing)), -ENOENT);
+    char want[600];
+    snprintf(want, sizeof(want), "%s/p00", path);
+    ASSERT_STR_EQ(missing, want);
+    for (unsigned i = 0; i < 2; i++) {
+        char dir[600];
+        ASSERT_OK(vg_datadir_partition_path(path, i, 2, "log", dir, sizeof(dir)));
+        ASSERT_OK(vg_io_mkdirs(dir, 0755));
+    }
+    ASSERT_OK(vg_datadir_record_partitions(dd, 2, missing, sizeof(missing)));
     ASSERT_OK(vg_datadir_check_partitions(dd, 2, &recorded));
     ASSERT_EQ(recorded, 2u);
     ASSERT_ERR(vg_datadir_check_partitions(dd, 4, &recorded), VG_ECONFIG);
     vg_datadir_close(dd);
+}
+
+/* A partition directory or its log that is gone is named, outermost first. */
+VG_TEST(datadir_missing_partition_dirs_are_named)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/data", vg_test_tmpdir());
+    char dir[600];
+    ASSERT_OK(vg_datadir_partition_path(path, 1, 2, "log", dir, sizeof(dir)));
+    ASSERT_OK(vg_io_mkdirs(dir, 0755));
+    char missing[600];
+    ASSERT_OK(vg_datadir_check_partition_dirs(path, 1, 2, missing, sizeof(missing)));
+    ASSERT_ERR(vg_datadir_check_partition_dirs(path, 0, 2, missing, sizeof(missing)), -ENOENT);
+    char want[600];
+    snprintf(want, sizeof(want), "%s/p00", path);
+    ASSERT_STR_EQ(missing, want);
+    ASSERT_EQ(rmdir(dir), 0);
+    ASSERT_ERR(vg_datadir_check_partition_dirs(path, 1, 2, missing, sizeof(missing)), -ENOENT);
+    ASSERT_STR_EQ(missing, dir);
 }

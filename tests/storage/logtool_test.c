@@ -10,6 +10,7 @@
 #include "tests/vg_test.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -108,6 +109,39 @@ VG_TEST(logtool_verify_covers_the_decision_logs)
     ASSERT_EQ(run_tool(argv, 3, &out), 1);
     ASSERT_STR_CONTAINS(out, "partition 0: ok records=40");
     ASSERT_STR_CONTAINS(out, "partition 0 decisions: DAMAGED");
+    free(out);
+}
+
+/* A data directory records its partition count: a partition or its log that is gone is
+ * damage, not a partition that was never there. */
+VG_TEST(logtool_verify_reports_a_missing_partition)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    make_partition(data, 0, 20);
+    make_partition(data, 1, 20);
+    make_partition(data, 2, 20);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/partitions", data);
+    ASSERT_OK(vg_io_write_file_atomic(path, "3\n", 2));
+    char *out = NULL;
+    char *argv[] = {"log", "verify", data};
+    ASSERT_EQ(run_tool(argv, 3, &out), 0);
+    free(out);
+    char cmd[1400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/p01/log'", data);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(run_tool(argv, 3, &out), 1);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok records=20");
+    ASSERT_STR_CONTAINS(out, "partition 1: DAMAGED: ");
+    ASSERT_STR_CONTAINS(out, "p01/log: missing");
+    ASSERT_STR_CONTAINS(out, "partition 2: ok records=20");
+    free(out);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s/p01' '%s/p02'", data, data);
+    ASSERT_EQ(system(cmd), 0);
+    ASSERT_EQ(run_tool(argv, 3, &out), 1);
+    ASSERT_STR_CONTAINS(out, "p01: missing");
+    ASSERT_STR_CONTAINS(out, "partition 2: DAMAGED: ");
     free(out);
 }
 
