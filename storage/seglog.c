@@ -515,7 +515,10 @@ static int open_sealed(vg_seglog_t *log, uint64_t base, uint64_t next_base,
         vg__seglog_path(log->dir, base, "idx", ipath, sizeof(ipath));
         if (!log->o.read_only)
             ifd = open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        VG_LOG_INFO("index rebuilt seg=%s", path);
+        if (log->o.read_only) /* verify, inspect: nothing is written */
+            VG_LOG_INFO("index unusable, rebuilt at the next start seg=%s", path);
+        else
+            VG_LOG_INFO("index rebuilt seg=%s", path);
     }
     /* Scan from the last indexed record (all of it when rebuilding): this checks the tail. */
     uint64_t bad_pos = 0;
@@ -549,6 +552,18 @@ static int open_sealed(vg_seglog_t *log, uint64_t base, uint64_t next_base,
     s->created_ms = created;
     s->modified_ms = (int64_t)st.st_mtime * 1000;
     return 0;
+}
+
+/* A read-only open (verify, inspect) leaves the file as it is: it says what the next start
+ * will cut. */
+static void report_torn_tail(const vg_seglog_t *log, const char *path, uint64_t at, uint64_t cut)
+{
+    if (log->o.read_only)
+        VG_LOG_WARN("torn tail found, cut at the next start seg=%s at=%llu bytes_to_cut=%llu", path,
+                    (unsigned long long)at, (unsigned long long)cut);
+    else
+        VG_LOG_WARN("torn tail truncated seg=%s at=%llu bytes_cut=%llu", path,
+                    (unsigned long long)at, (unsigned long long)cut);
 }
 
 /* Recovers the last segment: truncates a torn tail, rebuilds its index, opens it for append. */
@@ -611,8 +626,7 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
                 return fail_open(rec, err, errlen, rc, path, end, "cannot truncate torn tail");
             }
         }
-        VG_LOG_WARN("torn tail truncated seg=%s at=%llu bytes_cut=%llu", path,
-                    (unsigned long long)end, (unsigned long long)cut);
+        report_torn_tail(log, path, end, cut);
     }
     if (rec)
         rec->indexes_rebuilt++;
@@ -639,12 +653,15 @@ static bool torn_creation(vg_seglog_t *log, uint64_t base)
     struct stat st;
     if (stat(path, &st) != 0 || (uint64_t)st.st_size >= VG_SEGLOG_HEADER_BYTES)
         return false;
-    VG_LOG_WARN("segment without a header removed seg=%s bytes=%lld", path, (long long)st.st_size);
-    if (!log->o.read_only) {
-        (void)unlink(path); /* nothing in it; the directory is synced after open */
-        vg__seglog_path(log->dir, base, "idx", path, sizeof(path));
-        (void)unlink(path);
+    if (log->o.read_only) {
+        VG_LOG_WARN("segment without a header found, removed at the next start seg=%s bytes=%lld",
+                    path, (long long)st.st_size);
+        return true;
     }
+    VG_LOG_WARN("segment without a header removed seg=%s bytes=%lld", path, (long long)st.st_size);
+    (void)unlink(path); /* nothing in it; the directory is synced after open */
+    vg__seglog_path(log->dir, base, "idx", path, sizeof(path));
+    (void)unlink(path);
     return true;
 }
 

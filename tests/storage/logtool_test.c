@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void make_log(const char *data, unsigned p, const char *sub, unsigned n)
@@ -143,6 +144,62 @@ VG_TEST(logtool_verify_reports_a_missing_partition)
     ASSERT_STR_CONTAINS(out, "p01: missing");
     ASSERT_STR_CONTAINS(out, "partition 2: DAMAGED: ");
     free(out);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* verify changes nothing, so what it logs about a torn tail or a segment without a header
+ * says what the next start will do, not that it was done. */
+VG_TEST(logtool_verify_says_what_recovery_would_do)
+{
+    char data[600];
+    snprintf(data, sizeof(data), "%s/data", vg_test_tmpdir());
+    make_partition(data, 0, 5);
+    char seg[700];
+    char empty[700];
+    snprintf(seg, sizeof(seg), "%s/p00/log/00000000000000000000.seg", data);
+    snprintf(empty, sizeof(empty), "%s/p00/log/00000000000000000005.seg", data);
+    int fd = open(seg, O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "torn tail!", 10), 10); /* an unacknowledged, half-written record */
+    close(fd);
+    fd = open(empty, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, "VGS", 3), 3); /* killed while writing its header */
+    close(fd);
+    long long seg_size = file_size(seg);
+    char errpath[700];
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", vg_test_tmpdir());
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    char *out = NULL;
+    char *argv[] = {"log", "verify", data};
+    int rc = run_tool(argv, 3, &out);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ASSERT_EQ(rc, 0);
+    ASSERT_STR_CONTAINS(out, "partition 0: ok records=5");
+    ASSERT_STR_CONTAINS(out, "unacknowledged_tail_bytes=10");
+    free(out);
+    char *err = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(errpath, &err, &len));
+    ASSERT_STR_CONTAINS(err, "torn tail found, cut at the next start");
+    ASSERT_STR_CONTAINS(err, "bytes_to_cut=10");
+    ASSERT_STR_CONTAINS(err, "segment without a header found, removed at the next start");
+    ASSERT_TRUE(strstr(err, "truncated") == NULL);
+    ASSERT_TRUE(strstr(err, "header removed") == NULL);
+    free(err);
+    ASSERT_EQ(file_size(seg), seg_size); /* nothing changed */
+    ASSERT_EQ(file_size(empty), 3);
 }
 
 VG_TEST(logtool_inspect_prints_json_lines)
