@@ -583,15 +583,18 @@ static int open_active(vg_seglog_t *log, uint64_t base, vg_seglog_recovery_t *re
     int ifd = log->o.read_only
                   ? -1
                   : open(ipath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    /* The checkpoint before the scan: on a running engine's log (vigil log verify) the records
+     * it covers were complete when it was written, so the scan finds them all, whereas one read
+     * after the scan may cover a record that was still being written when the scan met it. */
+    uint64_t chk_base = 0;
+    uint64_t chk_pos = 0;
+    bool chk = log->chk_fd >= 0 && read_checkpoint(log->chk_fd, &chk_base, &chk_pos);
     uint64_t end = 0;
     uint64_t next = 0;
     int64_t mts = 0;
     bool bad = false;
     rc = scan_segment(fd, (uint64_t)st.st_size, VG_SEGLOG_HEADER_BYTES, base,
                       log->o.index_interval_bytes, ifd, &end, &next, &mts, &bad);
-    uint64_t chk_base = 0;
-    uint64_t chk_pos = 0;
-    bool chk = log->chk_fd >= 0 && read_checkpoint(log->chk_fd, &chk_base, &chk_pos);
     if (rc == 0 && bad && chk && chk_base == base && end < chk_pos)
         rc = VG_ECORRUPT; /* below the synced position: acknowledged data is damaged */
     if (rc != 0) {

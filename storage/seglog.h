@@ -197,7 +197,10 @@ typedef struct vg_seglog_verify {
 
 /* Checks every segment header, record CRC, offset continuity and index in `dir` without
  * changing anything. 0 when clean (a torn tail beyond the checkpoint is not damage); else
- * VG_ECORRUPT with file and position in err. */
+ * VG_ECORRUPT with file and position in err. Safe on a running engine's log: it checks the
+ * records there were when it opened the log; index entries for records appended since are
+ * checked against those records, and the oldest segments retention deletes meanwhile are
+ * skipped. */
 VG_MUST_CHECK int vg_seglog_verify_dir(const char *dir, vg_seglog_verify_t *out, char *err,
                                        size_t errlen);
 

@@ -220,6 +220,46 @@ void vg_seglog_reader_close(vg_seglog_reader_t *r)
 
 /* ---- verification ---- */
 
+/* The index entries of a segment being verified, matched in order against its records. */
+struct idx_check {
+    struct idx_entry *idx;
+    size_t n;
+    size_t next; /* the first entry not matched yet */
+    int64_t max_ts;
+};
+
+/* Matches the entries up to record v against it. */
+static void check_entry(struct idx_check *ic, const vg_seglog_view_t *v, uint64_t *bad)
+{
+    ic->max_ts = v->timestamp_ms > ic->max_ts ? v->timestamp_ms : ic->max_ts;
+    while (ic->next < ic->n && ic->idx[ic->next].pos < v->position)
+        ic->next++; /* an entry between records: caught below as not matching */
+    if (ic->next < ic->n && ic->idx[ic->next].pos == v->position) {
+        if (ic->idx[ic->next].offset != v->offset || ic->idx[ic->next].max_ts != ic->max_ts)
+            (*bad)++;
+        ic->next++;
+    }
+}
+
+/* Entries left past `expect`, the log's end when verify opened it. On a running engine's
+ * directory the engine has appended records since, and entries for them: an entry is written
+ * after its record and the index was loaded before this, so the records they name are there
+ * to be read now (past the file size seen at first, or where zeros were read ahead). They are
+ * checked against those records; only an entry that names none is damage. */
+static void check_live_tail(int fd, struct cursor *c, uint64_t expect, struct idx_check *ic,
+                            uint64_t *bad)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+        c->file_size = (uint64_t)st.st_size;
+    c->buf_len = 0;
+    vg_seglog_view_t v;
+    while (ic->next < ic->n && vg__seglog_cursor_next(c, expect, &v) == 0) {
+        check_entry(ic, &v, bad);
+        expect++;
+    }
+}
+
 /* Scans one whole segment, checking every record and that every index entry points at the
  * record it names with the right running maximum timestamp. */
 static int verify_segment(const char *dir, uint64_t base, uint64_t limit, vg_seglog_verify_t *out,
@@ -229,36 +269,29 @@ static int verify_segment(const char *dir, uint64_t base, uint64_t limit, vg_seg
     vg__seglog_path(dir, base, "seg", path, sizeof(path));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, vg_strerror(-errno));
-        return -ENOENT;
+        int rc = -errno;
+        snprintf(err, errlen, "%s: cannot open: %s", path, vg_strerror(rc));
+        return rc;
     }
     struct stat st;
     int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    struct idx_entry *idx = NULL;
-    size_t nidx = 0;
+    struct idx_check ic = {.max_ts = INT64_MIN};
     if (rc == 0)
-        rc = vg__seglog_load_index(dir, base, &idx, &nidx);
+        rc = vg__seglog_load_index(dir, base, &ic.idx, &ic.n);
     struct cursor c;
     vg__seglog_cursor_init(&c, fd, (uint64_t)st.st_size, VG_SEGLOG_HEADER_BYTES);
     vg_seglog_view_t v;
     uint64_t expect = base;
-    int64_t mts = INT64_MIN;
-    size_t ie = 0;
     while (rc == 0 && expect < limit && (rc = vg__seglog_cursor_next(&c, expect, &v)) == 0) {
-        mts = v.timestamp_ms > mts ? v.timestamp_ms : mts;
-        while (ie < nidx && idx[ie].pos < v.position)
-            ie++; /* an entry between records: caught below as not matching */
-        if (ie < nidx && idx[ie].pos == v.position) {
-            if (idx[ie].offset != v.offset || idx[ie].max_ts != mts)
-                out->bad_indexes++;
-            ie++;
-        }
+        check_entry(&ic, &v, &out->bad_indexes);
         out->records++;
         expect++;
     }
     if (rc == VG_ENOTFOUND || expect == limit)
         rc = 0;
-    if (rc == 0 && ie < nidx)
+    if (rc == 0 && ic.next < ic.n && expect == limit)
+        check_live_tail(fd, &c, expect, &ic, &out->bad_indexes);
+    if (rc == 0 && ic.next < ic.n)
         out->bad_indexes++; /* entries past the records */
     if (rc != 0) {
         snprintf(err, errlen, "%s: corrupt record at byte %llu", path, (unsigned long long)c.pos);
@@ -267,7 +300,7 @@ static int verify_segment(const char *dir, uint64_t base, uint64_t limit, vg_seg
     out->bytes += (uint64_t)st.st_size;
     out->segments++;
     vg__seglog_cursor_free(&c);
-    free(idx);
+    free(ic.idx);
     (void)close(fd); /* read-only */
     return rc;
 }
@@ -286,9 +319,19 @@ int vg_seglog_verify_dir(const char *dir, vg_seglog_verify_t *out, char *err, si
     out->torn_tail_bytes = rec.truncated_bytes;
     out->first_offset = log->segs[0].base;
     out->next_offset = vg_seglog_next_offset(log);
+    bool oldest = true; /* no segment verified yet */
     for (size_t i = 0; rc == 0 && i < log->nsegs; i++) {
         uint64_t limit = i + 1 == log->nsegs ? out->next_offset : log->segs[i].next;
         rc = verify_segment(dir, log->segs[i].base, limit, out, err, errlen);
+        if (rc == -ENOENT && oldest && i + 1 < log->nsegs) {
+            /* Gone since the open: a running engine's retention deleted its oldest segments
+             * (never the active one). The log starts after it now. */
+            rc = 0;
+            err[0] = '\0';
+            out->first_offset = log->segs[i + 1].base;
+            continue;
+        }
+        oldest = false;
     }
     vg_seglog_close(log);
     return rc;
