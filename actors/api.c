@@ -147,6 +147,7 @@ int vg_api_new(vg_loop_t *loop, const vg_api_opts_t *opts, vg_api_t **out)
         .max_body_bytes = opts->max_body_bytes,
         .no_listener = opts->no_listener,
         .body_budget = opts->body_budget,
+        .json_bodies = true, /* every body the API takes is JSON */
     };
     int rc = vg_http_new(vg_loop_uv(loop), &hopts, &api->http);
     if (rc == 0)

@@ -156,6 +156,7 @@ struct vg_http {
     size_t max_body;
     unsigned body_idle_ms;
     vg_http_budget_t *body_budget;
+    bool json_bodies;
     vg_http_unrouted_fn unrouted; /* see vg_http_set_unrouted */
     void *unrouted_ctx;
     struct route routes[MAX_ROUTES];
@@ -215,6 +216,7 @@ int vg_http_new(uv_loop_t *loop, const vg_http_opts_t *opts, vg_http_t **out)
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : DEFAULT_MAX_BODY;
     h->body_idle_ms = opts->body_idle_ms ? opts->body_idle_ms : DEFAULT_BODY_IDLE_MS;
     h->body_budget = opts->body_budget;
+    h->json_bodies = opts->json_bodies;
     /* Nothing is accepted before this returns: accepting is on this loop, this thread. */
     int rc = opts->no_listener
                  ? 0
@@ -289,6 +291,14 @@ int vg_http_route(vg_http_t *http, const char *method, const char *path, enum vg
     r->handler = handler;
     r->ctx = ctx;
     return 0;
+}
+
+bool vg_http_is_json(const char *content_type)
+{
+    const char *ct = content_type;
+    /* parameters (charset) may follow the type; application/jsonx is another type */
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ' || ct[16] == '\t');
 }
 
 void vg_http_set_unrouted(vg_http_t *http, vg_http_unrouted_fn fn, void *ctx)
@@ -689,6 +699,12 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     if (!has_body_method(req->method))
         return dispatch(c);
     body_timer(req);
+    if (h->json_bodies && !vg_http_is_json(vg_http_req_header(req, "content-type"))) {
+        /* before a 100 Continue, and before a body of up to max_body is read for nothing */
+        refuse_unread(req, 415, "unsupported_media_type",
+                      "send the body as Content-Type: application/json");
+        return 0;
+    }
     bool has_length = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
         return on_transfer_encoding(wsi, req, has_length);

@@ -54,6 +54,7 @@ typedef struct vg_http_opts {
     unsigned body_idle_ms;         /* a body with no byte for this long is answered 408; 0 = 5 s */
     bool no_listener;              /* serve only connections given with vg_http_adopt */
     vg_http_budget_t *body_budget; /* NULL: bodies are bounded only by max_body_bytes each */
+    bool json_bodies;              /* a body of another Content-Type: 415 before it is read */
 } vg_http_opts_t;
 
 typedef struct vg_http_stats {
@@ -84,6 +85,9 @@ VG_MUST_CHECK int vg_http_route(vg_http_t *http, const char *method, const char 
                                 vg_http_handler_fn handler, void *ctx);
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out);
+
+/* Whether a Content-Type value is application/json (parameters such as charset may follow). */
+bool vg_http_is_json(const char *content_type);
 
 /* Asked about a request no route takes, before it is answered 404: true, with a reason in
  * why, answers 503 `unavailable` with Retry-After: 1 instead (routes not added yet: the

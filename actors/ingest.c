@@ -349,10 +349,7 @@ static void send_job(vg_ingest_t *ing, struct job *j)
 
 static bool json_body(vg_http_req_t *req)
 {
-    const char *ct = vg_http_req_header(req, "content-type");
-    /* parameters (charset) may follow the type; application/jsonx is another type */
-    if (ct && strncasecmp(ct, "application/json", 16) == 0 &&
-        (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ' || ct[16] == '\t'))
+    if (vg_http_is_json(vg_http_req_header(req, "content-type")))
         return true;
     vg_http_respond_error(req, 415, "unsupported_media_type",
                           "send the body as Content-Type: application/json", NULL);
