@@ -161,6 +161,7 @@ struct inspect_opts {
     bool has_from;
     const char *since;
     uint64_t limit;
+    bool has_limit; /* --limit 0 prints none: until 2026-12-03 it printed every record */
     bool decisions; /* pNN/decisions instead of pNN/log */
     bool hex;       /* the payload in hex even when it is rendered */
     vg_log_render_fn render;
@@ -207,7 +208,7 @@ static int inspect_one(const char *path, int partition, const struct inspect_opt
             rc = vg_seglog_reader_seek_time(r, since);
     }
     vg_seglog_view_t v;
-    while (rc == 0 && (!io->limit || *printed < io->limit) &&
+    while (rc == 0 && (!io->has_limit || *printed < io->limit) &&
            (rc = vg_seglog_reader_next(r, &v)) == 0) {
         print_record(partition, &v, io);
         (*printed)++;
@@ -290,7 +291,7 @@ int vg_logtool_run(int argc, char **argv, vg_log_render_fn render)
             {"since", VG_CLI_STRING, &io.since, "TIME",
              "start at the first record with event time >= TIME (RFC 3339 or epoch ms)", 0, 0,
              NULL},
-            {"limit", VG_CLI_UINT, &io.limit, "N", "print at most N records", 0, 0, NULL},
+            {"limit", VG_CLI_UINT, &io.limit, "N", "print at most N records", 0, 0, &io.has_limit},
             {"decisions", VG_CLI_BOOL, &io.decisions, NULL,
              "the decision logs (pNN/decisions) instead of the transaction logs", 0, 0, NULL},
             {"hex", VG_CLI_BOOL, &io.hex, NULL, "also print each payload in hex", 0, 0, NULL},

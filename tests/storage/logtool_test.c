@@ -219,6 +219,10 @@ VG_TEST(logtool_inspect_prints_json_lines)
     ASSERT_EQ(run_tool(argv2, 7, &out), 0);
     ASSERT_STR_CONTAINS(out, "\"offset\":25,");
     free(out);
+    char *argv0[] = {"log", "inspect", data, "--limit", "0"};
+    ASSERT_EQ(run_tool(argv0, 5, &out), 0);
+    ASSERT_STR_EQ(out, ""); /* at most none */
+    free(out);
     char *argv3[] = {"log", "inspect", data, "--since", "yesterday"};
     ASSERT_EQ(run_tool(argv3, 5, &out), 2);
     free(out);
