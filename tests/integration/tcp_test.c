@@ -278,9 +278,11 @@ static void put_raw_tx(struct out *o, uint64_t seq, const Vigil__Transaction *tx
     }
     vigil__transaction__pack(tx, b + n);
     n += tlen;
-    memcpy(b + n, tx_extra, tx_extra_len);
+    if (tx_extra_len) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(b + n, tx_extra, tx_extra_len);
     n += tx_extra_len;
-    memcpy(b + n, req_extra, req_extra_len);
+    if (req_extra_len)
+        memcpy(b + n, req_extra, req_extra_len);
     n += req_extra_len;
     put_frame(o, b, n);
     free(b);
