@@ -371,6 +371,13 @@ static int open_partitions(struct server *s)
         int rc = vg_loop_call_wait(partition_loop(s, i), start_partition, s);
         if (rc != 0)
             return rc;
+        /* A log another process writes is not damage to serve around: it is a second engine
+         * on this directory (its vigil.lock deleted), and this one must not start. */
+        char why[512];
+        if (vg_partition_status(s->parts[i], why, sizeof(why)) == VG_EBUSY) {
+            fprintf(stderr, "vigil: %s\n", why);
+            return VG_EBUSY;
+        }
     }
     for (unsigned i = 0; i < s->nparts; i++) {
         s->opening = i;

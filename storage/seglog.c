@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -730,12 +731,22 @@ int vg_seglog_open(const char *dir, const vg_seglog_opts_t *opts, vg_seglog_t **
         if (rc == 0 && log->dir_fd < 0)
             rc = -errno;
     }
-    if (rc != 0) {
+    /* One writer per log, whatever else guards the data directory: with vigil.lock deleted,
+     * a second engine on the same directory wrote into the same segments (acknowledged
+     * records lost, decision logs damaged). The lock goes with dir_fd at close or exit. */
+    if (rc == 0 && !log->o.read_only && flock(log->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? VG_EBUSY : -errno;
+        if (err)
+            snprintf(err, errlen, "%s: %s", dir,
+                     rc == VG_EBUSY ? "in use by another process (a second engine on this data "
+                                      "directory?)"
+                                    : vg_strerror(rc));
+    } else if (rc != 0) {
         if (err)
             snprintf(err, errlen, "%s: cannot open: %s", dir, vg_strerror(rc));
-    } else {
-        rc = open_segments(log, rec, err, errlen);
     }
+    if (rc == 0)
+        rc = open_segments(log, rec, err, errlen);
     if (rc == 0 && !log->o.read_only && vg_io_fsync_dir(dir) != 0)
         VG_LOG_WARN("cannot sync log directory dir=%s", dir);
     if (rc != 0) {

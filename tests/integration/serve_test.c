@@ -150,6 +150,15 @@ VG_TEST(serve_refuses_a_locked_data_dir)
     ASSERT_EQ(code, 1);
     ASSERT_STR_CONTAINS(err, "in use by another vigil");
     free(err);
+    /* With vigil.lock deleted, each log still has one writer: until 2026-12-03 a second
+     * engine wrote into the same segments (acknowledged records lost, decision logs damaged). */
+    char lock[600];
+    snprintf(lock, sizeof(lock), "%s/vigil.lock", e.data);
+    ASSERT_EQ(unlink(lock), 0);
+    ASSERT_OK(vg_tp_run(args, NULL, 20000, &code, NULL, &err));
+    ASSERT_EQ(code, 1);
+    ASSERT_STR_CONTAINS(err, "in use by another process");
+    free(err);
     expect_clean_exit(&e, SIGTERM);
     /* The lock went with the first engine: a new one starts on the same directory. */
     start_engine(&e, NULL, NULL);

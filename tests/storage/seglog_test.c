@@ -209,6 +209,29 @@ VG_TEST(seglog_append_read_reopen)
     vg_seglog_close(log);
 }
 
+/* A log has one writer: a second open for writing is refused (in a process of its own it
+ * would be a second engine on the data directory), a read-only one (verify) is not, and the
+ * lock goes with the close. */
+VG_TEST(seglog_has_one_writer)
+{
+    const char *dir = path_in("log");
+    vg_seglog_opts_t o = {0};
+    vg_seglog_t *log = open_log(dir, &o, NULL);
+    append_n(log, 10, 1);
+    vg_seglog_t *second = NULL;
+    char err[256] = "";
+    ASSERT_ERR(vg_seglog_open(dir, &o, &second, NULL, err, sizeof(err)), VG_EBUSY);
+    ASSERT_STR_CONTAINS(err, "in use by another process");
+    vg_seglog_opts_t ro = {.read_only = true};
+    vg_seglog_t *reader = open_log(dir, &ro, NULL);
+    ASSERT_EQ_U(vg_seglog_next_offset(reader), 10);
+    vg_seglog_close(reader);
+    vg_seglog_close(log);
+    log = open_log(dir, &o, NULL);
+    ASSERT_EQ_U(vg_seglog_next_offset(log), 10);
+    vg_seglog_close(log);
+}
+
 VG_TEST(seglog_torn_tail_every_byte_of_last_record)
 {
     const char *src = path_in("src");
