@@ -313,7 +313,8 @@ static int check_wire_string(const char *name, const uint8_t *v, size_t len, vg_
 }
 
 /* One field's tag and value at p[*i]: its number, wire type and, for a length-delimited
- * one, its length (else 0). False when cut short or of no known wire type. */
+ * one, its length (a varint's value for a varint, else 0). False when cut short or of no known wire
+ * type. */
 static bool wire_field(const uint8_t *p, size_t n, size_t *i, uint64_t *key, uint64_t *len)
 {
     *len = 0;
@@ -322,7 +323,7 @@ static bool wire_field(const uint8_t *p, size_t n, size_t *i, uint64_t *key, uin
     uint64_t skip = 0;
     switch (*key & 7) {
     case 0:
-        return wire_varint(p, n, i, &skip);
+        return wire_varint(p, n, i, len); /* a varint's value, in len */
     case 1:
         skip = 8;
         break;
@@ -375,6 +376,12 @@ int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_t
             return fail(err, "unknown_field", outer ? outer : field,
                         "unknown field number %u in %s (free-form data goes in \"attributes\")",
                         num, st[top].d->short_name);
+        }
+        if ((key & 7) == 0 && f->type == PROTOBUF_C_TYPE_UINT32 && len > UINT32_MAX) {
+            /* protobuf-c keeps the low 32 bits: mcc 2^32 + 5411 read as 5411 */
+            char code[40];
+            snprintf(code, sizeof(code), "invalid_%s", f->name);
+            return fail(err, code, f->name, "%s is over 2^32 - 1", f->name);
         }
         if ((key & 7) != 2)
             continue;

@@ -433,7 +433,8 @@ static void put_tx_patched(struct out *o, uint64_t seq, const char *id, const ch
  * has no unknown field. protobuf-c's strings end at a NUL: until 2026-12-03 "nul\0one" and
  * "nul\0two" were both taken as "nul", the second answered as a replay of the first and never
  * counted, and an account "acct\0evil" was acct's; an ip of "\xc3" was quoted back in an
- * error message no strict protobuf decoder reads. */
+ * error message no strict protobuf decoder reads. A uint32 over 2^32 - 1 is refused too:
+ * protobuf-c kept its low 32 bits, so an mcc of 2^32 + 5411 was 5411. */
 VG_TEST(tcp_refuses_nul_bytes_and_bad_utf8_in_any_string)
 {
     struct engine e;
@@ -456,13 +457,16 @@ VG_TEST(tcp_refuses_nul_bytes_and_bad_utf8_in_any_string)
     tx.currency = "EUR";
     tx.timestamp_ms = now_ms();
     put_raw_tx(&o, 7, &tx, entry, sizeof(entry), NULL, 0);
+    static const uint8_t mcc[] = {0x28, 0xa3, 0xaa, 0x80, 0x80, 0x10}; /* mcc 2^32 + 5411 */
+    tx.transaction_id = "nul-8";
+    put_raw_tx(&o, 8, &tx, mcc, sizeof(mcc), NULL, 0);
     send_all(fd, &o);
     free(o.buf);
     static const char *const want[][2] = {
         {"invalid_id", "transaction_id"}, {"invalid_id", "account_id"},
         {"invalid_string", "currency"},   {"invalid_string", "currency"},
         {"invalid_id", "transaction_id"}, {NULL, NULL},
-        {"unknown_field", "attributes"},
+        {"unknown_field", "attributes"},  {"invalid_mcc", "mcc"},
     };
     for (size_t i = 0; i < VG_ARRAY_LEN(want); i++) {
         Vigil__IngestReply *r = read_reply(fd);
