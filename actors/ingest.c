@@ -13,6 +13,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/hash.h"
 #include "runtime/logging.h"
 #include "runtime/timefmt.h"
 #include "storage/seglog.h"
@@ -52,6 +53,7 @@ struct elem {
     uint8_t *payload;   /* packed record */
     size_t len;
     const vg_tx_error_t *error;
+    size_t dup_of; /* transactions: an earlier element of this request with its id; SIZE_MAX */
 };
 
 /* One request's work: allocated with its elements and per-partition parts in one block; the
@@ -168,9 +170,12 @@ static void finish_score(struct job *j)
     free(text);
 }
 
+static void answer_repeats(struct job *j);
+
 /* All replies are in: 202 with what was accepted, or the right error status. */
 static void finish(struct job *j)
 {
+    answer_repeats(j);
     if (j->kind == JOB_SCORE) {
         finish_score(j);
         job_free(j);
@@ -262,16 +267,70 @@ static void add_to_partition(struct job *j, unsigned p, size_t i, uint16_t type,
     pj->elem[pj->n++] = i;
 }
 
+/* The earlier new element of this request with element i's transaction_id, else SIZE_MAX;
+ * i goes into the table (`cap` slots, a power of two, SIZE_MAX when free) either way. */
+static size_t first_with_id(struct job *j, size_t *table, size_t cap, size_t i)
+{
+    const char *id = j->txs[i].tx.pb.transaction_id;
+    for (size_t h = (size_t)vg_hash64(id, strlen(id));; h++) {
+        size_t *slot = &table[h & (cap - 1)];
+        if (*slot == SIZE_MAX) {
+            *slot = i;
+            return SIZE_MAX;
+        }
+        if (strcmp(j->txs[*slot].tx.pb.transaction_id, id) == 0)
+            return *slot;
+    }
+}
+
+/* Element i repeats element k's transaction_id within the request: the same account's is
+ * answered as k is, a replay, without a record of its own; another account's is a conflict.
+ * Until 2026-12-03 each repeat was logged (1,000 records for one id in one array). */
+static void plan_repeat(struct job *j, size_t i, size_t k)
+{
+    vg_tx_item_t *it = &j->txs[i];
+    if (strcmp(j->txs[k].tx.pb.account_id, it->tx.pb.account_id) != 0) {
+        vg_route_conflict_error(it->tx.pb.transaction_id, &it->error);
+        refuse(&j->e[i], &it->ok);
+        return;
+    }
+    j->e[i].dup_of = k;
+}
+
+/* A repeat within the request takes its original's outcome, marked as a replay. */
+static void answer_repeats(struct job *j)
+{
+    for (size_t i = 0; j->kind != JOB_LABELS && i < j->n; i++) {
+        struct elem *e = &j->e[i];
+        if (e->dup_of == SIZE_MAX)
+            continue;
+        const struct elem *o = &j->e[e->dup_of];
+        e->ok = o->ok;
+        e->error = o->error;
+        e->fail = o->fail;
+        e->partition = o->partition;
+        e->dec = o->dec;
+        e->dec.replay = true;
+    }
+}
+
 /* Packs each good transaction and groups them by partition; a transaction_id already decided
- * is answered from the index and not appended again. */
+ * is answered from the index and not appended again, nor one repeated within the request. */
 static void plan_transactions(vg_ingest_t *ing, struct job *j)
 {
     int64_t now = vg_clock_wall_ms();
+    size_t cap = 16;
+    while (cap < 2 * j->n)
+        cap *= 2;
+    size_t *seen = j->n > 1 ? vg_arena_alloc(&j->arena, cap * sizeof(*seen)) : NULL;
+    if (seen)
+        memset(seen, 0xff, cap * sizeof(*seen)); /* SIZE_MAX: free */
     for (size_t i = 0; i < j->n; i++) {
         vg_tx_item_t *it = &j->txs[i];
         struct elem *e = &j->e[i];
         e->ok = it->ok;
         e->error = &it->error;
+        e->dup_of = SIZE_MAX;
         if (!it->ok)
             continue;
         unsigned p = 0;
@@ -284,6 +343,11 @@ static void plan_transactions(vg_ingest_t *ing, struct job *j)
         }
         if (v != VG_ROUTE_NEW)
             continue;
+        size_t k = seen ? first_with_id(j, seen, cap, i) : SIZE_MAX;
+        if (k != SIZE_MAX) {
+            plan_repeat(j, i, k);
+            continue;
+        }
         it->tx.pb.received_ms = now;
         e->len = vigil__transaction__get_packed_size(&it->tx.pb);
         e->payload = vg_arena_alloc(&j->arena, e->len ? e->len : 1);

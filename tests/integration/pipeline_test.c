@@ -397,6 +397,8 @@ VG_TEST(get_by_id_takes_the_path_as_decoded_once)
     engine_stop(&e);
 }
 
+static char *inspect(struct engine *e, const char *flag);
+
 VG_TEST(repeated_transaction_id_returns_the_original_decision)
 {
     struct engine e = {0};
@@ -416,7 +418,8 @@ VG_TEST(repeated_transaction_id_returns_the_original_decision)
     ASSERT_EQ_DBL(num(again, "amount"), 40.0, 1e-6);
     free(first);
     free(again);
-    /* Twice in one array: the second is a replay of the first. */
+    /* Twice in one array: the second is a replay of the first, and takes no place in the
+     * log (until 2026-12-03 both were logged, and the apply step answered the second). */
     char arr[1024];
     snprintf(arr, sizeof(arr),
              "[{\"transaction_id\":\"dup-2\",\"account_id\":\"acct-d\",\"amount\":\"5\","
@@ -427,6 +430,9 @@ VG_TEST(repeated_transaction_id_returns_the_original_decision)
     ASSERT_EQ(call(&e, "POST", "/v1/transactions", "application/json", arr, &resp), 202);
     ASSERT_STR_CONTAINS(resp, "\"replay\":false");
     ASSERT_STR_CONTAINS(resp, "\"replay\":true");
+    const char *second = strstr(resp, "\"index\":1,");
+    ASSERT_NOT_NULL(second);
+    ASSERT_TRUE(num(resp, "offset") == num(second, "offset")); /* the first's */
     free(resp);
     ASSERT_EQ(call(&e, "GET", "/v1/accounts/acct-d", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"transactions\":2,"); /* dup-1 and dup-2, once each */
@@ -443,6 +449,12 @@ VG_TEST(repeated_transaction_id_returns_the_original_decision)
     ASSERT_STR_CONTAINS(resp, "\"transactions\":2,");
     free(resp);
     engine_stop(&e);
+    char *log = inspect(&e, NULL);
+    size_t records = 0;
+    for (const char *at = log; (at = strstr(at, "\"transaction_id\":\"dup-2\"")); at++)
+        records++;
+    ASSERT_EQ_U(records, 1);
+    free(log);
 }
 
 /* Scores one transaction of account acct-r, which must get 200; returns the answer's
@@ -560,7 +572,8 @@ VG_TEST(a_transaction_id_is_one_accounts)
     expect_conflict(&e, "dup-1", other, t); /* found in another partition's index */
     expect_no_account(&e, same);
     expect_no_account(&e, other);
-    /* Both in one request: both reach the log, and the apply step refuses the second. */
+    /* Both in one request: ingest refuses the second (until 2026-12-03 both reached the log,
+     * and the apply step refused it). */
     snprintf(body, sizeof(body),
              "[{\"transaction_id\":\"dup-2\",\"account_id\":\"acct-r\",\"amount\":\"1\","
              "\"currency\":\"EUR\",\"timestamp\":%lld},{\"transaction_id\":\"dup-2\","
