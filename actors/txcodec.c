@@ -277,7 +277,7 @@ int vg_pb_check_unknown(const ProtobufCMessage *m, vg_tx_error_t *err)
 }
 
 /* Reads a varint at p[*i] (n bytes in all). False past the end or past 10 bytes. */
-static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
+static bool wire_varint_long(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; *i < n && shift < 70; shift += 7) {
@@ -291,6 +291,16 @@ static bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
     return false;
 }
 
+/* The same, a one-byte varint (most tags and lengths) without a call. */
+static inline bool wire_varint(const uint8_t *p, size_t n, size_t *i, uint64_t *out)
+{
+    if (*i < n && p[*i] < 0x80) {
+        *out = p[(*i)++];
+        return true;
+    }
+    return wire_varint_long(p, n, i, out);
+}
+
 /* The code for a bad string in field `name`: an id's or an attribute's own, else
  * invalid_string. */
 static const char *string_code(const char *name)
@@ -301,15 +311,38 @@ static const char *string_code(const char *name)
     return n >= 3 && strcmp(name + n - 3, "_id") == 0 ? "invalid_id" : "invalid_string";
 }
 
-/* One string field's bytes: no NUL, valid UTF-8 (an attribute's is checked with its key's
- * name by check_attributes). */
-static int check_wire_string(const char *name, const uint8_t *v, size_t len, vg_tx_error_t *err)
+/* One string field's bytes: no NUL, valid UTF-8 (an attribute's, `in_attr`, is checked for
+ * UTF-8 with its key's name by check_attributes). Printable ASCII, most ids, goes 8 bytes at
+ * a time, with nothing else to look at. */
+static int check_wire_string(const char *name, bool in_attr, const uint8_t *v, size_t len,
+                             vg_tx_error_t *err)
 {
-    if (memchr(v, 0, len))
+    size_t i = 0;
+    while (i + 8 <= len && printable8((const char *)v + i))
+        i += 8;
+    for (; i < len; i++) {
+        if (v[i] >= 0x80)
+            break;
+        if (v[i] == 0)
+            return fail(err, string_code(name), name, "%s contains a NUL byte", name);
+    }
+    if (i == len)
+        return 0;
+    if (memchr(v + i, 0, len - i))
         return fail(err, string_code(name), name, "%s contains a NUL byte", name);
-    if (strcmp(name, "attributes") != 0 && text_scan((const char *)v, len, true) != TEXT_OK)
+    if (!in_attr && text_scan((const char *)v + i, len - i, true) != TEXT_OK)
         return fail(err, string_code(name), name, "%s is not valid UTF-8", name);
     return 0;
+}
+
+/* Field `num` of message d: by its place when the fields are numbered 1, 2, ... up to it (as
+ * vigil's are), else by protobuf-c's search. */
+static const ProtobufCFieldDescriptor *wire_field_desc(const ProtobufCMessageDescriptor *d,
+                                                       unsigned num)
+{
+    if (num >= 1 && num <= d->n_fields && d->fields[num - 1].id == num)
+        return &d->fields[num - 1];
+    return protobuf_c_message_descriptor_get_field(d, num);
 }
 
 /* One field's tag and value at p[*i]: its number, wire type and, for a length-delimited
@@ -369,7 +402,7 @@ int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_t
             return fail(err, "invalid_protobuf", outer ? outer : "",
                         "a field is cut short or of no known wire type");
         unsigned num = key >> 3 <= UINT32_MAX ? (unsigned)(key >> 3) : 0;
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(st[top].d, num);
+        const ProtobufCFieldDescriptor *f = wire_field_desc(st[top].d, num);
         if (!f) {
             char field[16];
             snprintf(field, sizeof(field), "%u", num);
@@ -389,7 +422,7 @@ int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_t
         st[top].i += (size_t)len;
         const char *name = outer ? outer : f->name;
         if (f->type == PROTOBUF_C_TYPE_STRING) {
-            int rc = check_wire_string(name, v, (size_t)len, err);
+            int rc = check_wire_string(name, outer != NULL, v, (size_t)len, err);
             if (rc != 0)
                 return rc;
         } else if (f->type == PROTOBUF_C_TYPE_MESSAGE && top + 1 < WIRE_DEPTH) {
