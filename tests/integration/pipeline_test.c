@@ -782,6 +782,11 @@ static void check_label(struct engine *e, const char *id, bool labelled)
     free(resp);
 }
 
+/* Waiting labels live 30 days; accounts for ever, or one given a transaction long before
+ * the others would start over (accounts_idle_past_their_ttl_start_over). */
+static const char *const ttl_env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30",
+                                      "VIGIL_STATE_ACCOUNT_TTL_DAYS=0", NULL};
+
 /* Sends transaction `id` for acct-ttl at ts; checks whether it was given a waiting label. */
 static void expect_label(struct engine *e, const char *id, long long ts, bool labelled)
 {
@@ -791,11 +796,8 @@ static void expect_label(struct engine *e, const char *id, long long ts, bool la
 
 VG_TEST(labels_waiting_past_their_ttl_are_dropped)
 {
-    /* Its account gets a transaction 101 days before the others: no account time-to-live
-     * here, or that account would start over (accounts_idle_past_their_ttl_start_over). */
-    static const char *const env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30",
-                                      "VIGIL_STATE_ACCOUNT_TTL_DAYS=0", NULL};
-    struct engine e = {.env = env};
+    /* Its account gets a transaction 101 days before the others (see ttl_env). */
+    struct engine e = {.env = ttl_env};
     engine_start(&e);
     long long t = now_ms() - 60000;
     long long day = 86400000;
@@ -851,9 +853,7 @@ static void post_label_for(struct engine *e, const char *id, long long reported_
  * then refused as too_many_waiting_labels until a restart. */
 VG_TEST(waiting_labels_decide_the_same_live_and_replayed)
 {
-    static const char *const env[] = {"VIGIL_STATE_PENDING_LABEL_TTL_DAYS=30",
-                                      "VIGIL_STATE_ACCOUNT_TTL_DAYS=0", NULL};
-    struct engine e = {.env = env};
+    struct engine e = {.env = ttl_env};
     engine_start(&e);
     long long t = now_ms() - 60000;
     long long day = 86400000;
