@@ -221,6 +221,8 @@ static int check_id(const char *v, const char *field, bool required, vg_tx_error
         return required ? fail(err, "missing_field", field, "%s is required", field) : 0;
     if (n > MAX_ID)
         return fail(err, "invalid_id", field, "%s is longer than %d bytes", field, MAX_ID);
+    if (strspn(v, " ") == n) /* " " is no one's id: a client's blank, not a value */
+        return fail(err, "invalid_id", field, "%s is blank", field);
     switch (text_scan(v, n, false)) {
     case TEXT_CONTROL:
         return fail(err, "invalid_id", field, "%s contains a control character", field);

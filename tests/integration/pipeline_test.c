@@ -228,6 +228,8 @@ VG_TEST(score_rejects_every_bad_input_and_logs_none_of_it)
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T,"
          "\"country\":\"\"",
          "unknown_country", "country"},
+        {"\"account_id\":\"   \",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T",
+         "invalid_id", "blank"},
         {"\"account_id\":\"a\",\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":F",
          "timestamp_in_future", "timestamp"},
         {"\"account_id\":7,\"amount\":\"1\",\"currency\":\"EUR\",\"timestamp\":T", "invalid_type",
