@@ -8,6 +8,7 @@
  */
 #define VG_LOG_MODULE "partition"
 #include "actors/partition.h"
+#include "actors/txcodec.h"
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
@@ -82,6 +83,9 @@ struct vg_partition {
     uint64_t max_waiting_labels;    /* 0: no limit */
     _Atomic int64_t full_logged_ms; /* when "too many waiting labels" was last logged */
     uint64_t recent_ids;            /* what `recent` holds at least */
+    bool retains;                   /* log retention is on: decisions go with their records */
+    uint64_t decl_seen_base;        /* the oldest decision segment scanned, + 1 (0: none) */
+    uint64_t decl_seen_max;         /* the newest transaction offset its decisions name */
     int open_rc;
     _Atomic int apply_rc;     /* an apply failed: the partition stopped (apply_why set first) */
     _Atomic unsigned waiting; /* appends accepted, not yet answered (read by shutdown) */
@@ -611,6 +615,54 @@ static void sweep(vg_partition_t *p)
                     dropped);
 }
 
+/* The newest transaction offset the decisions in [base, next) of the decision log name. */
+static int decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next, uint64_t *out)
+{
+    vg_seglog_reader_t *r = NULL;
+    int rc = vg_seglog_reader_open(p->declog, base, &r);
+    vg_seglog_view_t v;
+    uint64_t seen = 0; /* every record of the segment must be read, or it stays */
+    *out = 0;
+    while (rc == 0 && seen < next - base && (rc = vg_seglog_reader_next(r, &v)) == 0) {
+        uint64_t tx = 0; /* absent: 0, as proto3 leaves a zero out (the record's CRC held) */
+        if (!vg_pb_peek_varint((vg_bytes_t){v.payload, v.len}, 3 /* Decision.offset */, &tx))
+            tx = 0;
+        *out = tx > *out ? tx : *out;
+        seen++;
+    }
+    if (r)
+        vg_seglog_reader_close(r);
+    return rc == 0 && seen == next - base ? 0 : rc != 0 ? rc : VG_ECORRUPT;
+}
+
+/* With retention on, the decision log's oldest segments go once every decision in them is of
+ * a transaction the log no longer holds (its index entry goes too: see the index sweep), at
+ * most DECL_DROPS a second. Until 2026-12-03 the decision log was never trimmed: with
+ * retention set, the transaction log stayed bounded and the decisions grew for ever. A
+ * segment that must stay is scanned once, then remembered. */
+#define DECL_DROPS 256
+static void retain_decisions(vg_partition_t *p)
+{
+    uint64_t keep = vg_seglog_start_offset(p->log);
+    uint64_t base = 0;
+    uint64_t next = 0;
+    for (unsigned k = 0;
+         p->retains && k < DECL_DROPS && vg_seglog_oldest_sealed(p->declog, &base, &next); k++) {
+        if (p->decl_seen_base != base + 1) {
+            uint64_t newest = 0;
+            if (decisions_newest_tx(p, base, next, &newest) != 0) {
+                VG_LOG_WARN("decision retention cannot read partition=%u base=%llu", p->index,
+                            (unsigned long long)base);
+                return;
+            }
+            p->decl_seen_base = base + 1;
+            p->decl_seen_max = newest;
+        }
+        if (p->decl_seen_max >= keep || vg_seglog_drop_oldest(p->declog) != 0)
+            return;
+    }
+}
+
 /* Every second: roll the active segment by age, apply retention (never past what the state
  * has applied), and every state.sync_interval_ms sync the state off the loop. False when the
  * log or the state failed (they say why through /readyz). */
@@ -623,6 +675,7 @@ static bool housekeeping(vg_partition_t *p)
     unsigned deleted = 0;
     if (vg_seglog_retain(p->log, applied, now, &deleted) != 0)
         VG_LOG_WARN("retention failed partition=%u", p->index);
+    retain_decisions(p);
     send_outbox(p);
     /* Outbox entries acknowledged since the last batch: delete them now if traffic stopped. */
     if (vg_decider_forgetting(p->decider)) {
@@ -778,6 +831,7 @@ static int open_storage(vg_partition_t *p, vg_loop_t *loop, const vg_partition_o
         rc = vg_seglog_open(dir, &o->log, &p->log, &rec, p->open_why, sizeof(p->open_why));
     if (rc != 0)
         return rc;
+    p->retains = o->log.retention_bytes || o->log.retention_age_ms;
     if (rec.truncated_bytes)
         VG_LOG_WARN("torn log tail cut partition=%u file=%s at=%llu bytes=%llu", o->index, rec.file,
                     (unsigned long long)rec.truncated_at, (unsigned long long)rec.truncated_bytes);

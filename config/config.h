@@ -75,7 +75,8 @@
       "One sparse index entry per this many bytes of log.")                                        \
     X(log, retention_bytes, SIZE, "0", 0, INT64_MAX, NULL,                                         \
       "Delete the oldest segments beyond this size per partition; 0 keeps everything. The "        \
-      "transaction index forgets their transactions too: sent again, they are new.")               \
+      "transaction index forgets their transactions too (sent again, they are new), and the "      \
+      "decision log's segments go once all their decisions are of deleted transactions.")          \
     X(log, retention_age_s, INT, "0", 0, INT64_MAX, NULL,                                          \
       "Delete segments older than this, in seconds; 0 keeps everything. The same holds for "       \
       "the index.")

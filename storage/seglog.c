@@ -920,6 +920,46 @@ int vg_seglog_failed(vg_seglog_t *log, char *buf, size_t len)
 
 /* ---- retention and closing ---- */
 
+/* Deletes the oldest (sealed) segment and its index; the lock held. 0 or -errno. */
+static int drop_first_locked(vg_seglog_t *log, const char *why)
+{
+    const struct segment *s = &log->segs[0];
+    char path[PATH_MAX];
+    vg__seglog_path(log->dir, s->base, "seg", path, sizeof(path));
+    if (unlink(path) < 0)
+        return -errno;
+    vg__seglog_path(log->dir, s->base, "idx", path, sizeof(path));
+    (void)unlink(path); /* derived */
+    VG_LOG_INFO("segment deleted by %s dir=%s base=%llu bytes=%llu", why, log->dir,
+                (unsigned long long)s->base, (unsigned long long)s->size);
+    memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
+    log->nsegs--;
+    log->dir_dirty = true;
+    return 0;
+}
+
+bool vg_seglog_oldest_sealed(vg_seglog_t *log, uint64_t *base, uint64_t *next)
+{
+    pthread_mutex_lock(&log->lock);
+    bool sealed = log->nsegs > 1;
+    if (sealed) {
+        *base = log->segs[0].base;
+        *next = log->segs[0].next;
+    }
+    pthread_mutex_unlock(&log->lock);
+    return sealed;
+}
+
+int vg_seglog_drop_oldest(vg_seglog_t *log)
+{
+    if (log->o.read_only)
+        return VG_EINVAL;
+    pthread_mutex_lock(&log->lock);
+    int rc = log->nsegs > 1 ? drop_first_locked(log, "retention") : VG_ENOTFOUND;
+    pthread_mutex_unlock(&log->lock);
+    return rc;
+}
+
 int vg_seglog_retain(vg_seglog_t *log, uint64_t min_keep_offset, int64_t now_ms, unsigned *deleted)
 {
     unsigned n = 0;
@@ -938,21 +978,13 @@ int vg_seglog_retain(vg_seglog_t *log, uint64_t min_keep_offset, int64_t now_ms,
             log->o.retention_age_ms && now_ms - s->modified_ms > (int64_t)log->o.retention_age_ms;
         if ((!over_size && !too_old) || s->next > min_keep_offset)
             break;
-        char path[PATH_MAX];
-        vg__seglog_path(log->dir, s->base, "seg", path, sizeof(path));
-        if (unlink(path) < 0) {
-            int rc = -errno;
+        uint64_t size = s->size;
+        int rc = drop_first_locked(log, "retention");
+        if (rc != 0) {
             pthread_mutex_unlock(&log->lock);
             return rc;
         }
-        vg__seglog_path(log->dir, s->base, "idx", path, sizeof(path));
-        (void)unlink(path); /* derived */
-        VG_LOG_INFO("segment deleted by retention base=%llu bytes=%llu",
-                    (unsigned long long)s->base, (unsigned long long)s->size);
-        total -= s->size;
-        memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
-        log->nsegs--;
-        log->dir_dirty = true;
+        total -= size;
         n++;
     }
     pthread_mutex_unlock(&log->lock);

@@ -164,6 +164,15 @@ VG_MUST_CHECK int vg_seglog_maybe_roll(vg_seglog_t *log, int64_t now_ms);
 VG_MUST_CHECK int vg_seglog_retain(vg_seglog_t *log, uint64_t min_keep_offset, int64_t now_ms,
                                    unsigned *deleted);
 
+/* The oldest sealed segment's offsets, [*base, *next): false when only the active segment is
+ * left. Thread: any. */
+bool vg_seglog_oldest_sealed(vg_seglog_t *log, uint64_t *base, uint64_t *next);
+
+/* Deletes the oldest sealed segment, whatever the retention settings: for a log whose records
+ * are kept by what they refer to (the decision log, by its transactions). 0, VG_ENOTFOUND
+ * (only the active segment), VG_EINVAL (read-only) or -errno. Thread: owner. */
+VG_MUST_CHECK int vg_seglog_drop_oldest(vg_seglog_t *log);
+
 /* Closes (syncing first unless failed or read-only). Accepts NULL. Thread: owner, with the
  * flusher stopped and readers closed. */
 void vg_seglog_close(vg_seglog_t *log);

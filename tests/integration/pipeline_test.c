@@ -14,11 +14,13 @@
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -124,6 +126,28 @@ static void wait_gone(struct engine *e, const char *const *paths, size_t n)
         nanosleep(&pause, NULL);
     }
     ASSERT_EQ(status, 404);
+}
+
+/* Bytes of the decision logs' segments, every partition's. */
+static uint64_t decision_bytes(const struct engine *e)
+{
+    uint64_t total = 0;
+    for (int p = 0; p < PARTITIONS; p++) {
+        char dir[600];
+        snprintf(dir, sizeof(dir), "%s/p%02d/decisions", e->data, p);
+        DIR *d = opendir(dir);
+        for (struct dirent *de; d && (de = readdir(d));) {
+            size_t n = strlen(de->d_name);
+            char path[900];
+            struct stat st;
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+            if (n > 4 && strcmp(de->d_name + n - 4, ".seg") == 0 && stat(path, &st) == 0)
+                total += (uint64_t)st.st_size;
+        }
+        if (d)
+            closedir(d);
+    }
+    return total;
 }
 
 static void tx_json(char *buf, size_t len, const char *id, const char *acct, const char *amount,
@@ -1072,10 +1096,23 @@ VG_TEST(index_entries_go_with_the_segments_retention_deletes)
     engine_spawn(&e);
     static const char *const gone[] = {"/v1/transactions/ret-70000", "/v1/transactions/ret-80000",
                                        "/v1/transactions/ret-90000", "/v1/transactions/ret-99999"};
+    uint64_t decisions_before = decision_bytes(&e);
     wait_gone(&e, gone, VG_ARRAY_LEN(gone));
     ASSERT_EQ(call(&e, "GET", "/v1/transactions/ret-66000", NULL, NULL, &resp), 200);
     ASSERT_STR_CONTAINS(resp, "\"transaction\":{");
+    ASSERT_STR_CONTAINS(resp, "\"decision\":{"); /* a kept transaction keeps its decision */
     free(resp);
+    /* The decisions of the deleted transactions go too: until 2026-12-03 the decision log
+     * kept every one (34,000 here) while the transaction log kept 300 KB. */
+    uint64_t decisions_after = decision_bytes(&e);
+    for (int i = 0; i < 100 && decisions_after * 4 > decisions_before; i++) {
+        struct timespec pause = {0, 100000000};
+        nanosleep(&pause, NULL);
+        decisions_after = decision_bytes(&e);
+    }
+    if (decisions_after * 4 > decisions_before)
+        VG_FAIL("decision logs: %llu bytes, %llu before retention",
+                (unsigned long long)decisions_after, (unsigned long long)decisions_before);
     char body[512];
     tx_json(body, sizeof(body), "ret-99999", "acct-ret", "1", t + 400, NULL);
     ASSERT_EQ(score(&e, body, &resp), 200);
