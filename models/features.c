@@ -170,7 +170,11 @@ void vg_features_compute(const Vigil__Transaction *tx, double amount, const vg_a
     if (tx->has_location && p->has_loc) {
         double km = haversine_km(p->last_lat, p->last_lon, tx->lat, tx->lon);
         out[VG_FEATURE_distance_km] = (float)km;
-        double hours = (double)(t - p->last_ts_ms) / (double)HOUR_MS;
+        /* since the located transaction, not the latest one (which may have had no place):
+         * until 2026-12-03 264 km over an hour, with an unlocated payment 10 minutes before,
+         * read as 1,583 km/h */
+        int64_t since = p->last_loc_ms ? p->last_loc_ms : p->last_ts_ms;
+        double hours = (double)(t - since) / (double)HOUR_MS;
         out[VG_FEATURE_speed_kmh] = hours > 0 ? (float)(km / hours) : NAN;
     }
     out[VG_FEATURE_channel] = (float)tx->channel;
@@ -337,6 +341,7 @@ void vg_profile_update(vg_account_profile_t *p, const Vigil__Transaction *tx, do
     if (t >= p->last_ts_ms || p->n == 1) {
         p->last_ts_ms = t;
         if (tx->has_location) {
+            p->last_loc_ms = t;
             p->last_lat = tx->lat;
             p->last_lon = tx->lon;
             p->has_loc = true;
@@ -460,6 +465,7 @@ void vg_profile_encode(const vg_account_profile_t *p, uint8_t *out)
     w32(&w, p->fraud_labels);
     w32(&w, p->genuine_labels);
     w64(&w, (uint64_t)p->last_fraud_ms);
+    w64(&w, (uint64_t)p->last_loc_ms);       /* in what was zero padding: older profiles read 0 */
     VG_CHECK(w.p - out <= VG_PROFILE_BYTES); /* the layout fits the fixed size */
 }
 
@@ -511,6 +517,7 @@ int vg_profile_decode(const uint8_t *in, size_t len, vg_account_profile_t *p)
     q.fraud_labels = r32(&r);
     q.genuine_labels = r32(&r);
     q.last_fraud_ms = (int64_t)r64(&r);
+    q.last_loc_ms = (int64_t)r64(&r);
     if (q.recent_len > VG_PROFILE_RECENT || q.recent_head >= VG_PROFILE_RECENT ||
         q.seen_pos[0] >= VG_PROFILE_SEEN || q.seen_pos[1] >= VG_PROFILE_SEEN ||
         q.seen_pos[2] >= VG_PROFILE_SEEN || (size_t)(r - in) > VG_PROFILE_BYTES)

@@ -60,6 +60,8 @@ typedef struct vg_account_profile {
     uint32_t fraud_labels; /* labels received for the account's transactions, by kind */
     uint32_t genuine_labels;
     int64_t last_fraud_ms; /* reported_at of the latest fraud label; 0 = none */
+    int64_t last_loc_ms;   /* the time of last_lat/last_lon; 0: written before 2026-12-03, when
+                            * speed_kmh took last_ts_ms (see vg_features_compute) */
 } vg_account_profile_t;
 
 /* X(name, description) in column order. */

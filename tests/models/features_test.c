@@ -161,6 +161,32 @@ VG_TEST(feat_late_events_count_only_what_came_before)
     ASSERT_EQ_DBL(F(amount_sum_1d), 8, 1e-6);
 }
 
+/* Speed is distance over the time since the located transaction, across one without a place,
+ * and across an encode and decode. Until 2026-12-03 Brussels at 10:00, an unlocated payment at
+ * 10:50 and Paris at 11:00 read as 1,583 km/h (264 km over the 10 minutes since 10:50). */
+VG_TEST(feat_speed_is_since_the_located_transaction)
+{
+    vg_account_profile_t p;
+    vg_profile_init(&p);
+    Vigil__Transaction bxl = tx_at(T0, "M", "BE", NULL, 50.8503, 4.3517);
+    vg_profile_update(&p, &bxl, 1.0);
+    Vigil__Transaction nowhere = tx_at(T0 + 50 * 60000ll, "M", "BE", NULL, NAN, NAN);
+    vg_profile_update(&p, &nowhere, 1.0);
+    uint8_t enc[VG_PROFILE_BYTES];
+    vg_profile_encode(&p, enc);
+    vg_account_profile_t q;
+    ASSERT_OK(vg_profile_decode(enc, sizeof(enc), &q));
+    float out[VG_FEATURE_COUNT];
+    Vigil__Transaction paris = tx_at(T0 + HOUR, "M", "FR", NULL, 48.8566, 2.3522);
+    vg_features_compute(&paris, 1.0, &q, out);
+    ASSERT_EQ_DBL(F(distance_km), 264, 1);
+    ASSERT_EQ_DBL(F(speed_kmh), F(distance_km), 0.01); /* over one hour */
+    /* A profile written before the field existed (zeros there): the old reading, not NaN. */
+    q.last_loc_ms = 0;
+    vg_features_compute(&paris, 1.0, &q, out);
+    ASSERT_EQ_DBL(F(speed_kmh), F(distance_km) * 6, 0.1);
+}
+
 VG_TEST(feat_profile_encoding_round_trip_and_corruption)
 {
     vg_account_profile_t p;
