@@ -327,8 +327,14 @@ static char *ini_read_line(char *str, int num, void *stream)
     size_t cap = (size_t)num;
     size_t n = 0;
     if (c->file) {
-        if (!fgets(str, num, c->file))
+        if (!fgets(str, num, c->file)) {
+            if (ferror(c->file)) { /* a directory (EISDIR), an I/O error: not an end */
+                errf(c->err, c->errlen, "cannot read config file %s: %s", c->name,
+                     vg_strerror(-errno));
+                c->failed = true;
+            }
             return NULL;
+        }
         n = strlen(str);
         if (n == cap - 1 && str[n - 1] != '\n' && !feof(c->file)) {
             c->line++;

@@ -6,6 +6,7 @@
 #include "runtime/error.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ static int set_value(const vg_cli_t *cli, const vg_cli_opt_t *o, const char *val
     }
     case VG_CLI_DOUBLE: {
         double v = strtod(val, &end);
-        if (errno || end == val || *end != '\0' || (ranged && (v < o->min || v > o->max))) {
+        if (errno || end == val || *end != '\0' || isnan(v) || /* NaN passed every range */
+            (ranged && (v < o->min || v > o->max))) {
             fprintf(stderr, "%s: --%s: \"%s\" is not a number in %g..%g\n", cli->command, o->name,
                     val, o->min, o->max);
             return VG_EUSAGE;

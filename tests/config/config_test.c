@@ -234,6 +234,17 @@ VG_TEST(missing_file_is_named)
     vg_config_free(&cfg);
 }
 
+/* A path that opens but does not read (a directory) is an error, not an empty file: until
+ * 2026-12-03 `serve --config /tmp` started on the defaults. */
+VG_TEST(unreadable_file_is_an_error)
+{
+    vg_config_t cfg;
+    vg_config_init_defaults(&cfg);
+    ASSERT_ERR(vg_config_load_file(&cfg, "/tmp", err, sizeof(err)), VG_ECONFIG);
+    ASSERT_STR_CONTAINS(err, "cannot read config file /tmp");
+    vg_config_free(&cfg);
+}
+
 VG_TEST(env_errors)
 {
     vg_config_t cfg;

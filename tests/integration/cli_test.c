@@ -94,6 +94,21 @@ VG_TEST(bench_runtime_bad_flag_exit_2)
     free(err);
 }
 
+/* NaN compares false with both ends of a range: until 2026-12-03 `gen --fraud-scale nan`
+ * generated 63,213 transactions and no fraud, and `--tx-per-day nan` none. */
+VG_TEST(a_nan_flag_is_refused)
+{
+    static const char *const flags[] = {"--fraud-scale", "--tx-per-day"};
+    for (size_t i = 0; i < VG_ARRAY_LEN(flags); i++) {
+        char *err = NULL;
+        const char *args[] = {"gen", "--days", "1", flags[i], "nan", NULL};
+        ASSERT_EQ(run(args, NULL, &err), 2);
+        ASSERT_STR_CONTAINS(err, flags[i]);
+        ASSERT_EQ(count_lines(err), 1);
+        free(err);
+    }
+}
+
 VG_TEST(bench_runtime_reports_figures)
 {
     char *out = NULL;
