@@ -150,6 +150,8 @@ static void report_bind_failure(const vg_config_t *cfg, const char *what, const 
                                 int rc)
 {
     char src[256];
+    if (rc == -EADDRNOTAVAIL)
+        key = "server.bind"; /* not this machine's address: the port is not at fault */
     vg_config_source(cfg, key, src, sizeof(src));
     fprintf(stderr, "vigil: cannot listen for %s on %s:%d: %s (%s from %s)\n", what,
             cfg->server.bind, port, vg_strerror(rc), key, src);

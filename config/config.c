@@ -10,6 +10,8 @@
 
 #include <ini.h>
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -176,6 +178,12 @@ static bool parse_enum(const char *values, const char *v, int *out)
     return false;
 }
 
+/* A string key that holds a numeric address (values "address"): server.bind. */
+static bool is_address(const struct key_desc *k)
+{
+    return k->values && strcmp(k->values, "address") == 0;
+}
+
 /* Describes what `k` accepts, for error messages. */
 static void expectation(const struct key_desc *k, char *buf, size_t len)
 {
@@ -200,7 +208,7 @@ static void expectation(const struct key_desc *k, char *buf, size_t len)
         break;
     }
     case T_STRING:
-        snprintf(buf, len, "a non-empty string");
+        snprintf(buf, len, "%s", is_address(k) ? "an IPv4 or IPv6 address" : "a non-empty string");
         break;
     }
 }
@@ -235,6 +243,9 @@ static bool set_typed(vg_config_t *cfg, const struct key_desc *k, const char *v)
         /* Empty is allowed only where the default is empty (e.g. "no model"). */
         if (*v == '\0' && *k->def != '\0')
             return false;
+        unsigned char a[16];
+        if (is_address(k) && inet_pton(AF_INET, v, a) != 1 && inet_pton(AF_INET6, v, a) != 1)
+            return false; /* "localhost" or a typo: until 2026-12-03 blamed on the port */
         char **s = (char **)f;
         free(*s);
         *s = vg_xstrdup(v);
@@ -570,9 +581,14 @@ static void format_value(const vg_config_t *cfg, const struct key_desc *k, char 
     case T_SIZE:
         snprintf(buf, len, "%lld", (long long)*(const int64_t *)f);
         break;
-    case T_DOUBLE:
-        snprintf(buf, len, "%.17g", *(const double *)f);
+    case T_DOUBLE: {
+        double d =
+            *(const double *)f; /* the shortest that reads back: 0.9, not 0.90000000000000002 */
+        snprintf(buf, len, "%.15g", d);
+        if (strtod(buf, NULL) != d)
+            snprintf(buf, len, "%.17g", d);
         break;
+    }
     case T_BOOL:
         snprintf(buf, len, "%s", *(const bool *)f ? "true" : "false");
         break;

@@ -34,8 +34,8 @@
 #define VG_CONFIG_SERVER(X)                                                                        \
     X(server, data_dir, STRING, "./data", 0, 0, NULL,                                              \
       "Directory holding the log, the state and the lock file.")                                   \
-    X(server, bind, STRING, "127.0.0.1", 0, 0, NULL,                                               \
-      "Address the HTTP and TCP listeners bind to.")                                               \
+    X(server, bind, STRING, "127.0.0.1", 0, 0, "address",                                          \
+      "Address the HTTP and TCP listeners bind to (IPv4 or IPv6, numeric).")                       \
     X(server, http_port, INT, "8080", 0, 65535, NULL,                                              \
       "HTTP, WebSocket and dashboard port; 0 picks a free port.")                                  \
     X(server, tcp_port, INT, "7070", 0, 65535, NULL,                                               \

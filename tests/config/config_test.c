@@ -234,6 +234,23 @@ VG_TEST(missing_file_is_named)
     vg_config_free(&cfg);
 }
 
+/* server.bind is a numeric address: "localhost" was refused by bind(2) at start, and the
+ * message blamed the HTTP port. */
+VG_TEST(bind_is_a_numeric_address)
+{
+    vg_config_t cfg;
+    vg_config_init_defaults(&cfg);
+    ASSERT_ERR(vg_config_set(&cfg, "server.bind", "localhost", VG_CONFIG_SRC_FLAG, "--bind", err,
+                             sizeof(err)),
+               VG_ECONFIG);
+    ASSERT_STR_CONTAINS(err, "is not an IPv4 or IPv6 address");
+    ASSERT_OK(
+        vg_config_set(&cfg, "server.bind", "::1", VG_CONFIG_SRC_FLAG, "--bind", err, sizeof(err)));
+    ASSERT_OK(vg_config_set(&cfg, "server.bind", "0.0.0.0", VG_CONFIG_SRC_FLAG, "--bind", err,
+                            sizeof(err)));
+    vg_config_free(&cfg);
+}
+
 /* A path that opens but does not read (a directory) is an error, not an empty file: until
  * 2026-12-03 `serve --config /tmp` started on the defaults. */
 VG_TEST(unreadable_file_is_an_error)
