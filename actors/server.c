@@ -78,6 +78,7 @@ struct server {
     vg_runtime_t *rt;
     vg_api_t *api;
     vg_tcp_ingest_t *tcp;
+    int stop_sig;                /* SIGINT or SIGTERM taken while starting: stop, not a failure */
     vg_tcp_ingest_t **tcp_hosts; /* one per loop after the first */
     vg_api_t **api_peers;        /* one per loop after the first, with its ingest */
     vg_ingest_t **ingest_peers;
@@ -364,12 +365,29 @@ static int spread_loops(struct server *s)
     return vg_loop_call_wait(vg_runtime_loop(s->rt, 0), share_loops, s);
 }
 
+/* SIGINT or SIGTERM, taken if one is pending (the start-up checks between its steps), else
+ * 0. Until 2026-12-03 a SIGTERM during a long start waited until the engine was ready. */
+static int stop_requested(struct server *s)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    const struct timespec none = {0, 0};
+    int sig = sigtimedwait(&set, NULL, &none);
+    if (sig > 0)
+        s->stop_sig = sig;
+    return sig > 0 ? sig : 0;
+}
+
 static int open_partitions(struct server *s)
 {
     s->nparts = (unsigned)s->cfg.log.partitions;
     s->parts = vg_xcalloc(s->nparts, sizeof(vg_partition_t *));
     for (unsigned i = 0; i < s->nparts; i++) {
         s->opening = i;
+        if (stop_requested(s))
+            return -ECANCELED;
         int rc = vg_loop_call_wait(partition_loop(s, i), start_partition, s);
         if (rc != 0)
             return rc;
@@ -383,6 +401,8 @@ static int open_partitions(struct server *s)
     }
     for (unsigned i = 0; i < s->nparts; i++) {
         s->opening = i;
+        if (stop_requested(s))
+            return -ECANCELED;
         int rc = vg_loop_call_wait(partition_loop(s, i), catch_up_partition, s);
         if (rc != 0)
             return rc;
@@ -631,10 +651,13 @@ static int run_server(struct server *s)
     if (rc == 0)
         rc = open_partitions(s);
     if (rc != 0) {
+        if (s->stop_sig)
+            VG_LOG_INFO("shutdown requested while starting signal=%s",
+                        s->stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
         shutdown_server(s);
         vg_datadir_close(s->dd);
         vg_model_free(s->model);
-        return 1;
+        return s->stop_sig ? 0 : 1; /* asked to stop: not a failure */
     }
     set_ready(s, true, NULL);
     announce(s);
