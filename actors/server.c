@@ -514,8 +514,30 @@ static bool model_fits(const vg_model_t *m)
     return same;
 }
 
+/* The model's sidecar thresholds, for each one the configuration leaves at its default: one
+ * set in a file, a variable or a flag wins, as --print-config says it does (until 2026-12-03
+ * the sidecar's won over every setting, and --print-config showed values not in effect). */
+static int apply_model_thresholds(struct server *s)
+{
+    double medium = s->threshold_medium;
+    double high = s->threshold_high;
+    if (!vg_model_thresholds(s->model, &medium, &high))
+        return 0;
+    if (vg_config_is_default(&s->cfg, "scoring.threshold_medium"))
+        s->threshold_medium = medium;
+    if (vg_config_is_default(&s->cfg, "scoring.threshold_high"))
+        s->threshold_high = high;
+    if (s->threshold_medium < s->threshold_high)
+        return 0;
+    fprintf(stderr,
+            "vigil: thresholds medium=%g high=%g, from the configuration and the model's sidecar "
+            "(%g, %g): medium must be below high; set both\n",
+            s->threshold_medium, s->threshold_high, medium, high);
+    return VG_ECONFIG;
+}
+
 /* scoring.model: load it (and its sidecar) before any partition replays its log, so the
- * replay decides with the same model. The sidecar's thresholds win over the config's. */
+ * replay decides with the same model, and its thresholds where the config has none. */
 static int load_model(struct server *s)
 {
     s->threshold_medium = s->cfg.scoring.threshold_medium;
@@ -533,7 +555,9 @@ static int load_model(struct server *s)
         fprintf(stderr, "vigil: cannot load the model: %s (scoring.model from %s)\n", err, src);
         return rc;
     }
-    (void)vg_model_thresholds(s->model, &s->threshold_medium, &s->threshold_high);
+    rc = apply_model_thresholds(s);
+    if (rc != 0)
+        return rc;
     if (!model_fits(s->model)) {
         fprintf(stderr,
                 "vigil: model %s was trained on other features than this build's feature table "

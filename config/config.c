@@ -563,6 +563,12 @@ static void describe(const vg_config_src_t *src, char *buf, size_t len)
     }
 }
 
+bool vg_config_is_default(const vg_config_t *cfg, const char *name)
+{
+    const struct key_desc *k = find_dotted(name);
+    return !k || cfg->src[key_index(k)].kind == VG_CONFIG_SRC_DEFAULT;
+}
+
 void vg_config_source(const vg_config_t *cfg, const char *name, char *buf, size_t len)
 {
     const struct key_desc *k = find_dotted(name);

@@ -205,6 +205,9 @@ VG_MUST_CHECK int vg_config_validate(const vg_config_t *cfg, char *err, size_t e
  * "env VIGIL_SERVER_HTTP_PORT", "flag --http-port". Unknown names give "unknown key". */
 void vg_config_source(const vg_config_t *cfg, const char *name, char *buf, size_t len);
 
+/* Whether "section.key" still holds its default (no file, variable or flag set it). */
+bool vg_config_is_default(const vg_config_t *cfg, const char *name);
+
 /* Prints the effective configuration as INI, each value followed by "; from <source>". */
 void vg_config_print(const vg_config_t *cfg, FILE *out);
 

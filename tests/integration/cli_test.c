@@ -10,7 +10,11 @@
 #include "tests/support/proc.h"
 #include "tests/vg_test.h"
 
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static int run(const char *const *args, char **out, char **err)
 {
@@ -195,6 +199,72 @@ VG_TEST(train_synthetic_writes_a_servable_model)
     ASSERT_EQ(code, 2);
     ASSERT_STR_CONTAINS(e, "--synthetic");
     free(e);
+}
+
+/* Starts serve on `model` with `env`; the stderr once it serves (or exits), and its exit
+ * status (-1 while it served: stopped here). */
+static char *serve_log(const char *model, const char *const *env, int *status)
+{
+    char data[512];
+    snprintf(data, sizeof(data), "%s/thr-data", vg_test_tmpdir());
+    const char *args[] = {"serve",      "--data", data,      "--http-port", "0",
+                          "--tcp-port", "0",      "--model", model,         NULL};
+    vg_tp_t p;
+    ASSERT_OK(vg_tp_spawn(&p, args, env));
+    char line[256];
+    bool served = vg_tp_wait_line(&p, "vigil: serving", line, sizeof(line), 30000) == 0;
+    if (served)
+        vg_tp_signal(&p, SIGTERM);
+    ASSERT_OK(vg_tp_wait(&p, 20000, status));
+    char *err = vg_tp_stderr(&p);
+    vg_tp_cleanup(&p);
+    if (served)
+        *status = -1;
+    return err;
+}
+
+/* A model's sidecar thresholds apply where the configuration has none: a threshold set in a
+ * file, a variable or a flag wins, as --print-config says it does. Until 2026-12-03 the
+ * sidecar's won over every setting. A pair that ends up out of order is refused. */
+VG_TEST(configured_thresholds_win_over_the_model_sidecars)
+{
+    char model[512];
+    snprintf(model, sizeof(model), "%s/thr.json", vg_test_tmpdir());
+    const char *train[] = {"train",  "--synthetic", "--out",   model, "--accounts", "200",
+                           "--days", "10",          "--trees", "5",   NULL};
+    int code = -1;
+    ASSERT_OK(vg_tp_run(train, NULL, 120000, &code, NULL, NULL));
+    ASSERT_EQ(code, 0);
+    char meta[600];
+    snprintf(meta, sizeof(meta), "%s.meta.json", model);
+    char *text = NULL;
+    size_t len = 0;
+    ASSERT_OK(vg_io_read_file(meta, &text, &len));
+    char *end = strrchr(text, '}');
+    ASSERT_NOT_NULL(end);
+    *end = '\0';
+    static const char thr[] = ", \"thresholds\": {\"medium\": 0.01, \"high\": 0.02}}";
+    size_t wlen = strlen(text) + sizeof(thr);
+    char *with = malloc(wlen);
+    ASSERT_NOT_NULL(with);
+    snprintf(with, wlen, "%s%s", text, thr);
+    ASSERT_OK(vg_io_write_file_atomic(meta, with, strlen(with)));
+    free(with);
+    free(text);
+    int status = 0;
+    char *log = serve_log(model, NULL, &status);
+    ASSERT_STR_CONTAINS(log, "medium=0.010 high=0.020"); /* the sidecar's */
+    free(log);
+    static const char *const both[] = {"VIGIL_SCORING_THRESHOLD_MEDIUM=0.98",
+                                       "VIGIL_SCORING_THRESHOLD_HIGH=0.99", NULL};
+    log = serve_log(model, both, &status);
+    ASSERT_STR_CONTAINS(log, "medium=0.980 high=0.990");
+    free(log);
+    static const char *const medium[] = {"VIGIL_SCORING_THRESHOLD_MEDIUM=0.03", NULL};
+    log = serve_log(model, medium, &status); /* over the sidecar's high */
+    ASSERT_EQ(status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1, 1);
+    ASSERT_STR_CONTAINS(log, "medium must be below high");
+    free(log);
 }
 
 /* `vigil bench ingest --baseline BIN`: a fresh server of each binary per run, in alternating
