@@ -242,7 +242,8 @@ int vg_cmd_train(int argc, char **argv)
     free(x);
     free(y);
     if (rc != 0) {
-        fprintf(stderr, "vigil train: %s\n", err);
+        /* the library's messages say "train: ...", the command's own prefix already does */
+        fprintf(stderr, "vigil train: %s\n", strncmp(err, "train: ", 7) == 0 ? err + 7 : err);
         return 1;
     }
     printf("trained %s on %zu rows (%zu fraud), %zu features, %u trees: validation AUC %.4f, "

@@ -574,9 +574,11 @@ static int load_model(struct server *s)
  * stopped partition, as /readyz says). */
 static void announce(struct server *s)
 {
-    printf("vigil: serving http=%s:%d tcp=%s:%d data=%s workers=%u partitions=%u\n",
-           s->cfg.server.bind, s->http_port, s->cfg.server.bind, s->tcp_port,
-           s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
+    const char *bind = s->cfg.server.bind;
+    bool v6 = strchr(bind, ':') != NULL; /* [::1]:8080, as a URL writes it */
+    printf("vigil: serving http=%s%s%s:%d tcp=%s%s%s:%d data=%s workers=%u partitions=%u\n",
+           v6 ? "[" : "", bind, v6 ? "]" : "", s->http_port, v6 ? "[" : "", bind, v6 ? "]" : "",
+           s->tcp_port, s->cfg.server.data_dir, vg_runtime_nloops(s->rt), s->nparts);
     fflush(stdout);
     char why[1024];
     if (partitions_health(s, why, sizeof(why)) != 0)
