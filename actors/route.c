@@ -73,15 +73,16 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const Vig
     const char *account_id = l->account_id;
     bool named = account_id && account_id[0];
     unsigned mine = named ? vg_route_account(nparts, account_id) : nparts;
-    *known = mine < nparts && vg_route_find_tx(parts + mine, 1, l->transaction_id, &x) == 0;
-    unsigned to = mine;
-    if (*known && !vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id))
+    /* One look over every partition, decided on what it found. Until 2026-12-03 the named
+     * account's partition was looked at, then all of them: a transaction indexed there between
+     * the two looks was refused as account_mismatch without its account being compared (6 in
+     * 6,000 labels racing their transactions), and the label was lost. */
+    unsigned at = vg_route_find_tx(parts, nparts, l->transaction_id, &x);
+    *known = at < nparts;
+    unsigned to = !*known ? mine : !named ? at : at == mine ? mine : VG_ROUTE_REFUSED;
+    if (*known && to == mine && named &&
+        !vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id))
         to = VG_ROUTE_REFUSED;
-    if (!*known) {
-        unsigned at = vg_route_find_tx(parts, nparts, l->transaction_id, &x);
-        *known = at < nparts;
-        to = !*known ? mine : named ? VG_ROUTE_REFUSED : at;
-    }
     if (to == VG_ROUTE_REFUSED) {
         mismatch_error(l->transaction_id, account_id, err);
         return to;

@@ -25,8 +25,9 @@ unsigned vg_route_find_tx(vg_partition_t *const *parts, unsigned nparts, const c
                           vg_txindex_t *out);
 
 /* The partition for label l, or nparts when it must go to every partition, or
- * VG_ROUTE_REFUSED with *err set. A named account (l->account_id, may be "") has its
- * partition asked first; if it holds the transaction, its log record must name that account;
+ * VG_ROUTE_REFUSED with *err set. Every partition's index is asked once. For a named account
+ * (l->account_id, may be ""): if its partition holds the transaction, its log record must name
+ * that account;
  * if the transaction is indexed in another partition instead, the account is not its either
  * (sent there, the label would wait for a transaction that never comes): both are
  * account_mismatch. If no index holds it yet, the label waits: in the account's partition, or
