@@ -194,6 +194,16 @@ void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx)
     api->health_ctx = ctx;
 }
 
+void vg_api_drain(vg_api_t *api)
+{
+    vg_http_drain(api->http);
+}
+
+unsigned vg_api_inflight(vg_api_t *api)
+{
+    return vg_http_inflight(api->http);
+}
+
 void vg_api_stop(vg_api_t *api, void (*closed)(void *ctx), void *ctx)
 {
     api->closed = closed; /* read on the loop after the stop message: ordered by the mailbox */

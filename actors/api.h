@@ -52,6 +52,11 @@ void vg_api_set_health(vg_api_t *api, vg_api_health_fn fn, void *ctx);
  * core. Thread: `api`'s loop. */
 void vg_api_share(vg_api_t *api, vg_api_t **peers, unsigned n);
 
+/* Shutdown: new requests are refused (503), those in are answered (vg_http_drain); how many
+ * are still in. Thread: any. */
+void vg_api_drain(vg_api_t *api);
+unsigned vg_api_inflight(vg_api_t *api);
+
 /* Stops serving; the actor closes the server and frees itself, then calls closed(ctx) (may
  * be NULL) on its loop: after that no handler runs any more. Thread: any. */
 void vg_api_stop(vg_api_t *api, void (*closed)(void *ctx), void *ctx);

@@ -157,6 +157,8 @@ struct vg_http {
     unsigned body_idle_ms;
     vg_http_budget_t *body_budget;
     bool json_bodies;
+    _Atomic bool draining;        /* vg_http_drain: new requests are refused */
+    _Atomic unsigned inflight;    /* requests not yet freed (an orphan counts until closed) */
     vg_http_unrouted_fn unrouted; /* see vg_http_set_unrouted */
     void *unrouted_ctx;
     struct route routes[MAX_ROUTES];
@@ -299,6 +301,16 @@ bool vg_http_is_json(const char *content_type)
     /* parameters (charset) may follow the type; application/jsonx is another type */
     return ct && strncasecmp(ct, "application/json", 16) == 0 &&
            (ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ' || ct[16] == '\t');
+}
+
+void vg_http_drain(vg_http_t *http)
+{
+    atomic_store_explicit(&http->draining, true, memory_order_relaxed);
+}
+
+unsigned vg_http_inflight(vg_http_t *http)
+{
+    return atomic_load_explicit(&http->inflight, memory_order_relaxed);
 }
 
 void vg_http_set_unrouted(vg_http_t *http, vg_http_unrouted_fn fn, void *ctx)
@@ -665,6 +677,7 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
 {
     vg_http_req_t *req = vg_xmalloc(sizeof(*req));
     memset(req, 0, offsetof(vg_http_req_t, inl));
+    atomic_fetch_add_explicit(&h->inflight, 1, memory_order_relaxed);
     req->http = h;
     req->wsi = wsi;
     req->state = REQ_READING;
@@ -673,6 +686,11 @@ static int on_request(vg_http_t *h, struct lws *wsi, struct conn *c, const char 
     req->path = take_str(req, path, len < PATH_MAX_LEN ? len : PATH_MAX_LEN);
     copy_query(req, wsi);
     copy_headers(req, wsi);
+    if (atomic_load_explicit(&h->draining, memory_order_relaxed)) {
+        h->stats.requests++;
+        refuse_unread_with(req, 503, "unavailable", "the engine is shutting down", NULL);
+        return 0;
+    }
     bool path_known = false;
     char allow[128];
     req->route = find_route(h, req, &path_known, allow, sizeof(allow));
@@ -1058,6 +1076,7 @@ static int on_callback(vg_http_t *h, struct lws *wsi, enum lws_callback_reasons 
             c->req = NULL;
             if (req->state == REQ_HANDLING) {
                 h->stats.orphaned++;
+                atomic_fetch_sub_explicit(&h->inflight, 1, memory_order_relaxed);
                 req->wsi = NULL; /* the handler still owns it: orphan */
                 req->http = NULL;
             } else {
@@ -1161,6 +1180,8 @@ static void json_error(vg_http_req_t *req, int status, const char *code, const c
 
 static void req_free(vg_http_req_t *req)
 {
+    if (req->http) /* an orphan's was counted out when its connection closed */
+        atomic_fetch_sub_explicit(&req->http->inflight, 1, memory_order_relaxed);
     if (req->reserved)
         atomic_fetch_sub_explicit(&req->budget->used, req->reserved, memory_order_relaxed);
     req_give_back(req, req->path);

@@ -86,6 +86,13 @@ VG_MUST_CHECK int vg_http_route(vg_http_t *http, const char *method, const char 
 
 void vg_http_stats(const vg_http_t *http, vg_http_stats_t *out);
 
+/* Shutdown, first step: every request from now on is answered 503 `unavailable` and its
+ * connection closed; those already in are answered as usual. Thread: any. */
+void vg_http_drain(vg_http_t *http);
+
+/* Requests received and not yet answered (or given up with their connection). Thread: any. */
+unsigned vg_http_inflight(vg_http_t *http);
+
 /* Whether a Content-Type value is application/json (parameters such as charset may follow). */
 bool vg_http_is_json(const char *content_type);
 

@@ -462,6 +462,28 @@ static void set_ready(struct server *s, bool ready, const char *why)
             vg_api_set_ready(s->api_peers[i], ready, why);
 }
 
+/* TCP connections answered everything and sent their FIN, HTTP answers are on their way: a
+ * moment for the clients to read the answers and close (closing first would reset the connection,
+ * and a client's kernel drops answers not read yet), 1 s at most and not past the shutdown's
+ * deadline. */
+static void linger_tcp(struct server *s, int64_t deadline_ms)
+{
+    int64_t now = (int64_t)vg_clock_mono_ns() / 1000000;
+    int64_t until = now + 1000 < deadline_ms ? now + 1000 : deadline_ms;
+    for (; now < until; now = (int64_t)vg_clock_mono_ns() / 1000000) {
+        unsigned open = s->tcp ? vg_tcp_ingest_open_connections(s->tcp) : 0;
+        for (unsigned i = 0; s->tcp_hosts && i < s->ntcp_hosts; i++)
+            open += s->tcp_hosts[i] ? vg_tcp_ingest_open_connections(s->tcp_hosts[i]) : 0;
+        open += s->api ? vg_api_inflight(s->api) : 0; /* HTTP answers still being written */
+        for (unsigned i = 0; s->api_peers && i < s->ntcp_hosts; i++)
+            open += s->api_peers[i] ? vg_api_inflight(s->api_peers[i]) : 0;
+        if (open == 0)
+            return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static void shutdown_server(struct server *s)
 {
     set_ready(s, false, "shutting down");
@@ -470,13 +492,13 @@ static void shutdown_server(struct server *s)
     for (unsigned i = 0; s->tcp_hosts && i < s->ntcp_hosts; i++)
         if (s->tcp_hosts[i])
             vg_tcp_ingest_stop(s->tcp_hosts[i]);
-    /* No request may look at a partition once partitions start closing. */
+    /* HTTP refuses new requests and answers those in (until 2026-12-03 it stopped at once,
+     * and requests logged and durable went unanswered). */
     if (s->api)
-        stop_api(s->api);
-    s->api = NULL;
+        vg_api_drain(s->api);
     for (unsigned i = 0; s->api_peers && i < s->ntcp_hosts; i++)
         if (s->api_peers[i])
-            stop_api(s->api_peers[i]);
+            vg_api_drain(s->api_peers[i]);
     /* Let what was accepted become durable and be answered (the answers are messages too),
      * so no request is left holding memory when the actors stop. */
     int64_t deadline = (int64_t)vg_clock_mono_ns() / 1000000 + s->cfg.server.shutdown_timeout_ms;
@@ -493,6 +515,14 @@ static void shutdown_server(struct server *s)
     if (!drained)
         VG_LOG_WARN("shutdown timeout: stopping with work still in flight timeout_ms=%lld",
                     (long long)s->cfg.server.shutdown_timeout_ms);
+    linger_tcp(s, deadline);
+    /* No request may look at a partition once partitions start closing. */
+    if (s->api)
+        stop_api(s->api);
+    s->api = NULL;
+    for (unsigned i = 0; s->api_peers && i < s->ntcp_hosts; i++)
+        if (s->api_peers[i])
+            stop_api(s->api_peers[i]);
     vg_runtime_free(s->rt); /* stops the partitions too: logs synced and closed */
     s->rt = NULL;
     free(s->parts);

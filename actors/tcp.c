@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,9 @@ struct vg_tcp_ingest {
     int port;
     uint64_t accepted;
     bool attached;
-    bool closing;    /* listener closed or closing */
-    bool actor_gone; /* on_stop ran */
+    bool closing;                /* listener closed or closing */
+    _Atomic unsigned open_conns; /* not yet closed: read by the shutdown (any thread) */
+    bool actor_gone;             /* on_stop ran */
     bool listener_closed;
     vg_tcp_ingest_opts_t o;
     struct conn *conns;         /* live connections */
@@ -115,7 +117,11 @@ struct conn {
     uv_timer_t retry;
     bool retry_init;
     bool close_after_flush; /* no more reading: close once every slot's reply is written */
-    unsigned writes;        /* in flight */
+    bool draining;          /* shutting down: input discarded, FIN after the last reply */
+    bool fin_sent;
+    unsigned shutdowns; /* uv_shutdown requests pending */
+    uv_shutdown_t shut;
+    unsigned writes; /* in flight */
     uint8_t rbuf[READ_BUF];
 };
 
@@ -127,6 +133,7 @@ struct wreq {
 
 static void conn_close(struct conn *c);
 static void conn_maybe_free(struct conn *c);
+static void conn_done(struct conn *c);
 static void resume_reading(struct conn *c);
 static void end_of_requests(struct conn *c);
 static void maybe_free_actor(vg_tcp_ingest_t *t);
@@ -217,8 +224,10 @@ static void on_written(uv_write_t *req, int status)
     c->writes--;
     bool failed = status != 0;
     bool finished = c->close_after_flush && c->writes == 0 && c->count == 0;
-    if ((failed || finished) && !c->closed)
+    if (failed && !c->closed)
         conn_close(c);
+    else if (finished && !c->closed)
+        conn_done(c);
     else
         resume_reading(c);
     conn_maybe_free(c);
@@ -327,7 +336,7 @@ static void add_item(struct batch *b, unsigned p, uint64_t slot, vg_seglog_rec_t
 
 static void conn_maybe_free(struct conn *c)
 {
-    if (c->handles || c->batches || c->writes)
+    if (c->handles || c->batches || c->writes || c->shutdowns)
         return;
     vg_tcp_ingest_t *t = c->t;
     for (size_t i = 0; i < c->count; i++)
@@ -624,6 +633,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     struct conn *c = vg_container_of((uv_tcp_t *)stream, struct conn, handle);
+    if (c->draining) { /* shutting down: what comes now is not read; the EOF ends it */
+        if (nread < 0)
+            conn_close(c);
+        return;
+    }
     if (nread == UV_EOF) {
         end_of_requests(c);
         return;
@@ -668,7 +682,36 @@ static void end_of_requests(struct conn *c)
     c->reading = false;
     c->close_after_flush = true; /* also keeps resume_reading from reading again */
     if (c->count == 0 && c->writes == 0)
+        conn_done(c);
+}
+
+static void on_shut(uv_shutdown_t *req, int status)
+{
+    struct conn *c = vg_container_of(req, struct conn, shut);
+    c->shutdowns--;
+    if (status != 0 && !c->closed)
         conn_close(c);
+    conn_maybe_free(c);
+}
+
+/* Every answer is written. Closed now, unless the engine is shutting down with the client
+ * still sending: then a FIN after the answers, and the input discarded until the client's EOF
+ * (closing with unread input would send a reset, and the client's kernel would drop answers
+ * it had not read yet: the lingering close of HTTP servers). */
+static void conn_done(struct conn *c)
+{
+    if (!c->draining) {
+        conn_close(c);
+        return;
+    }
+    if (c->fin_sent)
+        return;
+    c->fin_sent = true;
+    c->shutdowns++;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->handle, on_shut) != 0) {
+        c->shutdowns--;
+        conn_close(c);
+    }
 }
 
 static void resume_reading(struct conn *c)
@@ -693,6 +736,7 @@ static void conn_close(struct conn *c)
         return;
     c->closed = true;
     vg_tcp_ingest_t *t = c->t;
+    atomic_fetch_sub_explicit(&t->open_conns, 1, memory_order_relaxed);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -743,6 +787,7 @@ static void adopt(vg_tcp_ingest_t *t, int fd)
         return;
     }
     t->nconns++;
+    atomic_fetch_add_explicit(&t->open_conns, 1, memory_order_relaxed);
     c->handles = 1;
     c->next = t->conns;
     if (t->conns)
@@ -815,16 +860,43 @@ static void on_listener_closed(void *ctx)
 }
 
 /* Stops accepting and closes every connection; batches in flight still come back. */
-static void close_all(void *arg)
+/* Closes the listener once. */
+static void stop_accepting(vg_tcp_ingest_t *t)
 {
-    vg_tcp_ingest_t *t = arg;
     if (t->closing)
         return;
     t->closing = true;
     if (t->has_listener)
         vg_listener_close(t->listener, on_listener_closed, t);
-    while (t->conns)
+}
+
+static void close_all(void *arg)
+{
+    vg_tcp_ingest_t *t = arg;
+    stop_accepting(t);
+    while (t->conns) /* what finish_all left: clients that do not read their answers */
         conn_close(t->conns);
+}
+
+/* Shutdown: no new connection and no new request, but every request read is answered (the
+ * partitions drain meanwhile), then each connection closes, as on a client's half-close.
+ * Until 2026-12-03 every socket closed at once: transactions logged and durable went
+ * unanswered, and a client saw an error for what had succeeded. */
+static void finish_all(void *arg)
+{
+    vg_tcp_ingest_t *t = arg;
+    stop_accepting(t);
+    for (struct conn *c = t->conns, *next; c; c = next) {
+        next = c->next; /* conn_done may close c */
+        if (c->closed || c->close_after_flush)
+            continue; /* the client's EOF came already: it reads no more */
+        c->draining = true;
+        c->close_after_flush = true; /* keeps resume_reading from parsing again */
+        if (!c->reading) /* paused by backpressure: read to discard, and to see the EOF */
+            c->reading = uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0;
+        if (c->count == 0 && c->writes == 0)
+            conn_done(c);
+    }
 }
 
 static void tcp_on_stop(vg_actor_t *self)
@@ -882,10 +954,16 @@ int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp)
     return tcp->port;
 }
 
+unsigned vg_tcp_ingest_open_connections(vg_tcp_ingest_t *tcp)
+{
+    return atomic_load_explicit(&tcp->open_conns, memory_order_relaxed);
+}
+
 void vg_tcp_ingest_stop(vg_tcp_ingest_t *tcp)
 {
-    /* Close the sockets now; the actor itself stops with the runtime, after the partitions
-     * have answered what is in flight. */
-    if (vg_loop_call(tcp->actor.loop, close_all, tcp) != 0)
+    /* Stop reading and accepting now; each connection closes once its answers are written,
+     * and the actor stops with the runtime (close_all: what is left then), after the
+     * partitions have answered what is in flight. */
+    if (vg_loop_call(tcp->actor.loop, finish_all, tcp) != 0)
         vg_actor_stop(&tcp->actor);
 }

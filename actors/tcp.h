@@ -66,8 +66,13 @@ void vg_tcp_ingest_attach(vg_tcp_ingest_t *tcp, const vg_tcp_ingest_opts_t *opts
 /* The bound port. Thread: any, after new returned. */
 int vg_tcp_ingest_port(const vg_tcp_ingest_t *tcp);
 
-/* Closes the listener and every connection; the actor frees itself once its handles are
- * closed and the partitions have answered what was in flight. Thread: any. */
+/* Closes the listener and stops reading: every request read is still answered, then each
+ * connection sends its FIN and closes at its client's EOF (input meanwhile discarded); what is
+ * left closes when the runtime stops the actor, which then frees itself. Thread: any. */
 void vg_tcp_ingest_stop(vg_tcp_ingest_t *tcp);
+
+/* Connections not closed yet (after vg_tcp_ingest_stop: those still answering, or waiting
+ * for their client's EOF after the last answer). Thread: any. */
+unsigned vg_tcp_ingest_open_connections(vg_tcp_ingest_t *tcp);
 
 #endif

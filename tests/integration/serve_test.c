@@ -672,6 +672,55 @@ VG_TEST(serve_refuses_a_malformed_content_length)
     expect_clean_exit(&e, SIGTERM);
 }
 
+/* SIGTERM with HTTP requests in flight: every transaction logged was answered 200; a request
+ * that came too late is 503 or its connection closed, and it is not logged. Until 2026-12-03
+ * the API stopped at once, and requests already logged went unanswered. */
+VG_TEST(serve_sigterm_answers_every_http_request_it_logged)
+{
+    struct engine e;
+    start_engine(&e, NULL, NULL);
+    enum { N = 48 };
+    vg_tc_conn_t c[N];
+    for (int i = 0; i < N; i++) {
+        ASSERT_OK(vg_tc_connect(&c[i], e.http_port));
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"transaction_id\":\"st-%02d\",\"account_id\":\"a%d\",\"amount\":\"1.00\","
+                 "\"currency\":\"EUR\",\"timestamp\":\"2026-12-01T00:00:00Z\"}",
+                 i, i % 7);
+        char wire[512];
+        snprintf(wire, sizeof(wire),
+                 "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+        ASSERT_OK(vg_tc_send_raw(&c[i], wire));
+    }
+    vg_tp_signal(&e.proc, SIGTERM);
+    bool answered[N];
+    for (int i = 0; i < N; i++) {
+        char buf[8192] = "";
+        answered[i] = recv_until(c[i].fd, "\"replay\":", buf, sizeof(buf), 10000) &&
+                      strncmp(buf, "HTTP/1.1 200", 12) == 0;
+        vg_tc_close(&c[i]);
+    }
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e.proc, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&e.proc);
+    const char *args[] = {"log", "inspect", e.data, NULL};
+    int code = -1;
+    char *out = NULL;
+    ASSERT_OK(vg_tp_run(args, NULL, 30000, &code, &out, NULL));
+    ASSERT_EQ(code, 0);
+    for (int i = 0; i < N; i++) {
+        char id[48];
+        snprintf(id, sizeof(id), "\"transaction_id\":\"st-%02d\"", i);
+        if (strstr(out, id) && !answered[i])
+            VG_FAIL("st-%02d was logged and not answered", i);
+    }
+    free(out);
+}
+
 /* "Expect: 100-continue" gets its interim 100 before the body is sent (clients wait up to a
  * second for it otherwise), then the real answer; a body over the limit gets its 413 at once
  * and no 100, and one not JSON its 415. */

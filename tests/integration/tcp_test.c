@@ -814,6 +814,53 @@ VG_TEST(tcp_sigterm_under_load_exits_cleanly)
     ASSERT_GT(decided, 0);
 }
 
+/* SIGTERM with frames in flight: every transaction the engine read, and logged, is answered
+ * before its connection closes; what it did not read is neither logged nor answered. Until
+ * 2026-12-03 shutdown closed every socket at once, and logged transactions went unanswered
+ * (a client saw an error for what had succeeded). */
+VG_TEST(tcp_sigterm_answers_every_transaction_it_logged)
+{
+    struct engine e;
+    engine_start(&e, NULL);
+    int fd = connect_to(e.tcp);
+    ASSERT_GE(fd, 0);
+    enum { N = 3000 };
+    struct out o = {0};
+    for (uint64_t i = 0; i < N; i++) {
+        char id[32];
+        char acct[32];
+        snprintf(id, sizeof(id), "sd-%04u", (unsigned)i);
+        snprintf(acct, sizeof(acct), "acct-%u", (unsigned)(i % 29));
+        put_tx(&o, i, id, acct, 100 + (int64_t)i, "EUR");
+    }
+    send_all(fd, &o);
+    free(o.buf);
+    vg_tp_signal(&e.p, SIGTERM);
+    size_t answered = 0;
+    for (Vigil__IngestReply *r; (r = read_reply(fd)) != NULL; answered++) {
+        ASSERT_EQ_U(r->seq, answered);
+        ASSERT_EQ(r->result_case, VIGIL__INGEST_REPLY__RESULT_DECISION);
+        vigil__ingest_reply__free_unpacked(r, NULL);
+    }
+    close(fd);
+    int status = 0;
+    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vg_tp_cleanup(&e.p);
+    const char *args[] = {"log", "inspect", e.data, NULL};
+    int code = -1;
+    char *out = NULL;
+    ASSERT_OK(vg_tp_run(args, NULL, 30000, &code, &out, NULL));
+    ASSERT_EQ(code, 0);
+    size_t logged = 0;
+    for (const char *at = out; (at = strstr(at, "\"transaction_id\":\"sd-")); at++)
+        logged++;
+    free(out);
+    if (logged != answered)
+        VG_FAIL("%zu transactions logged, %zu answered", logged, answered);
+    ASSERT_GT(answered, 0);
+}
+
 /* Partition queues of one message: TCP ingest waits for room (it stops reading) instead of
  * answering "overloaded", so every pipelined transaction is decided. */
 VG_TEST(tcp_full_partition_queue_slows_the_client_down_without_errors)
