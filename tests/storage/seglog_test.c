@@ -810,13 +810,18 @@ VG_TEST_SLOW(seglog_kill9_loses_no_acknowledged_record)
             }
         }
         close(pfd[1]);
+        /* The kill comes at a random moment after the first acknowledgement: timed from the
+         * fork instead, a machine busy enough could kill the writer before it had any (a CI
+         * run saw acked == 0). */
+        uint64_t acked = 0;
+        uint64_t v = 0;
+        ASSERT_EQ(read(pfd[0], &v, sizeof(v)), (ssize_t)sizeof(v));
+        acked = v;
         struct timespec ts = {0, (long)(vg_hash_u64(seed + (uint64_t)round) % 150 + 20) * 1000000};
         nanosleep(&ts, NULL);
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
-        uint64_t acked = 0;
-        uint64_t v = 0;
         while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
             acked = v;
         close(pfd[0]);
