@@ -641,6 +641,23 @@ static int decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next, 
  * retention set, the transaction log stayed bounded and the decisions grew for ever. A
  * segment that must stay is scanned once, then remembered. */
 #define DECL_DROPS 256
+/* The newest transaction offset the oldest decision segment [base, next) names: read once,
+ * then remembered while that segment stays. False when it cannot be read. */
+static bool oldest_decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next)
+{
+    if (p->decl_seen_base == base + 1)
+        return true;
+    uint64_t newest = 0;
+    if (decisions_newest_tx(p, base, next, &newest) != 0) {
+        VG_LOG_WARN("decision retention cannot read partition=%u base=%llu", p->index,
+                    (unsigned long long)base);
+        return false;
+    }
+    p->decl_seen_base = base + 1;
+    p->decl_seen_max = newest;
+    return true;
+}
+
 static void retain_decisions(vg_partition_t *p)
 {
     uint64_t keep = vg_seglog_start_offset(p->log);
@@ -648,17 +665,8 @@ static void retain_decisions(vg_partition_t *p)
     uint64_t next = 0;
     for (unsigned k = 0;
          p->retains && k < DECL_DROPS && vg_seglog_oldest_sealed(p->declog, &base, &next); k++) {
-        if (p->decl_seen_base != base + 1) {
-            uint64_t newest = 0;
-            if (decisions_newest_tx(p, base, next, &newest) != 0) {
-                VG_LOG_WARN("decision retention cannot read partition=%u base=%llu", p->index,
-                            (unsigned long long)base);
-                return;
-            }
-            p->decl_seen_base = base + 1;
-            p->decl_seen_max = newest;
-        }
-        if (p->decl_seen_max >= keep || vg_seglog_drop_oldest(p->declog) != 0)
+        if (!oldest_decisions_newest_tx(p, base, next) || p->decl_seen_max >= keep ||
+            vg_seglog_drop_oldest(p->declog) != 0)
             return;
     }
 }
