@@ -843,21 +843,10 @@ VG_TEST(tcp_sigterm_answers_every_transaction_it_logged)
         vigil__ingest_reply__free_unpacked(r, NULL);
     }
     close(fd);
-    int status = 0;
-    ASSERT_OK(vg_tp_wait(&e.p, 20000, &status));
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    vg_tp_cleanup(&e.p);
-    const char *args[] = {"log", "inspect", e.data, NULL};
-    int code = -1;
-    char *out = NULL;
-    ASSERT_OK(vg_tp_run(args, NULL, 30000, &code, &out, NULL));
-    ASSERT_EQ(code, 0);
-    size_t logged = 0;
-    for (const char *at = out; (at = strstr(at, "\"transaction_id\":\"sd-")); at++)
-        logged++;
-    free(out);
-    if (logged != answered)
-        VG_FAIL("%zu transactions logged, %zu answered", logged, answered);
+    ASSERT_OK(vg_tp_wait_clean_exit(&e.p, 20000));
+    long logged = vg_tp_logged(e.data, "sd-");
+    if (logged < 0 || (size_t)logged != answered)
+        VG_FAIL("%ld transactions logged, %zu answered", logged, answered);
     ASSERT_GT(answered, 0);
 }
 

@@ -252,6 +252,34 @@ int vg_tp_run(const char *const *args, const char *const *env, int timeout_ms, i
     return rc;
 }
 
+int vg_tp_wait_clean_exit(vg_tp_t *p, int timeout_ms)
+{
+    int status = 0;
+    int rc = vg_tp_wait(p, timeout_ms, &status);
+    vg_tp_cleanup(p);
+    if (rc != 0)
+        return rc;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+long vg_tp_logged(const char *data, const char *prefix)
+{
+    const char *args[] = {"log", "inspect", data, NULL};
+    int code = -1;
+    char *out = NULL;
+    if (vg_tp_run(args, NULL, 30000, &code, &out, NULL) != 0 || code != 0) {
+        free(out);
+        return -1;
+    }
+    char needle[160];
+    snprintf(needle, sizeof(needle), "\"transaction_id\":\"%s", prefix);
+    long n = 0;
+    for (const char *at = out; (at = strstr(at, needle)); at++)
+        n++;
+    free(out);
+    return n;
+}
+
 int vg_tp_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -56,6 +56,14 @@ void vg_tp_cleanup(vg_tp_t *p);
 int vg_tp_run(const char *const *args, const char *const *env, int timeout_ms, int *exit_code,
               char **out, char **err);
 
+/* Waits for the child's exit 0 (after a SIGTERM, say), then cleans up. 0, or -ECHILD when it
+ * exited otherwise, or vg_tp_wait's error. */
+int vg_tp_wait_clean_exit(vg_tp_t *p, int timeout_ms);
+
+/* How many records of `vigil log inspect DATA` name a transaction_id starting with `prefix`;
+ * -1 when the command fails. */
+long vg_tp_logged(const char *data, const char *prefix);
+
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int vg_tp_free_port(void);
 
