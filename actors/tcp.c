@@ -575,11 +575,9 @@ static int on_frame(void *ctx, vg_bytes_t payload)
     struct conn *c = ctx;
     Vigil__IngestRequest *r =
         vigil__ingest_request__unpack(&c->cur->pbuf, payload.len, payload.ptr);
-    uint64_t seq = 0;
-    if (r)
-        seq = r->seq;
-    else if (!vg_pb_peek_varint(payload, 1 /* seq */, &seq))
-        seq = 0;
+    uint64_t seq = r ? r->seq : 0;
+    if (!r) /* its seq, when one comes before the fault */
+        (void)vg_pb_peek_varint(payload, 1 /* seq */, &seq);
     uint64_t idx = slot_push(c, seq);
     if (!r) {
         slot_error(slot_at(c, idx), "invalid_protobuf", "the frame is not a vigil.IngestRequest",
@@ -606,10 +604,9 @@ static int on_frame(void *ctx, vg_bytes_t payload)
 static int on_frame_starting(void *ctx, vg_bytes_t payload)
 {
     struct conn *c = ctx;
-    Vigil__IngestRequest *r = vigil__ingest_request__unpack(NULL, payload.len, payload.ptr);
-    uint64_t idx = slot_push(c, r ? r->seq : 0);
-    if (r)
-        vigil__ingest_request__free_unpacked(r, NULL);
+    uint64_t seq = 0; /* the answer needs only the seq: no unpacking */
+    (void)vg_pb_peek_varint(payload, 1 /* seq */, &seq);
+    uint64_t idx = slot_push(c, seq);
     slot_error(slot_at(c, idx), "unavailable",
                "the engine is starting: its partitions are replaying their logs; try again", NULL);
     return 0;
@@ -859,7 +856,6 @@ static void on_listener_closed(void *ctx)
     maybe_free_actor(t);
 }
 
-/* Stops accepting and closes every connection; batches in flight still come back. */
 /* Closes the listener once. */
 static void stop_accepting(vg_tcp_ingest_t *t)
 {
@@ -870,6 +866,7 @@ static void stop_accepting(vg_tcp_ingest_t *t)
         vg_listener_close(t->listener, on_listener_closed, t);
 }
 
+/* Stops accepting and closes every connection; batches in flight still come back. */
 static void close_all(void *arg)
 {
     vg_tcp_ingest_t *t = arg;

@@ -440,28 +440,16 @@ int vg_pb_check_wire(const ProtobufCMessageDescriptor *d, vg_bytes_t bytes, vg_t
 
 bool vg_pb_peek_varint(vg_bytes_t bytes, unsigned field, uint64_t *out)
 {
-    const uint8_t *p = bytes.ptr;
     size_t i = 0;
     uint64_t key;
     uint64_t v;
-    while (wire_varint(p, bytes.len, &i, &key)) {
-        unsigned type = (unsigned)(key & 7);
-        if (type == 1 || type == 5) {
-            size_t skip = type == 1 ? 8 : 4;
-            if (bytes.len - i < skip)
-                return false;
-            i += skip;
-            continue;
-        }
-        if ((type != 0 && type != 2) || !wire_varint(p, bytes.len, &i, &v))
-            return false;
-        if (type == 0 && key >> 3 == field) {
+    while (i < bytes.len && wire_field(bytes.ptr, bytes.len, &i, &key, &v)) {
+        if ((key & 7) == 0 && key >> 3 == field) {
             *out = v;
             return true;
         }
-        if (type == 2 && v > bytes.len - i)
-            return false;
-        i += type == 2 ? (size_t)v : 0;
+        if ((key & 7) == 2)
+            i += (size_t)v; /* wire_field checked it fits */
     }
     return false;
 }
