@@ -79,17 +79,15 @@ unsigned vg_route_label(vg_partition_t *const *parts, unsigned nparts, const Vig
      * 6,000 labels racing their transactions), and the label was lost. */
     unsigned at = vg_route_find_tx(parts, nparts, l->transaction_id, &x);
     *known = at < nparts;
-    unsigned to = !*known ? mine : !named ? at : at == mine ? mine : VG_ROUTE_REFUSED;
-    if (*known && to == mine && named &&
-        !vg_log_tx_names_account(vg_partition_log(parts[mine]), x.tx_offset, account_id))
-        to = VG_ROUTE_REFUSED;
-    if (to == VG_ROUTE_REFUSED) {
+    if (*known && named &&
+        (at != mine ||
+         !vg_log_tx_names_account(vg_partition_log(parts[at]), x.tx_offset, account_id))) {
         mismatch_error(l->transaction_id, account_id, err);
-        return to;
-    }
-    if (!*known && !label_room(parts, nparts, to, l->transaction_id, err))
         return VG_ROUTE_REFUSED;
-    return to;
+    }
+    if (*known)
+        return at;
+    return label_room(parts, nparts, mine, l->transaction_id, err) ? mine : VG_ROUTE_REFUSED;
 }
 
 enum vg_route_verdict vg_route_transaction(vg_partition_t *const *parts, unsigned nparts,
