@@ -266,17 +266,26 @@ static int collect_expiring(void *ctx, vg_bytes_t key, vg_bytes_t value)
     return 0;
 }
 
-/* Drops the labels that have waited longer than the time-to-live as of `now_ms` (the
+/* A waiting label reported before this has outlived state.pending_label_ttl_days at the
+ * partition's clock; INT64_MIN (none has) without a time-to-live or a clock. The sweep and a
+ * transaction taking its label hold labels to this one limit. */
+static int64_t wait_limit(const vg_decider_t *d)
+{
+    int64_t ttl = d->o.pending_label_ttl_ms;
+    return ttl > 0 && d->clock_ms != INT64_MIN ? d->clock_ms - ttl : INT64_MIN;
+}
+
+/* Drops the labels that have waited longer than the time-to-live (wait_limit: the
  * partition's clock after the batch), EXPIRE_MAX per batch at most. Only committed waits are
  * seen: one put in this batch is not old yet. A label the sweep has not reached is held to
  * the same clock when its transaction comes (take_waiting_label), so whether a label is
  * applied does not depend on how the log was cut into batches: a replay decides as live. */
-static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b, int64_t now_ms)
+static int expire_waiting(vg_decider_t *d, vg_state_batch_t *b)
 {
-    int64_t ttl = d->o.pending_label_ttl_ms;
-    if (ttl <= 0 || now_ms == INT64_MIN || now_ms - ttl <= d->oldest_waiting_ms)
+    int64_t before = wait_limit(d);
+    if (before == INT64_MIN || before <= d->oldest_waiting_ms)
         return 0;
-    struct expiring e = {.before = now_ms - ttl, .next = INT64_MAX};
+    struct expiring e = {.before = before, .next = INT64_MAX};
     e.keys = vg_xmalloc(EXPIRE_MAX * sizeof(*e.keys));
     int rc = vg_state_scan(d->o.state, VG_STATE_META, "w", 1, collect_expiring, &e);
     size_t dropped = 0;
@@ -637,8 +646,7 @@ static int take_waiting_label(vg_decider_t *d, vg_state_batch_t *b, const Vigil_
     if (rc != 0)
         return rc;
     d->batch_wait_delta--;
-    int64_t ttl = d->o.pending_label_ttl_ms;
-    bool expired = ttl > 0 && d->clock_ms - ttl > x->label_reported_ms;
+    bool expired = x->label_reported_ms < wait_limit(d);
     bool other = x->label_account && x->label_account != account_tag(tx->account_id);
     if (!expired && !other) {
         vg_profile_label(p, x->label == 2, x->label_reported_ms);
@@ -939,12 +947,11 @@ int vg_decider_apply(vg_decider_t *d, vg_pipe_item_t *items, size_t n, uint64_t 
         }
     }
     if (rc == 0 && d->o.pending_label_ttl_ms > 0)
-        rc = expire_waiting(d, b, d->clock_ms);
+        rc = expire_waiting(d, b);
     if (rc == 0 && d->batch_late_labels)
         VG_LOG_INFO("waiting labels dropped partition=%u count=%zu older_than_ms=%lld "
                     "(on their transactions' arrival)",
-                    d->o.partition, d->batch_late_labels,
-                    (long long)(d->clock_ms - d->o.pending_label_ttl_ms));
+                    d->o.partition, d->batch_late_labels, (long long)wait_limit(d));
     if (rc == 0 && d->clock_ms != d->clock_committed)
         rc = put_clock(d, b);
     if (rc == 0)
