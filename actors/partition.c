@@ -625,8 +625,7 @@ static int decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next, 
     *out = 0;
     while (rc == 0 && seen < next - base && (rc = vg_seglog_reader_next(r, &v)) == 0) {
         uint64_t tx = 0; /* absent: 0, as proto3 leaves a zero out (the record's CRC held) */
-        if (!vg_pb_peek_varint((vg_bytes_t){v.payload, v.len}, 3 /* Decision.offset */, &tx))
-            tx = 0;
+        (void)vg_pb_peek_varint((vg_bytes_t){v.payload, v.len}, 3 /* Decision.offset */, &tx);
         *out = tx > *out ? tx : *out;
         seen++;
     }
@@ -635,12 +634,8 @@ static int decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next, 
     return rc == 0 && seen == next - base ? 0 : rc != 0 ? rc : VG_ECORRUPT;
 }
 
-/* With retention on, the decision log's oldest segments go once every decision in them is of
- * a transaction the log no longer holds (its index entry goes too: see the index sweep), at
- * most DECL_DROPS a second. Until 2026-12-03 the decision log was never trimmed: with
- * retention set, the transaction log stayed bounded and the decisions grew for ever. A
- * segment that must stay is scanned once, then remembered. */
-#define DECL_DROPS 256
+#define DECL_DROPS 256 /* decision segments dropped per housekeeping tick at most */
+
 /* The newest transaction offset the oldest decision segment [base, next) names: read once,
  * then remembered while that segment stays. False when it cannot be read. */
 static bool oldest_decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_t next)
@@ -658,6 +653,10 @@ static bool oldest_decisions_newest_tx(vg_partition_t *p, uint64_t base, uint64_
     return true;
 }
 
+/* With retention on, the decision log's oldest segments go once every decision in them is of
+ * a transaction the log no longer holds (its index entry goes too: see the index sweep), at
+ * most DECL_DROPS a second. Until 2026-12-03 the decision log was never trimmed: with
+ * retention set, the transaction log stayed bounded and the decisions grew for ever. */
 static void retain_decisions(vg_partition_t *p)
 {
     uint64_t keep = vg_seglog_start_offset(p->log);
