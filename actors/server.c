@@ -365,14 +365,20 @@ static int spread_loops(struct server *s)
     return vg_loop_call_wait(vg_runtime_loop(s->rt, 0), share_loops, s);
 }
 
+/* The signals that stop the engine: blocked in every thread, taken by the main one. */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+}
+
 /* SIGINT or SIGTERM, taken if one is pending (the start-up checks between its steps), else
  * 0. Until 2026-12-03 a SIGTERM during a long start waited until the engine was ready. */
 static int stop_requested(struct server *s)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    stop_signals(&set);
     const struct timespec none = {0, 0};
     int sig = sigtimedwait(&set, NULL, &none);
     if (sig > 0)
@@ -429,9 +435,7 @@ static int open_partitions(struct server *s)
 static int wait_for_signal(void)
 {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    stop_signals(&set);
     int sig = 0;
     while (sigwait(&set, &sig) != 0)
         ;
@@ -466,7 +470,7 @@ static void set_ready(struct server *s, bool ready, const char *why)
  * moment for the clients to read the answers and close (closing first would reset the connection,
  * and a client's kernel drops answers not read yet), 1 s at most and not past the shutdown's
  * deadline. */
-static void linger_tcp(struct server *s, int64_t deadline_ms)
+static void linger_clients(struct server *s, int64_t deadline_ms)
 {
     int64_t now = (int64_t)vg_clock_mono_ns() / 1000000;
     int64_t until = now + 1000 < deadline_ms ? now + 1000 : deadline_ms;
@@ -515,7 +519,7 @@ static void shutdown_server(struct server *s)
     if (!drained)
         VG_LOG_WARN("shutdown timeout: stopping with work still in flight timeout_ms=%lld",
                     (long long)s->cfg.server.shutdown_timeout_ms);
-    linger_tcp(s, deadline);
+    linger_clients(s, deadline);
     /* No request may look at a partition once partitions start closing. */
     if (s->api)
         stop_api(s->api);
@@ -679,9 +683,7 @@ static int run_server(struct server *s)
     }
     /* The loops inherit this mask, so only the main thread ever takes SIGINT/SIGTERM. */
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
+    stop_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
