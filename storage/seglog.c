@@ -925,7 +925,7 @@ int vg_seglog_failed(vg_seglog_t *log, char *buf, size_t len)
 /* ---- retention and closing ---- */
 
 /* Deletes the oldest (sealed) segment and its index; the lock held. 0 or -errno. */
-static int drop_first_locked(vg_seglog_t *log, const char *why)
+static int drop_first_locked(vg_seglog_t *log)
 {
     const struct segment *s = &log->segs[0];
     char path[PATH_MAX];
@@ -934,7 +934,7 @@ static int drop_first_locked(vg_seglog_t *log, const char *why)
         return -errno;
     vg__seglog_path(log->dir, s->base, "idx", path, sizeof(path));
     (void)unlink(path); /* derived */
-    VG_LOG_INFO("segment deleted by %s dir=%s base=%llu bytes=%llu", why, log->dir,
+    VG_LOG_INFO("segment deleted by retention dir=%s base=%llu bytes=%llu", log->dir,
                 (unsigned long long)s->base, (unsigned long long)s->size);
     memmove(log->segs, log->segs + 1, (log->nsegs - 1) * sizeof(*log->segs));
     log->nsegs--;
@@ -959,7 +959,7 @@ int vg_seglog_drop_oldest(vg_seglog_t *log)
     if (log->o.read_only)
         return VG_EINVAL;
     pthread_mutex_lock(&log->lock);
-    int rc = log->nsegs > 1 ? drop_first_locked(log, "retention") : VG_ENOTFOUND;
+    int rc = log->nsegs > 1 ? drop_first_locked(log) : VG_ENOTFOUND;
     pthread_mutex_unlock(&log->lock);
     return rc;
 }
@@ -983,7 +983,7 @@ int vg_seglog_retain(vg_seglog_t *log, uint64_t min_keep_offset, int64_t now_ms,
         if ((!over_size && !too_old) || s->next > min_keep_offset)
             break;
         uint64_t size = s->size;
-        int rc = drop_first_locked(log, "retention");
+        int rc = drop_first_locked(log);
         if (rc != 0) {
             pthread_mutex_unlock(&log->lock);
             return rc;
